@@ -1,0 +1,86 @@
+"""The function's configuration, read once from the environment into a frozen object."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+_JIRA_PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,254}$")
+_TAG_KEY = re.compile(r"^[^\x00-\x1f]{1,128}$")
+
+
+class ConfigError(ValueError):
+    """The environment is missing a setting or holds a bad value; the message names every one."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    topic_arn: str
+    jira_secret_arn: str
+    jira_project_key: str
+    jira_issue_type: str
+    dry_run: bool
+    exempt_tag_key: str
+    max_isolations_per_hour: int
+    # Seconds between the move to the untracking group and the move to the isolation group.
+    isolation_pause_seconds: float
+    jira_timeout_seconds: int
+    record_retention_days: int
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> Settings:
+        problems: list[str] = []
+
+        def required(key: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
+            value = env.get(key, "").strip()
+            if not value:
+                problems.append(f"{key} is not set")
+            elif pattern is not None and not pattern.match(value):
+                problems.append(f"{key}={value!r} is not {hint}")
+            return value
+
+        def boolean(key: str, default: bool) -> bool:
+            raw = env.get(key, "").strip().lower()
+            if not raw:
+                return default
+            if raw in ("true", "false"):
+                return raw == "true"
+            problems.append(f"{key}={raw!r} must be 'true' or 'false'")
+            return default
+
+        def number(key: str, default: float, minimum: float, maximum: float, integer: bool = True) -> float:
+            raw = env.get(key, "").strip()
+            if not raw:
+                return default
+            try:
+                value = int(raw) if integer else float(raw)
+            except ValueError:
+                problems.append(f"{key}={raw!r} is not a {'whole ' if integer else ''}number")
+                return default
+            if not minimum <= value <= maximum:
+                problems.append(f"{key}={raw} is outside {minimum:g}..{maximum:g}")
+                return default
+            return value
+
+        settings = cls(
+            table_name=required("RESPONDER_TABLE"),
+            topic_arn=required("RESPONDER_TOPIC_ARN", _SNS_TOPIC_ARN, "an SNS topic ARN"),
+            jira_secret_arn=required("JIRA_SECRET_ARN", _SECRET_ARN, "a Secrets Manager secret ARN"),
+            jira_project_key=required("JIRA_PROJECT_KEY", _JIRA_PROJECT_KEY, "a Jira project key (upper case)"),
+            jira_issue_type=env.get("JIRA_ISSUE_TYPE", "").strip() or "Task",
+            dry_run=boolean("DRY_RUN", default=False),
+            exempt_tag_key=required("EXEMPT_TAG_KEY", _TAG_KEY, "a tag key")
+            if "EXEMPT_TAG_KEY" in env
+            else "guardduty-responder:exempt",
+            max_isolations_per_hour=int(number("MAX_ISOLATIONS_PER_HOUR", 20, 0, 100_000)),
+            isolation_pause_seconds=number("ISOLATION_PAUSE_SECONDS", 0.0, 0, 600, integer=False),
+            jira_timeout_seconds=int(number("JIRA_TIMEOUT_SECONDS", 10, 1, 120)),
+            record_retention_days=int(number("RECORD_RETENTION_DAYS", 365, 1, 3650)),
+        )
+        if problems:
+            raise ConfigError("invalid responder configuration: " + "; ".join(problems))
+        return settings

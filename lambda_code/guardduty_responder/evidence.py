@@ -1,0 +1,153 @@
+"""Evidence preservation: snapshots, termination guards, and taking the instance out of service.
+
+Each function is one step: it returns a short description of what it did and the values to record.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import TAG_PREFIX
+from .finding import Finding
+from .isolation import InstanceFacts
+from .parallel import run_parallel
+
+SNAPSHOT_PERMISSIONS = ("ec2:CreateSnapshots", "ec2:DescribeSnapshots", "ec2:CreateTags")
+PROTECT_PERMISSIONS = ("ec2:ModifyInstanceAttribute",)
+AUTOSCALING_PERMISSIONS = (
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:EnterStandby",
+    "autoscaling:DetachInstances",
+)
+LOAD_BALANCER_PERMISSIONS = (
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetHealth",
+    "elasticloadbalancing:DeregisterTargets",
+)
+TAG_PERMISSIONS = ("ec2:CreateTags",)
+PERMISSIONS = (
+    SNAPSHOT_PERMISSIONS + PROTECT_PERMISSIONS + AUTOSCALING_PERMISSIONS + LOAD_BALANCER_PERMISSIONS + TAG_PERMISSIONS
+)
+
+FINDING_ID_TAG = f"{TAG_PREFIX}finding-id"
+# EnterStandby is refused when it would take the group below its minimum size, and for
+# instances not InService; detaching (with a replacement launched) is the way out then.
+_STANDBY_REFUSED = ("ValidationError", "ScalingActivityInProgress")
+
+
+def snapshot_volumes(ec2: Any, instance: InstanceFacts, finding: Finding, *, look_first: bool) -> tuple[str, dict]:
+    """One crash-consistent CreateSnapshots call for every attached EBS volume, each snapshot tagged.
+
+    On a retry (`look_first`) snapshots already taken for this finding are found by tag and reused.
+    """
+    if not instance.volumes:
+        return "no EBS volume attached", {"snapshot_ids": []}
+    taken_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    snapshots: list[dict[str, Any]] = []
+    if look_first:
+        snapshots = ec2.describe_snapshots(
+            OwnerIds=["self"],
+            Filters=[
+                {"Name": f"tag:{FINDING_ID_TAG}", "Values": [finding.finding_id]},
+                {"Name": f"tag:{TAG_PREFIX}instance-id", "Values": [instance.instance_id]},
+            ],
+        )["Snapshots"]
+    if not snapshots:
+        common_tags = [
+            {"Key": FINDING_ID_TAG, "Value": finding.finding_id},
+            {"Key": f"{TAG_PREFIX}finding-type", "Value": finding.finding_type},
+            {"Key": f"{TAG_PREFIX}instance-id", "Value": instance.instance_id},
+            {"Key": f"{TAG_PREFIX}taken-at", "Value": taken_at},
+        ]
+        snapshots = ec2.create_snapshots(
+            Description=f"GuardDuty finding {finding.finding_id} on {instance.instance_id}",
+            InstanceSpecification={"InstanceId": instance.instance_id, "ExcludeBootVolume": False},
+            TagSpecifications=[{"ResourceType": "snapshot", "Tags": common_tags}],
+            CopyTagsFromSource="volume",
+        )["Snapshots"]
+    # The volume differs per snapshot, so its tag cannot go in the shared TagSpecifications.
+    run_parallel(
+        lambda snapshot: ec2.create_tags(
+            Resources=[snapshot["SnapshotId"]],
+            Tags=[{"Key": f"{TAG_PREFIX}volume-id", "Value": snapshot["VolumeId"]}],
+        ),
+        snapshots,
+    )
+    ids = sorted(snapshot["SnapshotId"] for snapshot in snapshots)
+    return f"{len(ids)} snapshot(s): {', '.join(ids)}", {"snapshot_ids": ids}
+
+
+def protect_instance(ec2: Any, instance: InstanceFacts) -> tuple[str, dict]:
+    """Keep the instance and its volumes: no API termination, stop on shutdown, volumes survive termination."""
+    ec2.modify_instance_attribute(InstanceId=instance.instance_id, DisableApiTermination={"Value": True})
+    ec2.modify_instance_attribute(InstanceId=instance.instance_id, InstanceInitiatedShutdownBehavior={"Value": "stop"})
+    kept = [device for device, _volume, delete_on_termination in instance.volumes if delete_on_termination]
+    if kept:
+        ec2.modify_instance_attribute(
+            InstanceId=instance.instance_id,
+            BlockDeviceMappings=[{"DeviceName": device, "Ebs": {"DeleteOnTermination": False}} for device in kept],
+        )
+    return "termination protection on, shutdown behaviour stop, volumes kept on termination", {}
+
+
+def leave_autoscaling_group(autoscaling: Any, instance: InstanceFacts) -> tuple[str, dict]:
+    """Move the instance to standby (or detach it) so its group neither replaces nor terminates it."""
+    if instance.autoscaling_group is None:
+        return "not in an Auto Scaling group", {}
+    found = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance.instance_id])["AutoScalingInstances"]
+    if not found:
+        return "not in an Auto Scaling group", {}
+    group, state = found[0]["AutoScalingGroupName"], found[0]["LifecycleState"]
+    if state.startswith("Standby") or state.startswith("Detach"):
+        return f"already {state} in {group}", {"autoscaling_group": group}
+    try:
+        autoscaling.enter_standby(
+            AutoScalingGroupName=group, InstanceIds=[instance.instance_id], ShouldDecrementDesiredCapacity=True
+        )
+        return f"moved to standby in {group}", {"autoscaling_group": group}
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in _STANDBY_REFUSED:
+            raise
+    autoscaling.detach_instances(
+        AutoScalingGroupName=group, InstanceIds=[instance.instance_id], ShouldDecrementDesiredCapacity=False
+    )
+    return f"detached from {group} (standby refused)", {"autoscaling_group": group}
+
+
+def leave_target_groups(elbv2: Any, instance: InstanceFacts) -> tuple[str, dict]:
+    """Deregister the instance from every instance-type target group of its VPC that holds it."""
+    candidates = [
+        group["TargetGroupArn"]
+        for page in elbv2.get_paginator("describe_target_groups").paginate()
+        for group in page["TargetGroups"]
+        if group.get("TargetType", "instance") == "instance" and group.get("VpcId") == instance.vpc_id
+    ]
+
+    def leave(arn: str) -> str | None:
+        targets = [
+            description["Target"]
+            for description in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+            if description["Target"]["Id"] == instance.instance_id
+        ]
+        if not targets:
+            return None
+        elbv2.deregister_targets(TargetGroupArn=arn, Targets=targets)
+        return arn
+
+    left = sorted(arn for arn in run_parallel(leave, candidates) if arn)
+    return f"deregistered from {len(left)} target group(s)", {"target_groups": left}
+
+
+def tag_instance(ec2: Any, instance: InstanceFacts, finding: Finding, isolated_at: str) -> tuple[str, dict]:
+    ec2.create_tags(
+        Resources=[instance.instance_id],
+        Tags=[
+            {"Key": FINDING_ID_TAG, "Value": finding.finding_id},
+            {"Key": f"{TAG_PREFIX}finding-type", "Value": finding.finding_type},
+            {"Key": f"{TAG_PREFIX}isolated-at", "Value": isolated_at},
+        ],
+    )
+    return "instance tagged", {}

@@ -1,0 +1,317 @@
+"""Containment: move every network interface onto the untracking group, then the isolation group.
+
+Security groups track connections, and removing a rule does not cut a tracked connection. A flow
+is untracked when the group allows all traffic in one direction from 0.0.0.0/0 and ::/0 and all
+traffic in the other direction likewise; an untracked flow stops as soon as the rule allowing it
+goes away. So each ENI first moves to the untracking group (existing sessions become untracked),
+then to the isolation group (no rules at all), which cuts them. See the EC2 User Guide, "Security
+group connection tracking".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from . import TAG_PREFIX
+from .parallel import run_parallel
+
+logger = logging.getLogger(__name__)
+
+PERMISSIONS = (
+    "ec2:DescribeInstances",
+    "ec2:DescribeSecurityGroups",
+    "ec2:CreateSecurityGroup",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:ModifyNetworkInterfaceAttribute",
+    "ec2:CreateTags",
+)
+
+ROLE_TAG = f"{TAG_PREFIX}role"
+UNTRACKING = "untracking"
+ISOLATION = "isolation"
+_GROUP_NAMES = {UNTRACKING: "guardduty-responder-untracking", ISOLATION: "guardduty-responder-isolation"}
+_DESCRIPTIONS = {
+    UNTRACKING: "GuardDuty responder: all traffic, so tracked connections become untracked before isolation",
+    ISOLATION: "GuardDuty responder: no traffic in or out",
+}
+_ALL_TRAFFIC = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+_ALREADY_THERE = ("InvalidPermission.Duplicate",)
+_ALREADY_GONE = ("InvalidPermission.NotFound",)
+_GROUP_EXISTS = ("InvalidGroup.Duplicate",)
+_INSTANCE_GONE = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
+
+
+class ContainmentError(RuntimeError):
+    """An instance could not be (fully) contained; the invocation must fail so it is retried."""
+
+
+class InstanceNotFoundError(ContainmentError):
+    """The instance named by the finding does not exist (any more) in this account and region."""
+
+
+@dataclass(frozen=True)
+class Interface:
+    eni_id: str
+    vpc_id: str
+    group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    instance_id: str
+    state: str
+    vpc_id: str | None
+    tags: Mapping[str, str]
+    interfaces: tuple[Interface, ...]
+    # (device name, volume id, delete on termination)
+    volumes: tuple[tuple[str, str, bool], ...]
+
+    @property
+    def autoscaling_group(self) -> str | None:
+        return self.tags.get("aws:autoscaling:groupName")
+
+
+@dataclass(frozen=True)
+class ContainmentGroups:
+    vpc_id: str
+    untracking_id: str
+    isolation_id: str
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset((self.untracking_id, self.isolation_id))
+
+
+@dataclass(frozen=True)
+class InterfaceMove:
+    eni_id: str
+    moves: tuple[str, ...]  # the group ids it was moved to, in order
+
+
+def describe_instance(ec2: Any, instance_id: str) -> InstanceFacts:
+    try:
+        reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] in _INSTANCE_GONE:
+            raise InstanceNotFoundError(f"instance {instance_id} does not exist in this account and region") from error
+        raise
+    instances = [instance for reservation in reservations for instance in reservation["Instances"]]
+    if not instances:
+        raise InstanceNotFoundError(f"instance {instance_id} does not exist in this account and region")
+    instance = instances[0]
+    interfaces = tuple(
+        Interface(
+            eni_id=eni["NetworkInterfaceId"],
+            vpc_id=eni.get("VpcId") or instance.get("VpcId", ""),
+            group_ids=tuple(group["GroupId"] for group in eni.get("Groups", [])),
+        )
+        for eni in sorted(instance.get("NetworkInterfaces", []), key=lambda eni: eni.get("Attachment", {}).get("DeviceIndex", 0))
+    )
+    volumes = tuple(
+        (mapping["DeviceName"], mapping["Ebs"]["VolumeId"], bool(mapping["Ebs"].get("DeleteOnTermination")))
+        for mapping in instance.get("BlockDeviceMappings", [])
+        if "Ebs" in mapping
+    )
+    return InstanceFacts(
+        instance_id=instance_id,
+        state=instance.get("State", {}).get("Name", "unknown"),
+        vpc_id=instance.get("VpcId"),
+        tags={tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])},
+        interfaces=interfaces,
+        volumes=volumes,
+    )
+
+
+class GroupDirectory:
+    """Finds, or creates once, the two containment groups of each VPC; remembered while warm.
+
+    The groups are looked up by tag and their rules are checked on every lookup: a group that has
+    drifted (a rule added to the isolation group by hand, say) is put back before it is used.
+    """
+
+    def __init__(self, ec2: Any) -> None:
+        self._ec2 = ec2
+        self._known: dict[str, ContainmentGroups] = {}
+        self._lock = threading.Lock()
+
+    def groups_for(self, vpc_id: str) -> ContainmentGroups:
+        known = self._known.get(vpc_id)
+        if known is not None:
+            return known
+        found = self._lookup(vpc_id)
+        groups = ContainmentGroups(
+            vpc_id=vpc_id,
+            untracking_id=self._ready(vpc_id, UNTRACKING, found.get(UNTRACKING)),
+            isolation_id=self._ready(vpc_id, ISOLATION, found.get(ISOLATION)),
+        )
+        with self._lock:
+            self._known[vpc_id] = groups
+        return groups
+
+    def forget(self, vpc_id: str) -> None:
+        with self._lock:
+            self._known.pop(vpc_id, None)
+
+    def _lookup(self, vpc_id: str) -> dict[str, dict[str, Any]]:
+        response = self._ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "tag-key", "Values": [ROLE_TAG]}]
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for group in sorted(response["SecurityGroups"], key=lambda group: group["GroupId"]):
+            role = {tag["Key"]: tag["Value"] for tag in group.get("Tags", [])}.get(ROLE_TAG)
+            if role in _GROUP_NAMES and role not in found:
+                found[role] = group
+        return found
+
+    def _ready(self, vpc_id: str, role: str, group: dict[str, Any] | None) -> str:
+        if group is None:
+            group = self._create(vpc_id, role)
+        self._converge(role, group)
+        return group["GroupId"]
+
+    def _create(self, vpc_id: str, role: str) -> dict[str, Any]:
+        try:
+            group_id = self._ec2.create_security_group(
+                GroupName=_GROUP_NAMES[role],
+                Description=_DESCRIPTIONS[role],
+                VpcId=vpc_id,
+                TagSpecifications=[
+                    {
+                        "ResourceType": "security-group",
+                        "Tags": [{"Key": ROLE_TAG, "Value": role}, {"Key": "Name", "Value": _GROUP_NAMES[role]}],
+                    }
+                ],
+            )["GroupId"]
+            logger.info("created containment group", extra={"vpc_id": vpc_id, "role": role, "group_id": group_id})
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in _GROUP_EXISTS:
+                raise
+            # Another invocation created it between our lookup and our create: use that one.
+            existing = self._ec2.describe_security_groups(
+                Filters=[
+                    {"Name": "vpc-id", "Values": [vpc_id]},
+                    {"Name": "group-name", "Values": [_GROUP_NAMES[role]]},
+                ]
+            )["SecurityGroups"]
+            if not existing:
+                raise
+            group_id = existing[0]["GroupId"]
+            self._ec2.create_tags(Resources=[group_id], Tags=[{"Key": ROLE_TAG, "Value": role}])
+        return self._ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+
+    def _converge(self, role: str, group: dict[str, Any]) -> None:
+        """Make the group's rules exactly what its role needs; calls nothing when they already are."""
+        group_id = group["GroupId"]
+        ingress = group.get("IpPermissions", [])
+        egress = group.get("IpPermissionsEgress", [])
+        if role == ISOLATION:
+            if ingress:
+                _ignoring(_ALREADY_GONE, self._ec2.revoke_security_group_ingress, GroupId=group_id, IpPermissions=_bare(ingress))
+            if egress:
+                _ignoring(_ALREADY_GONE, self._ec2.revoke_security_group_egress, GroupId=group_id, IpPermissions=_bare(egress))
+            return
+        for rules, authorize in (
+            (ingress, self._ec2.authorize_security_group_ingress),
+            (egress, self._ec2.authorize_security_group_egress),
+        ):
+            for missing in _missing_all_traffic(rules):
+                _ignoring(_ALREADY_THERE, authorize, GroupId=group_id, IpPermissions=[missing])
+
+
+def _missing_all_traffic(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    everything = [rule for rule in rules if rule.get("IpProtocol") == "-1"]
+    has_v4 = any(r.get("CidrIp") == "0.0.0.0/0" for rule in everything for r in rule.get("IpRanges", []))
+    has_v6 = any(r.get("CidrIpv6") == "::/0" for rule in everything for r in rule.get("Ipv6Ranges", []))
+    missing = []
+    if not has_v4:
+        missing.append({"IpProtocol": "-1", "IpRanges": _ALL_TRAFFIC["IpRanges"]})
+    if not has_v6:
+        missing.append({"IpProtocol": "-1", "Ipv6Ranges": _ALL_TRAFFIC["Ipv6Ranges"]})
+    return missing
+
+
+def _bare(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rules as DescribeSecurityGroups returns them, minus the empty lists Revoke* rejects."""
+    return [{key: value for key, value in rule.items() if value != []} for rule in rules]
+
+
+def _ignoring(codes: tuple[str, ...], call: Any, **kwargs: Any) -> None:
+    try:
+        call(**kwargs)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in codes:
+            raise
+
+
+def original_groups_of(
+    instance: InstanceFacts, saved: Mapping[str, tuple[str, ...]], responder_groups: frozenset[str]
+) -> dict[str, tuple[str, ...]]:
+    """The groups to restore on release, per ENI.
+
+    An ENI still on its own groups is read as it is now. An ENI already on a responder group was
+    moved by an earlier attempt: what was saved before that move stands.
+    """
+    originals: dict[str, tuple[str, ...]] = {}
+    for interface in instance.interfaces:
+        if set(interface.group_ids) & responder_groups:
+            if interface.eni_id in saved:
+                originals[interface.eni_id] = tuple(saved[interface.eni_id])
+        else:
+            originals[interface.eni_id] = interface.group_ids
+    return originals
+
+
+def isolate_instance(
+    ec2: Any,
+    instance: InstanceFacts,
+    groups_by_vpc: Mapping[str, ContainmentGroups],
+    *,
+    pause_seconds: float = 0.0,
+) -> tuple[InterfaceMove, ...]:
+    """Move every ENI, in parallel, to the untracking group and then to the isolation group.
+
+    An ENI already on the isolation group is left alone (never reopened through the untracking
+    group), and one left on the untracking group by an interrupted attempt goes straight on.
+    """
+    if not instance.interfaces:
+        raise ContainmentError(f"instance {instance.instance_id} has no network interface to isolate")
+
+    def contain(interface: Interface) -> InterfaceMove:
+        groups = groups_by_vpc[interface.vpc_id]
+        current = set(interface.group_ids)
+        moves: list[str] = []
+        if current != {groups.isolation_id}:
+            if current != {groups.untracking_id}:
+                _move(ec2, interface.eni_id, groups.untracking_id)
+                moves.append(groups.untracking_id)
+                if pause_seconds:
+                    time.sleep(pause_seconds)
+            _move(ec2, interface.eni_id, groups.isolation_id)
+            moves.append(groups.isolation_id)
+        return InterfaceMove(eni_id=interface.eni_id, moves=tuple(moves))
+
+    return tuple(run_parallel(contain, instance.interfaces))
+
+
+def restore_groups(ec2: Any, original_groups: Mapping[str, tuple[str, ...]]) -> None:
+    """Put every ENI back on the groups saved before isolation."""
+    run_parallel(lambda item: _move(ec2, item[0], *item[1]), list(original_groups.items()))
+
+
+def _move(ec2: Any, eni_id: str, *group_ids: str) -> None:
+    try:
+        ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=list(group_ids))
+    except ClientError as error:
+        raise ContainmentError(
+            f"moving {eni_id} to {', '.join(group_ids)} failed: {error.response['Error']['Code']}"
+        ) from error

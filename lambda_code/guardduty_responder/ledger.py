@@ -1,0 +1,377 @@
+"""The state ledger: one DynamoDB item per finding, one per incident (an isolated instance).
+
+Writes that decide something ("is this finding new?", "who owns this instance's incident?", "may
+this delivery resume the work?") are conditional, so concurrent deliveries cannot both act.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from .finding import Finding
+
+PERMISSIONS = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:GetItem",
+    "dynamodb:Scan",
+)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+
+OPEN = "open"
+RELEASED = "released"
+ISOLATED = "isolated"
+
+
+class LedgerError(RuntimeError):
+    """DynamoDB refused or failed a ledger write."""
+
+
+@dataclass(frozen=True)
+class StepState:
+    status: str  # done | failed | skipped
+    at: str
+    detail: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    finding_id: str
+    instance_id: str
+    status: str
+    service_count: int
+    lease_until: float
+    decision: str
+    steps: Mapping[str, StepState] = field(default_factory=dict)
+    original_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    snapshot_ids: tuple[str, ...] = ()
+    jira_key: str | None = None
+    incident_role: str | None = None
+    completed: bool = False
+
+    def step_done(self, name: str) -> bool:
+        state = self.steps.get(name)
+        return state is not None and state.status in ("done", "skipped")
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> FindingRecord:
+        data = _plain(item)
+        return cls(
+            finding_id=data["pk"],
+            instance_id=data.get("instance_id", ""),
+            status=data.get("status", OPEN),
+            service_count=int(data.get("service_count", 1)),
+            lease_until=float(data.get("lease_until", 0)),
+            decision=data.get("decision", ""),
+            steps={name: StepState(**state) for name, state in data.get("steps", {}).items()},
+            original_groups={eni: tuple(groups) for eni, groups in data.get("original_groups", {}).items()},
+            snapshot_ids=tuple(data.get("snapshot_ids", ())),
+            jira_key=data.get("jira_key"),
+            incident_role=data.get("incident_role"),
+            completed=bool(data.get("completed", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    is_new: bool
+    record: FindingRecord
+
+
+@dataclass(frozen=True)
+class Incident:
+    instance_id: str
+    finding_id: str
+    state: str
+    original_groups: Mapping[str, tuple[str, ...]]
+    jira_key: str | None
+    findings: tuple[str, ...]
+    isolated_at: str
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Incident:
+        data = _plain(item)
+        return cls(
+            instance_id=data["instance_id"],
+            finding_id=data["finding_id"],
+            state=data.get("state", ISOLATED),
+            original_groups={eni: tuple(groups) for eni, groups in data.get("original_groups", {}).items()},
+            jira_key=data.get("jira_key"),
+            findings=tuple(sorted(data.get("findings", ()))),
+            isolated_at=data.get("isolated_at", ""),
+        )
+
+
+@dataclass(frozen=True)
+class IncidentClaim:
+    is_primary: bool
+    incident: Incident
+
+
+def incident_key(instance_id: str) -> str:
+    return f"instance#{instance_id}"
+
+
+class Ledger:
+    def __init__(self, dynamodb: Any, table_name: str, retention_days: int) -> None:
+        self._dynamodb = dynamodb
+        self._table = table_name
+        self._retention_seconds = retention_days * 86400
+
+    # -- findings -------------------------------------------------------------------------------
+
+    def claim_finding(
+        self,
+        finding: Finding,
+        *,
+        now: float,
+        lease_seconds: float,
+        decision: str,
+        original_groups: Mapping[str, Iterable[str]],
+    ) -> Claim:
+        """Insert the finding once. A repeat costs this one call: the failed write returns the record."""
+        item = {
+            "pk": finding.finding_id,
+            "kind": "finding",
+            "instance_id": finding.instance_id,
+            "account_id": finding.account_id,
+            "region": finding.region,
+            "finding_type": finding.finding_type,
+            "title": finding.title[:512],
+            "severity": Decimal(str(finding.severity)),
+            "severity_label": finding.severity_label,
+            "resource_role": finding.resource_role or "",
+            "is_sample": finding.is_sample,
+            "service_count": finding.count,
+            "updated_at": finding.updated_at,
+            "first_seen": _iso(now),
+            "last_seen": _iso(now),
+            "status": OPEN,
+            "decision": decision,
+            "lease_until": Decimal(str(round(now + lease_seconds, 3))),
+            "steps": {},
+            "original_groups": {eni: list(groups) for eni, groups in original_groups.items()},
+            "expires_at": int(now) + self._retention_seconds,
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=_dynamo(item),
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != _CONDITION_FAILED:
+                raise LedgerError(f"claiming finding {finding.finding_id} failed: {_code(error)}") from error
+            old = error.response.get("Item")
+            if old is None:
+                old = self._get(finding.finding_id)
+            return Claim(is_new=False, record=FindingRecord.from_item(old))
+        return Claim(is_new=True, record=FindingRecord.from_item(_dynamo(item)))
+
+    def note_repeat(self, finding: Finding, *, now: float) -> bool:
+        """Record a newer count of a finding GuardDuty re-published; an older or equal one changes nothing."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_dynamo({"pk": finding.finding_id}),
+                UpdateExpression="SET service_count = :count, last_seen = :now, updated_at = :updated",
+                ConditionExpression="attribute_exists(pk) AND service_count < :count",
+                ExpressionAttributeValues=_dynamo(
+                    {":count": finding.count, ":now": _iso(now), ":updated": finding.updated_at}
+                ),
+            )
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                return False
+            raise LedgerError(f"updating finding {finding.finding_id} failed: {_code(error)}") from error
+        return True
+
+    def take_over(self, finding_id: str, *, now: float, lease_seconds: float) -> bool:
+        """Take the right to finish an unfinished finding, once its previous holder's lease has run out."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_dynamo({"pk": finding_id}),
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression="attribute_exists(pk) AND lease_until < :now",
+                ExpressionAttributeValues=_dynamo(
+                    {":until": Decimal(str(round(now + lease_seconds, 3))), ":now": Decimal(str(round(now, 3)))}
+                ),
+            )
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                return False
+            raise LedgerError(f"taking over finding {finding_id} failed: {_code(error)}") from error
+        return True
+
+    def save_original_groups(self, finding_id: str, original_groups: Mapping[str, Iterable[str]]) -> None:
+        self._update(
+            finding_id,
+            {"original_groups": {eni: list(groups) for eni, groups in original_groups.items()}},
+        )
+
+    def record(
+        self,
+        finding_id: str,
+        *,
+        steps: Mapping[str, StepState] = {},
+        values: Mapping[str, Any] = {},
+        release_lease: bool = False,
+    ) -> None:
+        """Write step results and facts onto the finding's item in one call."""
+        assignments = dict(values)
+        if release_lease:
+            assignments["lease_until"] = Decimal(0)
+        self._update(finding_id, assignments, steps)
+
+    def get_finding(self, finding_id: str) -> FindingRecord | None:
+        item = self._get(finding_id)
+        return FindingRecord.from_item(item) if item else None
+
+    def mark_released(self, finding_ids: Iterable[str], *, now: float) -> None:
+        for finding_id in finding_ids:
+            self._update(finding_id, {"status": RELEASED, "released_at": _iso(now)})
+
+    # -- incidents --------------------------------------------------------------------------------
+
+    def claim_incident(
+        self,
+        *,
+        instance_id: str,
+        finding: Finding,
+        original_groups: Mapping[str, Iterable[str]],
+        now: float,
+    ) -> IncidentClaim:
+        """Make this finding the primary of the instance's incident, unless another finding already is."""
+        item = {
+            "pk": incident_key(instance_id),
+            "kind": "incident",
+            "instance_id": instance_id,
+            "finding_id": finding.finding_id,
+            "account_id": finding.account_id,
+            "region": finding.region,
+            "state": ISOLATED,
+            "original_groups": {eni: list(groups) for eni, groups in original_groups.items()},
+            "findings": {finding.finding_id},
+            "isolated_at": _iso(now),
+            "expires_at": int(now) + self._retention_seconds,
+        }
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=_dynamo(item),
+                ConditionExpression="attribute_not_exists(pk) OR #state = :released",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=_dynamo({":released": RELEASED}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != _CONDITION_FAILED:
+                raise LedgerError(f"claiming the incident of {instance_id} failed: {_code(error)}") from error
+            existing = Incident.from_item(error.response.get("Item") or self._get(incident_key(instance_id)))
+            if existing.finding_id == finding.finding_id:
+                return IncidentClaim(is_primary=True, incident=existing)
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_dynamo({"pk": incident_key(instance_id)}),
+                UpdateExpression="ADD findings :finding",
+                ExpressionAttributeValues=_dynamo({":finding": {finding.finding_id}}),
+            )
+            return IncidentClaim(is_primary=False, incident=existing)
+        return IncidentClaim(is_primary=True, incident=Incident.from_item(_dynamo(item)))
+
+    def set_incident_ticket(self, instance_id: str, jira_key: str) -> None:
+        self._update(incident_key(instance_id), {"jira_key": jira_key})
+
+    def get_incident(self, instance_id: str) -> Incident | None:
+        item = self._get(incident_key(instance_id))
+        return Incident.from_item(item) if item else None
+
+    def release_incident(self, instance_id: str, *, now: float, released_by: str) -> Incident:
+        """Mark the incident released; only an isolated incident can be released, and only once."""
+        try:
+            response = self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_dynamo({"pk": incident_key(instance_id)}),
+                UpdateExpression="SET #state = :released, released_at = :now, released_by = :by",
+                ConditionExpression="#state = :isolated",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=_dynamo(
+                    {":released": RELEASED, ":isolated": ISOLATED, ":now": _iso(now), ":by": released_by[:256]}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                raise LedgerError(f"{instance_id} has no isolated incident to release") from error
+            raise LedgerError(f"releasing {instance_id} failed: {_code(error)}") from error
+        return Incident.from_item(response["Attributes"])
+
+    def scan(self) -> list[dict[str, Any]]:
+        """Every item, as plain Python values (for the command line's status listing)."""
+        items: list[dict[str, Any]] = []
+        for page in self._dynamodb.get_paginator("scan").paginate(TableName=self._table):
+            items.extend(_plain(item) for item in page["Items"])
+        return items
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        response = self._dynamodb.get_item(TableName=self._table, Key=_dynamo({"pk": pk}), ConsistentRead=True)
+        return response.get("Item")
+
+    def _update(self, pk: str, values: Mapping[str, Any], steps: Mapping[str, StepState] = {}) -> None:
+        names: dict[str, str] = {}
+        placeholders: dict[str, Any] = {}
+        clauses = []
+        for index, (name, value) in enumerate(values.items()):
+            names[f"#v{index}"] = name
+            placeholders[f":v{index}"] = value
+            clauses.append(f"#v{index} = :v{index}")
+        if steps:
+            names["#steps"] = "steps"
+        for index, (name, state) in enumerate(steps.items()):
+            names[f"#s{index}"] = name
+            placeholders[f":s{index}"] = {k: v for k, v in state.__dict__.items() if v != ""}
+            clauses.append(f"#steps.#s{index} = :s{index}")
+        if not clauses:
+            return
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_dynamo({"pk": pk}),
+                UpdateExpression="SET " + ", ".join(clauses),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_dynamo(placeholders),
+            )
+        except ClientError as error:
+            raise LedgerError(f"recording on {pk} failed: {_code(error)}") from error
+
+
+def _dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items()}
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

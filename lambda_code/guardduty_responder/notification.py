@@ -1,0 +1,77 @@
+"""The SNS message: its text (pure) and its publication."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .finding import Finding
+from .policy import Decision
+from .ticketing import plain
+
+PERMISSIONS = ("sns:Publish",)
+
+_SUBJECT_LIMIT = 99  # SNS allows 100; a margin keeps every client's truncation out of play
+
+
+@dataclass(frozen=True)
+class Notification:
+    subject: str
+    body: str
+    attributes: dict[str, dict[str, str]]
+
+
+def notification_text(
+    finding: Finding,
+    decision: Decision,
+    *,
+    outcome: str,
+    actions: Sequence[str],
+    jira_key: str | None,
+    failures: Sequence[str] = (),
+) -> Notification:
+    headline = {
+        "isolate": "ISOLATED",
+        "hold": "NOT ISOLATED, LOOK NOW" if decision.code == "circuit-breaker" else "REVIEW",
+        "record": "FYI",
+    }[decision.action.value]
+    subject = _ascii(f"GuardDuty {finding.severity_label}: {headline} {finding.instance_id} {finding.finding_type}")
+    lines = [
+        f"{headline}: {finding.instance_id}",
+        f"{finding.finding_type} (severity {finding.severity:g} {finding.severity_label})",
+        plain(finding.title, 200),
+        f"Account {finding.account_id}, {finding.region}",
+        "",
+        f"Why: {plain(decision.reason, 300)}",
+        f"Outcome: {outcome}",
+    ]
+    lines += [f"- {plain(action, 200)}" for action in actions]
+    if failures:
+        lines += ["Still to do (retried automatically):", *(f"- {plain(failure, 200)}" for failure in failures)]
+    lines += ["", f"Jira: {jira_key or 'none'}", f"Finding: {finding.finding_id}"]
+    return Notification(
+        subject=subject[:_SUBJECT_LIMIT],
+        body="\n".join(lines),
+        attributes={
+            "severity": {"DataType": "String", "StringValue": finding.severity_label},
+            "severity_score": {"DataType": "Number", "StringValue": f"{finding.severity:g}"},
+            "finding_type": {"DataType": "String", "StringValue": finding.finding_type},
+            "action": {"DataType": "String", "StringValue": decision.action.value},
+        },
+    )
+
+
+def _ascii(text: str) -> str:
+    """SNS subjects must be printable ASCII on one line."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
+def publish(sns: Any, topic_arn: str, notification: Notification) -> str:
+    response = sns.publish(
+        TopicArn=topic_arn,
+        Subject=notification.subject,
+        Message=notification.body,
+        MessageAttributes=notification.attributes,
+    )
+    return response["MessageId"]

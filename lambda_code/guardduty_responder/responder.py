@@ -1,0 +1,406 @@
+"""The path of one finding, top to bottom, in the order of the product contract (DESIGN.md section 2).
+
+parse -> decide -> claim -> contain -> preserve evidence -> record -> Jira -> SNS.
+Containment failing fails the invocation at once (it is retried, then dead-lettered). Any later
+step failing is recorded, the remaining steps still run, and the invocation fails at the end so a
+retry finishes only what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import evidence, logs
+from .clients import AwsClients
+from .config import Settings
+from .finding import Finding, parse_finding
+from .isolation import (
+    ContainmentError,
+    ContainmentGroups,
+    GroupDirectory,
+    InstanceFacts,
+    describe_instance,
+    isolate_instance,
+    original_groups_of,
+    restore_groups,
+)
+from .ledger import FindingRecord, IncidentClaim, Ledger, StepState
+from .notification import notification_text, publish
+from .parallel import run_parallel
+from .policy import Action, Decision, decide
+from .steps import StepResult, run_step
+from .ticketing import JiraTicketing, TicketingError, comment_text, finding_label, plain, ticket_text
+
+logger = logging.getLogger(__name__)
+
+_GONE_STATES = ("shutting-down", "terminated")
+_DEFAULT_LEASE_SECONDS = 900.0
+
+
+class ReleaseError(RuntimeError):
+    """The instance cannot be released (not isolated by the responder, or nothing saved to restore)."""
+
+
+class IncompleteResponseError(RuntimeError):
+    """Containment held, but a later step failed; the invocation fails so a retry finishes it."""
+
+
+@dataclass
+class _Progress:
+    """What this invocation did, step by step, for the record, the ticket, the message and the summary."""
+
+    record: FindingRecord
+    results: dict[str, StepResult] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def done(self, name: str) -> bool:
+        result = self.results.get(name)
+        return (result.ok if result else False) or self.record.step_done(name)
+
+    def add(self, result: StepResult) -> None:
+        self.results[result.name] = result
+        self.values.update(result.values)
+
+    def skip(self, name: str, detail: str) -> None:
+        self.results[name] = StepResult(name, ok=True, detail=detail, skipped=True)
+
+    def actions(self) -> list[str]:
+        return [f"{result.name}: {result.detail}" for result in self.results.values() if result.ok and result.detail]
+
+    def failures(self) -> list[str]:
+        return [f"{result.name}: {result.error}" for result in self.results.values() if not result.ok]
+
+    def states(self) -> dict[str, StepState]:
+        return {name: result.state() for name, result in self.results.items()}
+
+
+class Responder:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients,
+        *,
+        clock: Callable[[], float] = time.time,
+        ticketing: JiraTicketing | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.clock = clock
+        self.ledger = Ledger(clients.dynamodb, settings.table_name, settings.record_retention_days)
+        self.groups = GroupDirectory(clients.ec2)
+        self.ticketing = ticketing or JiraTicketing(
+            _LazySecrets(clients),
+            secret_arn=settings.jira_secret_arn,
+            project_key=settings.jira_project_key,
+            issue_type=settings.jira_issue_type,
+            timeout_seconds=settings.jira_timeout_seconds,
+        )
+
+    # -- the flow ---------------------------------------------------------------------------------
+
+    def respond(self, event: Any, *, remaining_seconds: float | None = None) -> dict[str, Any]:
+        finding = parse_finding(event)
+        logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
+        decision = decide(finding, dry_run=self.settings.dry_run, exempt_tag_key=self.settings.exempt_tag_key)
+
+        now = self.clock()
+        lease = (remaining_seconds or _DEFAULT_LEASE_SECONDS) + 5
+        claim = self.ledger.claim_finding(
+            finding,
+            now=now,
+            lease_seconds=lease,
+            decision=decision.code,
+            original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
+        )
+        if not claim.is_new:
+            held = self._repeat_outcome(finding, claim.record, now=now, lease=lease)
+            if held is not None:
+                return held
+            logger.info("resuming an unfinished response", extra={"steps": sorted(claim.record.steps)})
+        progress = _Progress(claim.record)
+
+        instance: InstanceFacts | None = None
+        if decision.action is not Action.RECORD:
+            instance = describe_instance(self.clients.ec2, finding.instance_id)
+            decision = decide(
+                finding,
+                dry_run=self.settings.dry_run,
+                exempt_tag_key=self.settings.exempt_tag_key,
+                instance_tags=instance.tags,
+            )
+        logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
+
+        incident: IncidentClaim | None = None
+        if instance is not None and decision.isolates and instance.state not in _GONE_STATES:
+            self._contain(finding, instance, progress)
+            incident = self.ledger.claim_incident(
+                instance_id=instance.instance_id,
+                finding=finding,
+                original_groups=progress.values["original_groups"],
+                now=self.clock(),
+            )
+            if incident.is_primary:
+                self._preserve_evidence(finding, instance, progress, retry=not claim.is_new)
+            else:
+                progress.skip("evidence", f"evidence preserved by the incident's first finding {incident.incident.finding_id}")
+        else:
+            progress.skip("contain", self._why_not_contained(decision, instance))
+
+        self.ledger.record(
+            finding.finding_id,
+            steps=progress.states(),
+            values=self._facts(decision, progress, incident),
+        )
+        if decision.opens_ticket:
+            progress.add(self._ticket(finding, decision, progress, incident, search_first=not claim.is_new))
+        progress.add(self._notify(finding, decision, progress))
+
+        failures = progress.failures()
+        self.ledger.record(
+            finding.finding_id,
+            steps={name: progress.results[name].state() for name in ("ticket", "notify") if name in progress.results},
+            values={"jira_key": progress.values.get("jira_key"), "completed": not failures}
+            if progress.values.get("jira_key")
+            else {"completed": not failures},
+            release_lease=True,
+        )
+        if failures:
+            raise IncompleteResponseError(f"finding {finding.finding_id}: " + "; ".join(failures))
+        return self._summary(finding, decision, progress, outcome="handled")
+
+    def release(self, instance_id: str, *, released_by: str) -> dict[str, Any]:
+        """Put every ENI back on its saved groups, mark the incident and its findings released, tell Jira.
+
+        Later updates of those findings leave the instance alone.
+        """
+        incident = self.ledger.get_incident(instance_id)
+        if incident is None or incident.state != "isolated":
+            raise ReleaseError(f"{instance_id} is not isolated by the responder: nothing to release")
+        if not incident.original_groups:
+            raise ReleaseError(f"{instance_id} has no saved security groups: restore them by hand")
+        logs.bind(instance_id=instance_id, finding_id=incident.finding_id)
+        restore_groups(self.clients.ec2, incident.original_groups)
+        now = self.clock()
+        released = self.ledger.release_incident(instance_id, now=now, released_by=released_by)
+        self.ledger.mark_released(released.findings, now=now)
+        jira_key = released.jira_key
+        comment = run_step(
+            "release_comment",
+            lambda: (
+                self.ticketing.add_comment(
+                    jira_key,
+                    f"Released by {plain(released_by, 100)} at {_iso(now)}: every network interface is back on "
+                    "its original security groups; further updates of these findings are left alone.",
+                ),
+                {},
+            )
+            if jira_key
+            else ("no Jira issue to comment on", {}),
+        )
+        logger.info("released", extra={"interfaces": sorted(incident.original_groups)})
+        return {
+            "instance_id": instance_id,
+            "released": True,
+            "restored_groups": {eni: list(groups) for eni, groups in incident.original_groups.items()},
+            "findings": list(released.findings),
+            "jira_key": jira_key,
+            "jira_comment": "done" if comment.ok else f"failed: {comment.error}",
+        }
+
+    # -- steps --------------------------------------------------------------------------------------
+
+    def _contain(self, finding: Finding, instance: InstanceFacts, progress: _Progress) -> None:
+        vpcs = sorted({interface.vpc_id for interface in instance.interfaces})
+        groups: dict[str, ContainmentGroups] = dict(zip(vpcs, run_parallel(self.groups.groups_for, vpcs)))
+        responder_groups = frozenset().union(*(g.ids for g in groups.values()))
+        originals = original_groups_of(instance, progress.record.original_groups, responder_groups)
+        progress.values["original_groups"] = originals
+        # The record must hold the groups to restore before anything moves. The claim already wrote
+        # the ones GuardDuty reported; only when the live ones differ does this cost a write.
+        if originals != dict(progress.record.original_groups):
+            self.ledger.save_original_groups(finding.finding_id, originals)
+        started = time.monotonic()
+        try:
+            moves = isolate_instance(
+                self.clients.ec2, instance, groups, pause_seconds=self.settings.isolation_pause_seconds
+            )
+        except (ContainmentError, ClientError, BotoCoreError) as error:
+            for vpc in vpcs:
+                self.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
+            failed = StepResult("contain", ok=False, error=str(error))
+            self.ledger.record(finding.finding_id, steps={"contain": failed.state()}, release_lease=True)
+            raise
+        isolation = ", ".join(sorted({groups[i.vpc_id].isolation_id for i in instance.interfaces}))
+        moved = sum(1 for move in moves if move.moves)
+        progress.add(
+            StepResult(
+                "contain",
+                ok=True,
+                detail=f"{len(moves)} network interface(s) on isolation group {isolation} ({moved} moved now)",
+                values={"isolated_at": _iso(self.clock())},
+                seconds=time.monotonic() - started,
+            )
+        )
+        logger.info("contained", extra={"interfaces": [m.eni_id for m in moves], "seconds": round(time.monotonic() - started, 3)})
+
+    def _preserve_evidence(self, finding: Finding, instance: InstanceFacts, progress: _Progress, *, retry: bool) -> None:
+        ec2 = self.clients.ec2
+        isolated_at = progress.values.get("isolated_at", _iso(self.clock()))
+        steps: list[tuple[str, Callable[[], tuple[str, dict]]]] = [
+            ("snapshots", lambda: evidence.snapshot_volumes(ec2, instance, finding, look_first=retry)),
+            ("protect", lambda: evidence.protect_instance(ec2, instance)),
+            ("autoscaling", lambda: evidence.leave_autoscaling_group(self.clients.autoscaling, instance)),
+            ("load_balancers", lambda: evidence.leave_target_groups(self.clients.elbv2, instance)),
+            ("tag_instance", lambda: evidence.tag_instance(ec2, instance, finding, isolated_at)),
+        ]
+        pending = [(name, action) for name, action in steps if not progress.done(name)]
+        for result in run_parallel(lambda step: run_step(*step), pending):
+            progress.add(result)
+            if not result.ok:
+                logger.warning("evidence step failed", extra={"step": result.name, "error": result.error})
+
+    def _ticket(
+        self,
+        finding: Finding,
+        decision: Decision,
+        progress: _Progress,
+        incident: IncidentClaim | None,
+        *,
+        search_first: bool,
+    ) -> StepResult:
+        if progress.done("ticket"):
+            return StepResult("ticket", ok=True, values={"jira_key": progress.record.jira_key})
+
+        def file_issue() -> tuple[str, dict]:
+            if incident is not None and not incident.is_primary:
+                key = incident.incident.jira_key or self.ticketing.find_issue(finding_label(incident.incident.finding_id))
+                if key is None:
+                    raise TicketingError("the incident's Jira issue is not filed yet; retried with the next delivery")
+                self.ticketing.add_comment(key, comment_text(finding, decision))
+                return f"commented on {key}", {"jira_key": key}
+            # A delivery after the first may follow a crash between filing and recording: look first.
+            key = self.ticketing.find_issue(finding_label(finding.finding_id)) if search_first else None
+            if key is None:
+                text = ticket_text(
+                    finding,
+                    decision,
+                    actions=progress.actions(),
+                    snapshot_ids=progress.values.get("snapshot_ids") or progress.record.snapshot_ids,
+                    original_groups=progress.values.get("original_groups") or dict(progress.record.original_groups),
+                )
+                key = self.ticketing.create_issue(text)
+            if incident is not None:
+                self.ledger.set_incident_ticket(finding.instance_id, key)
+            return f"Jira issue {key}", {"jira_key": key}
+
+        result = run_step("ticket", file_issue)
+        if not result.ok:
+            logger.warning("Jira step failed", extra={"error": result.error})
+        return result
+
+    def _notify(self, finding: Finding, decision: Decision, progress: _Progress) -> StepResult:
+        if progress.done("notify"):
+            return StepResult("notify", ok=True)
+        failures = progress.failures()
+        outcome = {
+            Action.ISOLATE: "isolated" if progress.done("contain") else "not isolated",
+            Action.HOLD: "not isolated (" + decision.code + ")",
+            Action.RECORD: "recorded only",
+        }[decision.action]
+        message = notification_text(
+            finding,
+            decision,
+            outcome=outcome,
+            actions=progress.actions(),
+            jira_key=progress.values.get("jira_key") or progress.record.jira_key,
+            failures=failures,
+        )
+
+        def send() -> tuple[str, dict]:
+            message_id = publish(self.clients.sns, self.settings.topic_arn, message)
+            return f"SNS message {message_id}", {"message_id": message_id}
+
+        result = run_step("notify", send)
+        if not result.ok:
+            logger.warning("SNS step failed", extra={"error": result.error})
+        return result
+
+    # -- repeats, records, summaries ----------------------------------------------------------------
+
+    def _repeat_outcome(
+        self, finding: Finding, record: FindingRecord, *, now: float, lease: float
+    ) -> dict[str, Any] | None:
+        """What a repeated delivery does: nothing but note the new count, unless the first one never finished."""
+        if finding.count > record.service_count:
+            self.ledger.note_repeat(finding, now=now)
+        base = {
+            "finding_id": finding.finding_id,
+            "instance_id": finding.instance_id,
+            "repeat": True,
+            "decision": record.decision,
+            "jira_key": record.jira_key,
+            "snapshot_ids": list(record.snapshot_ids),
+        }
+        if record.status == "released":
+            return {**base, "outcome": "released: left alone"}
+        if record.completed:
+            return {**base, "outcome": "already handled"}
+        if record.lease_until > now or not self.ledger.take_over(finding.finding_id, now=now, lease_seconds=lease):
+            return {**base, "outcome": "in progress in another invocation"}
+        return None
+
+    def _facts(self, decision: Decision, progress: _Progress, incident: IncidentClaim | None) -> dict[str, Any]:
+        facts: dict[str, Any] = {"decision": decision.code, "action": decision.action.value, "reason": decision.reason}
+        for key in ("isolated_at", "snapshot_ids", "autoscaling_group", "target_groups"):
+            if key in progress.values:
+                facts[key] = progress.values[key]
+        if "original_groups" in progress.values:
+            facts["original_groups"] = {eni: list(g) for eni, g in progress.values["original_groups"].items()}
+        if incident is not None:
+            facts["incident_role"] = "primary" if incident.is_primary else "secondary"
+            facts["incident_finding_id"] = incident.incident.finding_id
+        return facts
+
+    def _why_not_contained(self, decision: Decision, instance: InstanceFacts | None) -> str:
+        if instance is not None and instance.state in _GONE_STATES:
+            return f"instance is {instance.state}: nothing to contain"
+        if decision.action is Action.HOLD and instance is not None:
+            enis = ", ".join(interface.eni_id for interface in instance.interfaces)
+            return f"not isolated ({decision.code}); would have moved {enis} to the untracking then the isolation group"
+        return f"not isolated ({decision.code})"
+
+    def _summary(self, finding: Finding, decision: Decision, progress: _Progress, *, outcome: str) -> dict[str, Any]:
+        return {
+            "finding_id": finding.finding_id,
+            "instance_id": finding.instance_id,
+            "finding_type": finding.finding_type,
+            "repeat": False,
+            "outcome": outcome,
+            "decision": decision.code,
+            "action": decision.action.value,
+            "reason": decision.reason,
+            "isolated": decision.isolates and progress.done("contain"),
+            "steps": {name: ("done" if r.ok else "failed") for name, r in progress.results.items()},
+            "snapshot_ids": list(progress.values.get("snapshot_ids") or progress.record.snapshot_ids),
+            "jira_key": progress.values.get("jira_key") or progress.record.jira_key,
+        }
+
+
+class _LazySecrets:
+    """Secrets Manager client, created only when Jira is first used."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+
+    def get_secret_value(self, **kwargs: Any) -> Mapping[str, Any]:
+        return self._clients.secretsmanager.get_secret_value(**kwargs)
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

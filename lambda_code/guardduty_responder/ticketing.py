@@ -1,0 +1,222 @@
+"""The Jira issue: its text (pure) and the adapter that files it through atlassian-python-api.
+
+`atlassian` is imported only when an issue is about to be filed: the import costs about a third
+of a second and containment must never wait for it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from .finding import Finding
+from .policy import Decision
+
+PERMISSIONS = ("secretsmanager:GetSecretValue",)
+
+LABEL = "guardduty-responder"
+_PRIORITIES = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+# Characters with a meaning in Jira wiki markup; a backslash makes each one literal.
+_MARKUP = re.compile(r"([\\{}\[\]|*_+^~?#!@`-])")
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,15}:(?=//)|(?:mailto|javascript|data|file|news|irc|tel|callto):)")
+_MAX_VALUE = 500
+
+
+class TicketingError(RuntimeError):
+    """Jira could not be reached, refused the request, or the credentials are unusable."""
+
+
+@dataclass(frozen=True)
+class TicketText:
+    summary: str
+    description: str
+    priority: str
+    labels: tuple[str, ...]
+
+
+def finding_label(finding_id: str) -> str:
+    return f"guardduty-finding-{finding_id}"
+
+
+def untrusted(value: object, limit: int = _MAX_VALUE) -> str:
+    """Make a value from the finding inert in Jira wiki markup.
+
+    Control and bidirectional characters go, URL schemes are defanged (`http://` becomes
+    `http[:]//`, so Jira makes no link of it), markup characters are escaped, and the length is bounded.
+    """
+    text = unicodedata.normalize("NFKC", str(value))
+    text = _CONTROL.sub(" ", text)
+    if len(text) > limit:
+        text = text[:limit] + " [truncated]"
+    text = _SCHEME.sub(lambda match: match.group(1)[:-1] + "[:]", text)
+    return _MARKUP.sub(r"\\\1", text)
+
+
+def plain(value: object, limit: int) -> str:
+    """A single line of plain text (Jira's summary field is not rendered as markup)."""
+    text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFKC", str(value))).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def ticket_text(
+    finding: Finding,
+    decision: Decision,
+    *,
+    actions: Sequence[str],
+    snapshot_ids: Sequence[str],
+    original_groups: dict[str, tuple[str, ...]],
+) -> TicketText:
+    verb = "Isolated" if decision.isolates else "Review"
+    summary = plain(
+        f"[GuardDuty {finding.severity_label}] {verb} {finding.instance_id}: {finding.finding_type}", 250
+    )
+    lines = [
+        "h2. GuardDuty finding",
+        f"*Type:* {untrusted(finding.finding_type)}",
+        f"*Title:* {untrusted(finding.title)}",
+        f"*Severity:* {finding.severity:g} ({finding.severity_label})",
+        f"*Account / region:* {finding.account_id} / {finding.region}",
+        f"*Instance:* {finding.instance_id}",
+        f"*Finding id:* {finding.finding_id}",
+        f"*Seen:* {finding.count} time(s), updated {untrusted(finding.updated_at, 40)}",
+        "",
+        f"{untrusted(finding.description, 2000)}",
+        "",
+        "h2. Decision",
+        f"{decision.action.value}: {untrusted(decision.reason)}",
+        "",
+        "h2. Actions taken",
+    ]
+    lines += [f"* {untrusted(action, 1000)}" for action in actions] or ["* none"]
+    if snapshot_ids:
+        lines += ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)]
+    if original_groups:
+        lines += ["", "h2. Security groups before isolation"]
+        lines += [f"* {eni}: {', '.join(groups) or 'none'}" for eni, groups in sorted(original_groups.items())]
+    lines += ["", "h2. How to release"]
+    if decision.isolates:
+        lines.append(
+            f"After the investigation: {{{{guardduty-responder release {finding.instance_id}}}}} "
+            "restores every network interface to the groups above and stops further action on this finding."
+        )
+    else:
+        lines.append("Nothing was changed on the instance; nothing to release.")
+    return TicketText(
+        summary=summary,
+        description="\n".join(lines),
+        priority=_PRIORITIES[finding.severity_label],
+        labels=(LABEL, "guardduty", finding_label(finding.finding_id)),
+    )
+
+
+def comment_text(finding: Finding, decision: Decision) -> str:
+    return "\n".join(
+        [
+            f"Another GuardDuty finding on {finding.instance_id}, which is already isolated:",
+            f"*Type:* {untrusted(finding.finding_type)}",
+            f"*Title:* {untrusted(finding.title)}",
+            f"*Severity:* {finding.severity:g} ({finding.severity_label})",
+            f"*Finding id:* {finding.finding_id}",
+            f"*Decision:* {untrusted(decision.reason)}",
+        ]
+    )
+
+
+class JiraTicketing:
+    """Files issues and comments. Credentials come from Secrets Manager and are cached while warm."""
+
+    def __init__(
+        self,
+        secrets: Any,
+        *,
+        secret_arn: str,
+        project_key: str,
+        issue_type: str,
+        timeout_seconds: int,
+    ) -> None:
+        self._secrets = secrets
+        self._secret_arn = secret_arn
+        self._project_key = project_key
+        self._issue_type = issue_type
+        self._timeout = timeout_seconds
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def find_issue(self, label: str) -> str | None:
+        """The key of an issue carrying `label`, so a retry after a crash never files a second one."""
+        jql = f'project = "{self._project_key}" AND labels = "{label}" ORDER BY created ASC'
+        result = self._call("search", lambda jira: jira.jql(jql, fields=["key"], limit=1))
+        issues = (result or {}).get("issues") or []
+        return issues[0]["key"] if issues else None
+
+    def create_issue(self, text: TicketText) -> str:
+        fields = {
+            "project": {"key": self._project_key},
+            "issuetype": {"name": self._issue_type},
+            "summary": text.summary,
+            "description": text.description,
+            "priority": {"name": text.priority},
+            "labels": list(text.labels),
+        }
+        created = self._call("create issue", lambda jira: jira.issue_create(fields=fields))
+        if not isinstance(created, dict) or not created.get("key"):
+            raise TicketingError(f"Jira answered the issue creation without a key: {str(created)[:200]}")
+        return created["key"]
+
+    def add_comment(self, issue_key: str, body: str) -> None:
+        self._call("comment", lambda jira: jira.issue_add_comment(issue_key, body))
+
+    def _call(self, what: str, request: Any) -> Any:
+        import requests
+
+        jira = self._jira()
+        try:
+            return request(jira)
+        except requests.HTTPError as error:
+            status = error.response.status_code if error.response is not None else "?"
+            raise TicketingError(f"Jira {what} failed with HTTP {status}") from None
+        except requests.RequestException as error:
+            raise TicketingError(f"Jira {what} failed: {type(error).__name__}") from None
+        except ValueError as error:
+            raise TicketingError(f"Jira {what} failed: {error}"[:300]) from None
+
+    def _jira(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def _connect(self) -> Any:
+        try:
+            raw = self._secrets.get_secret_value(SecretId=self._secret_arn)["SecretString"]
+            secret = json.loads(raw)
+        except (KeyError, ValueError) as error:
+            raise TicketingError(f"the Jira secret is not JSON with url and credentials ({type(error).__name__})") from None
+        url = secret.get("url") if isinstance(secret, dict) else None
+        if not isinstance(url, str) or urlparse(url).scheme not in ("https", "http") or not urlparse(url).hostname:
+            raise TicketingError("the Jira secret has no usable 'url'")
+
+        from atlassian import Jira  # deferred: see the module docstring
+
+        # Bounded: the library's defaults can sleep up to 1800 s on a 429 and wait 75 s per request.
+        options: dict[str, Any] = {
+            "url": url,
+            "timeout": self._timeout,
+            "backoff_and_retry": False,
+            "retry_with_header": False,
+            "max_backoff_seconds": 0,
+            "max_backoff_retries": 0,
+        }
+        if secret.get("token"):
+            return Jira(token=secret["token"], cloud=False, **options)
+        if secret.get("username") and secret.get("api_token"):
+            cloud = (urlparse(url).hostname or "").endswith(".atlassian.net")
+            return Jira(username=secret["username"], password=secret["api_token"], cloud=cloud, **options)
+        raise TicketingError("the Jira secret holds neither 'token' nor 'username' and 'api_token'")

@@ -1,0 +1,249 @@
+"""Shared fixtures: an embedded AWS (moto, in-process), the Jira stand-in, and finding events."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from guardduty_responder import handler
+from guardduty_responder.clients import AwsClients
+from guardduty_responder.config import Settings
+from guardduty_responder.responder import Responder
+from jira_standin import JiraStandIn
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "events"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+TABLE = "guardduty-responder-test"
+ISOLATING_FIXTURES = [
+    "recon_portscan",
+    "backdoor_cc_dns",
+    "ssh_bruteforce",
+    "bitcoin_tool_dns",
+    "tor_client",
+]
+RECORD_ONLY_FIXTURES = ["port_probe_target", "sample_trojan_dns", "sample_flat_flag"]
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fake credentials, one region, and nothing that could reach a real account."""
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    handler.reset()
+    yield
+    handler.reset()
+
+
+@pytest.fixture
+def jira() -> Iterator[JiraStandIn]:
+    standin = JiraStandIn().start()
+    yield standin
+    standin.stop()
+
+
+class LambdaContext:
+    aws_request_id = "test-request"
+
+    def __init__(self, remaining_seconds: float = 60.0) -> None:
+        self.remaining_seconds = remaining_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.remaining_seconds * 1000)
+
+
+class Stack:
+    """A small AWS estate in moto plus the responder's own resources, and helpers to drive it."""
+
+    def __init__(self, jira: JiraStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.jira = jira
+        self.ec2 = boto3.client("ec2", region_name=REGION)
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.sns = boto3.client("sns", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.topic_arn = self.sns.create_topic(Name="guardduty-responder")["TopicArn"]
+        self.queue_url = self.sqs.create_queue(QueueName="notifications")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        self.jira_token = "jira-token-" + uuid.uuid4().hex
+        secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name="guardduty-responder/jira",
+            SecretString=json.dumps({"url": jira.url, "username": "responder@example.com", "api_token": self.jira_token}),
+        )["ARN"]
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+        self.vpc_id = vpc["VpcId"]
+        ipv6_block = self.ec2.describe_vpcs(VpcIds=[self.vpc_id])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0][
+            "Ipv6CidrBlock"
+        ]
+        self.subnet_id = self.ec2.create_subnet(
+            VpcId=self.vpc_id,
+            CidrBlock="10.0.1.0/24",
+            Ipv6CidrBlock=ipv6_block.replace("/56", "/64"),
+            AvailabilityZone=f"{REGION}a",
+        )["Subnet"]["SubnetId"]
+        self.app_group = self.ec2.create_security_group(GroupName="app", Description="app", VpcId=self.vpc_id)["GroupId"]
+        self.ssh_group = self.ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=self.vpc_id)["GroupId"]
+        self.env = {
+            "RESPONDER_TABLE": TABLE,
+            "RESPONDER_TOPIC_ARN": self.topic_arn,
+            "JIRA_SECRET_ARN": secret_arn,
+            "JIRA_PROJECT_KEY": "SEC",
+            "JIRA_ISSUE_TYPE": "Task",
+            "DRY_RUN": "false",
+            "EXEMPT_TAG_KEY": "guardduty-responder:exempt",
+            "MAX_ISOLATIONS_PER_HOUR": "50",
+            "JIRA_TIMEOUT_SECONDS": "2",
+        }
+        self._monkeypatch = monkeypatch
+        self.configure()
+
+    # -- configuration and invocation ---------------------------------------------------------------
+
+    def configure(self, **overrides: str) -> None:
+        self.env.update(overrides)
+        for key, value in self.env.items():
+            self._monkeypatch.setenv(key, value)
+        handler.reset()
+
+    def settings(self) -> Settings:
+        return Settings.from_environ(self.env)
+
+    def responder(self, clients: AwsClients | None = None) -> Responder:
+        return Responder(self.settings(), clients or AwsClients(region=REGION))
+
+    def invoke(self, event: dict[str, Any], remaining_seconds: float = 60.0) -> dict[str, Any]:
+        return handler.lambda_handler(copy.deepcopy(event), LambdaContext(remaining_seconds))
+
+    # -- the estate -----------------------------------------------------------------------------------
+
+    def launch(self, *, enis: int = 1, ipv6: bool = False, tags: dict[str, str] | None = None) -> str:
+        groups = [self.app_group, self.ssh_group]
+        primary: dict[str, Any] = {"DeviceIndex": 0, "SubnetId": self.subnet_id, "Groups": groups}
+        if ipv6:
+            primary["Ipv6AddressCount"] = 1
+        instance = self.ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            NetworkInterfaces=[primary],
+            BlockDeviceMappings=[
+                {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "DeleteOnTermination": True}},
+                {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 4, "DeleteOnTermination": True}},
+            ],
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {"Name": "web"}).items()]}
+            ],
+        )["Instances"][0]
+        instance_id = instance["InstanceId"]
+        for index in range(1, enis):
+            extra: dict[str, Any] = {"SubnetId": self.subnet_id, "Groups": [self.app_group]}
+            if ipv6:
+                extra["Ipv6AddressCount"] = 1
+            eni = self.ec2.create_network_interface(**extra)["NetworkInterface"]["NetworkInterfaceId"]
+            self.ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance_id, DeviceIndex=index)
+        return instance_id
+
+    def describe(self, instance_id: str) -> dict[str, Any]:
+        return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+    def groups_of(self, instance_id: str) -> dict[str, list[str]]:
+        return {
+            eni["NetworkInterfaceId"]: sorted(group["GroupId"] for group in eni["Groups"])
+            for eni in self.describe(instance_id)["NetworkInterfaces"]
+        }
+
+    def responder_groups(self) -> dict[str, dict[str, Any]]:
+        groups = self.ec2.describe_security_groups(
+            Filters=[{"Name": "tag-key", "Values": ["guardduty-responder:role"]}]
+        )["SecurityGroups"]
+        return {
+            {tag["Key"]: tag["Value"] for tag in group["Tags"]}["guardduty-responder:role"]: group for group in groups
+        }
+
+    def snapshots_of(self, instance_id: str) -> list[dict[str, Any]]:
+        return self.ec2.describe_snapshots(
+            OwnerIds=["self"], Filters=[{"Name": "tag:guardduty-responder:instance-id", "Values": [instance_id]}]
+        )["Snapshots"]
+
+    def event(
+        self,
+        fixture: str,
+        instance_id: str | None = None,
+        *,
+        finding_id: str | None = None,
+        count: int | None = None,
+    ) -> dict[str, Any]:
+        """A fixture event re-pointed at an instance of this stack, with GuardDuty's view of its ENIs."""
+        event = load_event(fixture)
+        detail = event["detail"]
+        if finding_id is not None:
+            detail["id"] = finding_id
+        if count is not None:
+            detail["service"]["count"] = count
+        if instance_id is not None:
+            details = detail["resource"]["instanceDetails"]
+            details["instanceId"] = instance_id
+            described = self.describe(instance_id)
+            details["networkInterfaces"] = [
+                {
+                    "networkInterfaceId": eni["NetworkInterfaceId"],
+                    "vpcId": eni["VpcId"],
+                    "subnetId": eni["SubnetId"],
+                    "privateIpAddress": eni.get("PrivateIpAddress"),
+                    "securityGroups": [{"groupId": g["GroupId"], "groupName": g["GroupName"]} for g in eni["Groups"]],
+                }
+                for eni in described["NetworkInterfaces"]
+            ]
+            details["tags"] = [{"key": t["Key"], "value": t["Value"]} for t in described.get("Tags", [])]
+        return event
+
+    # -- what came out ------------------------------------------------------------------------------
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Every SNS notification delivered so far (drains the subscription queue)."""
+        received: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return received
+            for message in batch:
+                received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def record(self, pk: str) -> dict[str, Any] | None:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        item = self.dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": pk}}).get("Item")
+        return {k: TypeDeserializer().deserialize(v) for k, v in item.items()} if item else None
+
+
+@pytest.fixture
+def stack(jira: JiraStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    with mock_aws():
+        yield Stack(jira, monkeypatch)

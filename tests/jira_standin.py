@@ -1,0 +1,159 @@
+"""A Jira stand-in on 127.0.0.1 serving the REST endpoints atlassian-python-api calls.
+
+It keeps issues and comments in memory, answers JQL searches on `labels = "..."`, and can be told
+to fail (an HTTP status, optionally with Retry-After) or to hang, for a number of requests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+_ISSUE = re.compile(r"^/rest/api/(?:2|3|latest)/issue/?$")
+_COMMENT = re.compile(r"^/rest/api/(?:2|3|latest)/issue/([A-Z][A-Z0-9_]*-\d+)/comment/?$")
+_GET_ISSUE = re.compile(r"^/rest/api/(?:2|3|latest)/issue/([A-Z][A-Z0-9_]*-\d+)/?$")
+_SEARCH = re.compile(r"^/rest/api/(?:(?:2|latest)/search|3/search/jql)/?$")
+_LABEL = re.compile(r'labels\s*=\s*"([^"]+)"')
+_PROJECT = re.compile(r'project\s*=\s*"([^"]+)"')
+
+
+@dataclass
+class Fault:
+    status: int | None = None
+    hang_seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    remaining: int = 1
+
+
+@dataclass
+class JiraStandIn:
+    issues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+    _server: ThreadingHTTPServer | None = None
+
+    # -- test controls ----------------------------------------------------------------------------
+
+    def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None) -> None:
+        with self.lock:
+            self.faults.append(Fault(status=status, headers=headers or {}, remaining=times))
+
+    def hang(self, seconds: float, times: int = 1) -> None:
+        with self.lock:
+            self.faults.append(Fault(hang_seconds=seconds, remaining=times))
+
+    def heal(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def issues_labelled(self, label: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [issue for issue in self.issues.values() if label in issue["fields"].get("labels", [])]
+
+    # -- server -------------------------------------------------------------------------------------
+
+    def start(self) -> JiraStandIn:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                standin._serve(self, "GET")
+
+            def do_POST(self) -> None:
+                standin._serve(self, "POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = json.loads(request.rfile.read(length) or b"null") if length else None
+        parsed = urlparse(request.path)
+        with self.lock:
+            self.requests.append((method, parsed.path, request.headers.get("Authorization")))
+            fault = self.faults[0] if self.faults else None
+            if fault is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self.faults.pop(0)
+        if fault is not None:
+            if fault.hang_seconds:
+                time.sleep(fault.hang_seconds)
+            if fault.status is not None:
+                self._answer(request, fault.status, {"errorMessages": ["stand-in fault"]}, fault.headers)
+                return
+        if request.headers.get("Authorization") is None:
+            self._answer(request, 401, {"errorMessages": ["no credentials"]})
+            return
+        status, payload = self._route(method, parsed.path, parse_qs(parsed.query), body)
+        self._answer(request, status, payload)
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        with self.lock:
+            if method == "GET" and _SEARCH.match(path):
+                jql = query.get("jql", [""])[0]
+                labels = _LABEL.findall(jql)
+                project = _PROJECT.search(jql)
+                found = [
+                    {"id": issue["id"], "key": key}
+                    for key, issue in sorted(self.issues.items(), key=lambda item: int(item[1]["id"]))
+                    if all(label in issue["fields"].get("labels", []) for label in labels)
+                    and (project is None or key.startswith(project.group(1) + "-"))
+                ]
+                limit = int(query.get("maxResults", ["50"])[0])
+                return 200, {"startAt": 0, "maxResults": limit, "total": len(found), "issues": found[:limit]}
+            if method == "POST" and _ISSUE.match(path):
+                fields = (body or {}).get("fields") or {}
+                missing = [name for name in ("project", "summary", "issuetype") if name not in fields]
+                if missing:
+                    return 400, {"errorMessages": [], "errors": {name: "required" for name in missing}}
+                number = len(self.issues) + 1
+                key = f"{fields['project']['key']}-{number}"
+                self.issues[key] = {"id": str(10000 + number), "key": key, "fields": fields, "comments": []}
+                return 201, {"id": str(10000 + number), "key": key, "self": f"{self.url}/rest/api/2/issue/{key}"}
+            match = _COMMENT.match(path)
+            if method == "POST" and match:
+                issue = self.issues.get(match.group(1))
+                if issue is None:
+                    return 404, {"errorMessages": ["Issue does not exist"]}
+                issue["comments"].append((body or {}).get("body", ""))
+                return 201, {"id": str(len(issue["comments"])), "body": (body or {}).get("body", "")}
+            match = _GET_ISSUE.match(path)
+            if method == "GET" and match and match.group(1) in self.issues:
+                return 200, self.issues[match.group(1)]
+            return 404, {"errorMessages": [f"no route for {method} {path}"]}
+
+    @staticmethod
+    def _answer(request: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            request.send_response(status)
+            request.send_header("Content-Type", "application/json;charset=UTF-8")
+            request.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                request.send_header(name, value)
+            request.end_headers()
+            request.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
