@@ -23,8 +23,9 @@ PERMISSIONS = ("secretsmanager:GetSecretValue",)
 LABEL = "guardduty-responder"
 _PRIORITIES = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
-# Characters with a meaning in Jira wiki markup; a backslash makes each one literal.
-_MARKUP = re.compile(r"([\\{}\[\]|*_+^~?#!@`-])")
+# Characters with a meaning in Jira wiki markup; a backslash makes each one literal. A hyphen
+# inside a word ("dry-run", "i-0abc", a date) cannot open strike-through, a list or a rule: kept.
+_MARKUP = re.compile(r"([\\{}\[\]|*_+^~?#!@`]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9]))")
 _SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,15}:(?=//)|(?:mailto|javascript|data|file|news|irc|tel|callto):)")
 _MAX_VALUE = 500
 
@@ -53,10 +54,9 @@ def untrusted(value: object, limit: int = _MAX_VALUE) -> str:
     """
     text = unicodedata.normalize("NFKC", str(value))
     text = _CONTROL.sub(" ", text)
-    if len(text) > limit:
-        text = text[:limit] + " [truncated]"
-    text = _SCHEME.sub(lambda match: match.group(1)[:-1] + "[:]", text)
-    return _MARKUP.sub(r"\\\1", text)
+    cut = len(text) > limit
+    text = _SCHEME.sub(lambda match: match.group(1)[:-1] + "[:]", text[:limit])
+    return _MARKUP.sub(r"\\\1", text) + (" (truncated)" if cut else "")
 
 
 def plain(value: object, limit: int) -> str:
@@ -97,7 +97,7 @@ def ticket_text(
     lines += [f"* {untrusted(action, 1000)}" for action in actions] or ["* none"]
     if snapshot_ids:
         lines += ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)]
-    if original_groups:
+    if original_groups and decision.isolates:
         lines += ["", "h2. Security groups before isolation"]
         lines += [f"* {eni}: {', '.join(groups) or 'none'}" for eni, groups in sorted(original_groups.items())]
     lines += ["", "h2. How to release"]

@@ -1,0 +1,118 @@
+"""At-least-once delivery: the same finding twice, or eight times at once, is handled once (DESIGN.md 4, 5)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from conftest import Stack
+from guardduty_responder import handler
+from guardduty_responder.ticketing import finding_label
+
+
+def test_the_same_event_twice_gives_one_issue_one_set_of_snapshots_one_message(stack: Stack) -> None:
+    instance_id = stack.launch(enis=2)
+    event = stack.event("backdoor_cc_dns", instance_id)
+
+    first = stack.invoke(event)
+    second = stack.invoke(event)
+
+    assert first["isolated"] is True
+    assert second["repeat"] is True and second["outcome"] == "already handled"
+    assert len(stack.jira.issues) == 1
+    assert len(stack.snapshots_of(instance_id)) == 2
+    assert len(stack.messages()) == 1
+
+
+def test_a_repeated_delivery_costs_one_aws_call(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    stack.invoke(event)
+    calls: list[str] = []
+    clients = handler.get_responder().clients
+    for client in (clients.ec2, clients.dynamodb, clients.sns):
+        client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+
+    stack.invoke(event)
+
+    assert calls == ["PutItem"]
+
+
+def test_eight_concurrent_deliveries_act_once(stack: Stack) -> None:
+    instance_id = stack.launch(enis=2)
+    event = stack.event("bitcoin_tool_dns", instance_id)
+    handler.get_responder()  # one warm container serving eight concurrent deliveries
+    start = threading.Barrier(8)
+    outcomes: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        start.wait()
+        try:
+            outcomes.append(stack.invoke(event))
+        except BaseException as error:  # collected: the assertion below names it
+            errors.append(error)
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sum(1 for outcome in outcomes if not outcome["repeat"]) == 1
+    assert len(stack.jira.issues_labelled(finding_label(event["detail"]["id"]))) == 1
+    assert len(stack.jira.issues) == 1
+    assert len(stack.snapshots_of(instance_id)) == 2
+    assert len(stack.messages()) == 1
+
+
+def test_eight_concurrent_cold_containers_act_once(stack: Stack) -> None:
+    instance_id = stack.launch(enis=1)
+    event = stack.event("tor_client", instance_id)
+    responders = [stack.responder() for _ in range(8)]
+    start = threading.Barrier(8)
+    outcomes: list[dict[str, Any]] = []
+
+    def deliver(responder: Any) -> None:
+        start.wait()
+        outcomes.append(responder.respond(event, remaining_seconds=60))
+
+    threads = [threading.Thread(target=deliver, args=(responder,)) for responder in responders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(outcomes) == 8
+    assert sum(1 for outcome in outcomes if not outcome["repeat"]) == 1
+    assert len(stack.jira.issues) == 1
+    assert len(stack.snapshots_of(instance_id)) == 2
+    assert len(stack.messages()) == 1
+    assert len(stack.responder_groups()) == 2
+
+
+def test_an_update_of_the_finding_only_updates_count_and_last_seen(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("recon_portscan", instance_id, count=3)
+    stack.invoke(event)
+    stack.messages()
+
+    update = stack.event("recon_portscan", instance_id, count=7)
+    summary = stack.invoke(update)
+
+    record = stack.record(event["detail"]["id"])
+    assert summary["repeat"] is True
+    assert record["service_count"] == 7
+    assert len(stack.jira.issues) == 1
+    assert len(stack.snapshots_of(instance_id)) == 2
+    assert stack.messages() == []
+
+
+def test_an_older_copy_never_lowers_the_count(stack: Stack) -> None:
+    instance_id = stack.launch()
+    stack.invoke(stack.event("recon_portscan", instance_id, count=9))
+
+    stack.invoke(stack.event("recon_portscan", instance_id, count=2))
+
+    assert stack.record(stack.event("recon_portscan")["detail"]["id"])["service_count"] == 9

@@ -1,0 +1,75 @@
+"""One incident per isolated instance: other findings join it, and a release is final (DESIGN.md 2.4, 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Stack
+from guardduty_responder import handler
+from guardduty_responder.responder import ReleaseError
+
+
+def test_a_different_finding_on_an_isolated_instance_becomes_a_comment(stack: Stack) -> None:
+    instance_id = stack.launch(enis=2)
+    first = stack.event("backdoor_cc_dns", instance_id)
+    second = stack.event("tor_client", instance_id)
+    stack.invoke(first)
+
+    summary = stack.invoke(second)
+
+    assert len(stack.jira.issues) == 1
+    issue = next(iter(stack.jira.issues.values()))
+    assert summary["jira_key"] == issue["key"]
+    assert len(issue["comments"]) == 1 and second["detail"]["id"] in issue["comments"][0]
+    assert len(stack.snapshots_of(instance_id)) == 2  # evidence was taken for the incident already
+    assert len(stack.messages()) == 2  # one message per distinct finding
+    incident = stack.record(f"instance#{instance_id}")
+    assert incident["findings"] == {first["detail"]["id"], second["detail"]["id"]}
+    assert stack.record(second["detail"]["id"])["incident_role"] == "secondary"
+
+
+def test_release_restores_every_eni_and_comments_on_the_issue(stack: Stack) -> None:
+    instance_id = stack.launch(enis=2)
+    before = stack.groups_of(instance_id)
+    stack.invoke(stack.event("tor_client", instance_id))
+
+    result = handler.get_responder().release(instance_id, released_by="analyst@example.com")
+
+    assert stack.groups_of(instance_id) == before
+    assert result["jira_comment"] == "done"
+    issue = next(iter(stack.jira.issues.values()))
+    assert "Released by analyst@example.com" in issue["comments"][-1]
+    assert stack.record(f"instance#{instance_id}")["state"] == "released"
+
+
+def test_a_released_instance_stays_released_when_its_finding_is_updated(stack: Stack) -> None:
+    instance_id = stack.launch(enis=2)
+    before = stack.groups_of(instance_id)
+    stack.invoke(stack.event("tor_client", instance_id, count=1))
+    handler.get_responder().release(instance_id, released_by="analyst@example.com")
+    stack.messages()
+
+    summary = stack.invoke(stack.event("tor_client", instance_id, count=5))
+
+    assert summary["outcome"] == "released: left alone"
+    assert stack.groups_of(instance_id) == before
+    assert len(stack.jira.issues) == 1
+    assert stack.messages() == []
+    finding = stack.record(stack.event("tor_client")["detail"]["id"])
+    assert finding["status"] == "released" and finding["service_count"] == 5
+
+
+def test_release_refuses_an_instance_the_responder_did_not_isolate(stack: Stack) -> None:
+    instance_id = stack.launch()
+
+    with pytest.raises(ReleaseError, match="not isolated"):
+        handler.get_responder().release(instance_id, released_by="analyst@example.com")
+
+
+def test_release_happens_once(stack: Stack) -> None:
+    instance_id = stack.launch()
+    stack.invoke(stack.event("tor_client", instance_id))
+    handler.get_responder().release(instance_id, released_by="a")
+
+    with pytest.raises(ReleaseError):
+        handler.get_responder().release(instance_id, released_by="b")
