@@ -17,7 +17,7 @@ from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.config import Settings
 from guardduty_responder.responder import Responder
-from jira_standin import JiraStandIn
+from guardduty_responder.jira_standin import JiraStandIn
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "events"
 ACCOUNT = "123456789012"

@@ -1,4 +1,4 @@
-"""A Jira stand-in on 127.0.0.1 serving the REST endpoints atlassian-python-api calls.
+"""A Jira stand-in on 127.0.0.1 serving the REST endpoints atlassian-python-api calls (demo and tests).
 
 It keeps issues and comments in memory, answers JQL searches on `labels = "..."`, and can be told
 to fail (an HTTP status, optionally with Retry-After) or to hang, for a number of requests.
