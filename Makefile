@@ -12,8 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
-	$(BIN)/pytest
+# checkov pins an older boto3 than the tests use, so it lives in a virtual environment of its own.
+TOOLS       := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/bin/pip install --quiet checkov==3.3.30
+	touch $(TOOLS_STAMP)
+
+test: $(STAMP) $(TOOLS_STAMP)
+	CHECKOV=$(TOOLS)/bin/checkov $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .build

@@ -203,7 +203,11 @@ class JiraTicketing:
         if not isinstance(url, str) or urlparse(url).scheme not in ("https", "http") or not urlparse(url).hostname:
             raise TicketingError("the Jira secret has no usable 'url'")
 
-        from atlassian import Jira  # deferred: see the module docstring
+        try:
+            from atlassian import Jira  # deferred: see the module docstring
+        except (ImportError, SyntaxError) as error:
+            # A broken layer must cost the ticket, not the notification that follows it.
+            raise TicketingError(f"the Jira library cannot be loaded: {type(error).__name__}: {error}") from None
 
         # Bounded: the library's defaults can sleep up to 1800 s on a 429 and wait 75 s per request.
         options: dict[str, Any] = {

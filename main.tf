@@ -1,0 +1,501 @@
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100.0"
+    }
+  }
+}
+
+# Credentials, region and endpoints come from the environment (AWS_PROFILE, AWS_REGION,
+# AWS_ENDPOINT_URL), so one root module serves every account and region it is applied to.
+provider "aws" {
+  default_tags {
+    tags = local.tags
+  }
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  name       = var.name_prefix
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+  tags = merge(var.tags, {
+    "guardduty-responder:deployment" = var.name_prefix
+  })
+
+  # Archives are named after the hash of everything that goes into them: a change of source makes a
+  # new archive and a new deployment; no change makes none.
+  build_dir      = "${path.module}/.build"
+  builder        = "${path.module}/lambda_code/build_archives.py"
+  package_dir    = "${path.module}/lambda_code/guardduty_responder"
+  package_files  = sort([for file in fileset(local.package_dir, "*.py") : file if !contains(["demo.py", "jira_standin.py"], file)])
+  function_hash  = sha256(join(",", concat([filesha256(local.builder)], [for file in local.package_files : "${file}:${filesha256("${local.package_dir}/${file}")}"])))
+  layer_hash     = sha256(join(",", [filesha256(local.builder), filesha256("${path.module}/lambda_code/layer-requirements.txt"), var.architecture]))
+  function_zip   = "${local.build_dir}/function-${substr(local.function_hash, 0, 20)}.zip"
+  layer_zip      = "${local.build_dir}/layer-${var.architecture}-${substr(local.layer_hash, 0, 20)}.zip"
+  log_group_name = "/aws/lambda/${local.name}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The rule: GuardDuty findings about EC2 instances at or above the minimum severity.
+# ---------------------------------------------------------------------------------------------
+
+locals {
+  event_pattern = {
+    source        = ["aws.guardduty"]
+    "detail-type" = ["GuardDuty Finding"]
+    detail = merge(
+      {
+        resource = { resourceType = ["Instance"] }
+        severity = [{ numeric = [">=", var.min_severity] }]
+      },
+      length(var.finding_type_prefixes) == 0 ? {} : {
+        type = [for prefix in var.finding_type_prefixes : { prefix = prefix }]
+      },
+    )
+  }
+}
+
+resource "aws_cloudwatch_event_rule" "this" {
+  name          = "${local.name}-findings"
+  description   = "GuardDuty EC2 findings for the responder"
+  event_pattern = jsonencode(local.event_pattern)
+}
+
+resource "aws_cloudwatch_event_target" "this" {
+  rule      = aws_cloudwatch_event_rule.this.name
+  target_id = "responder"
+  arn       = aws_lambda_function.this.arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 10
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.undelivered.arn
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# The function and its layer, built on apply from this repository.
+# ---------------------------------------------------------------------------------------------
+
+resource "terraform_data" "function_archive" {
+  triggers_replace = local.function_hash
+
+  provisioner "local-exec" {
+    command = "python3 ${local.builder} function ${local.function_zip}"
+  }
+}
+
+resource "terraform_data" "layer_archive" {
+  triggers_replace = local.layer_hash
+
+  provisioner "local-exec" {
+    command = "python3 ${local.builder} layer ${local.layer_zip} --architecture ${var.architecture}"
+  }
+}
+
+resource "aws_lambda_layer_version" "dependencies" {
+  layer_name               = "${local.name}-dependencies"
+  description              = "atlassian-python-api and its dependencies"
+  filename                 = local.layer_zip
+  source_code_hash         = base64sha256(local.layer_hash)
+  compatible_runtimes      = ["python3.13"]
+  compatible_architectures = [var.architecture]
+
+  depends_on = [terraform_data.layer_archive]
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = local.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:The function must reach the EC2, DynamoDB, SNS and Secrets Manager APIs and the Jira site; a VPC adds NAT or endpoints and nothing the IAM policy does not already bound.
+  #checkov:skip=CKV_AWS_116:Failed invocations go to the on-failure destination (aws_lambda_function_event_invoke_config), which carries the error as well as the event; a dead-letter queue as well would receive each failure twice.
+  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile and signed uploads, which a plain terraform apply from a clone cannot produce; the archive is built from the reviewed repository.
+  function_name                  = local.name
+  description                    = "Contains, preserves and reports EC2 instances named in GuardDuty findings"
+  role                           = aws_iam_role.this.arn
+  runtime                        = "python3.13"
+  architectures                  = [var.architecture]
+  handler                        = "guardduty_responder.handler.lambda_handler"
+  filename                       = local.function_zip
+  source_code_hash               = base64sha256(local.function_hash)
+  layers                         = [aws_lambda_layer_version.dependencies.arn]
+  timeout                        = var.function_timeout_seconds
+  memory_size                    = var.function_memory_mb
+  reserved_concurrent_executions = var.reserved_concurrency
+  kms_key_arn                    = aws_kms_key.this.arn
+
+  environment {
+    variables = {
+      RESPONDER_TABLE         = aws_dynamodb_table.this.name
+      RESPONDER_TOPIC_ARN     = aws_sns_topic.this.arn
+      JIRA_SECRET_ARN         = aws_secretsmanager_secret.jira.arn
+      JIRA_PROJECT_KEY        = var.jira_project_key
+      JIRA_ISSUE_TYPE         = var.jira_issue_type
+      JIRA_TIMEOUT_SECONDS    = tostring(var.jira_timeout_seconds)
+      DRY_RUN                 = tostring(var.dry_run)
+      EXEMPT_TAG_KEY          = var.exempt_tag_key
+      MAX_ISOLATIONS_PER_HOUR = tostring(var.max_isolations_per_hour)
+      ISOLATION_PAUSE_SECONDS = tostring(var.isolation_pause_seconds)
+      RECORD_RETENTION_DAYS   = tostring(var.record_retention_days)
+    }
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  # The log group exists (with its retention and key) before the function can write to it.
+  depends_on = [terraform_data.function_archive, aws_iam_role_policy.this, aws_cloudwatch_log_group.this]
+}
+
+resource "aws_lambda_function_event_invoke_config" "this" {
+  function_name                = aws_lambda_function.this.function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 21600
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.failed.arn
+    }
+  }
+}
+
+resource "aws_lambda_permission" "events" {
+  statement_id  = "AllowGuardDutyFindingRule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.this.arn
+}
+
+# ---------------------------------------------------------------------------------------------
+# State: the ledger.
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_dynamodb_table" "this" {
+  name                        = "${local.name}-ledger"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "pk"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.this.arn
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Notification, failure queues and alarms.
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_sns_topic" "this" {
+  name              = "${local.name}-notifications"
+  kms_master_key_id = aws_kms_key.this.arn
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each  = toset(var.notification_emails)
+  topic_arn = aws_sns_topic.this.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# Findings the function failed on after its retries, with the event and the error.
+resource "aws_sqs_queue" "failed" {
+  name                      = "${local.name}-failed-findings"
+  kms_master_key_id         = aws_kms_key.this.arn
+  message_retention_seconds = 1209600
+}
+
+# Events EventBridge could not deliver to the function at all.
+resource "aws_sqs_queue" "undelivered" {
+  name                      = "${local.name}-undelivered-findings"
+  kms_master_key_id         = aws_kms_key.this.arn
+  message_retention_seconds = 1209600
+}
+
+resource "aws_sqs_queue_policy" "undelivered" {
+  queue_url = aws_sqs_queue.undelivered.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "EventBridgeDeadLetters"
+      Effect    = "Allow"
+      Principal = { Service = "events.amazonaws.com" }
+      Action    = "sqs:SendMessage"
+      Resource  = aws_sqs_queue.undelivered.arn
+      Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.this.arn } }
+    }]
+  })
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  alarm_name          = "${local.name}-function-errors"
+  alarm_description   = "The responder failed on a finding (it retries; look at the failed-findings queue if this persists)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "failed_events" {
+  alarm_name          = "${local.name}-failed-events"
+  alarm_description   = "EventBridge could not deliver GuardDuty findings to the responder."
+  namespace           = "AWS/Events"
+  metric_name         = "FailedInvocations"
+  dimensions          = { RuleName = aws_cloudwatch_event_rule.this.name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "queue_depth" {
+  for_each = {
+    failed      = aws_sqs_queue.failed.name
+    undelivered = aws_sqs_queue.undelivered.name
+  }
+  alarm_name          = "${local.name}-${each.key}-findings-waiting"
+  alarm_description   = "GuardDuty findings wait in ${each.value}: they were not handled; replay them after fixing the cause."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.this.arn]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Jira credentials: the secret exists; its value is set outside Terraform unless given.
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_secretsmanager_secret" "jira" {
+  #checkov:skip=CKV2_AWS_57:A Jira API token is rotated in Jira, not by a Lambda rotation function.
+  name                    = "${local.name}/jira"
+  description             = var.jira_url == null ? "Jira credentials: JSON {\"url\",\"username\",\"api_token\"} or {\"url\",\"token\"}" : "Jira credentials for ${var.jira_url}: JSON {\"url\",\"username\",\"api_token\"} or {\"url\",\"token\"}"
+  kms_key_id              = aws_kms_key.this.arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "jira" {
+  count         = var.jira_secret_value == null ? 0 : 1
+  secret_id     = aws_secretsmanager_secret.jira.id
+  secret_string = var.jira_secret_value
+}
+
+# ---------------------------------------------------------------------------------------------
+# Encryption: one key for the ledger, topic, queues, secret, logs and environment.
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_kms_key" "this" {
+  description         = "${local.name}: ledger, notifications, queues, Jira secret and logs"
+  enable_key_rotation = true
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministers"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "ServicesEncryptForTheResponder"
+        Effect    = "Allow"
+        Principal = { Service = ["events.amazonaws.com", "cloudwatch.amazonaws.com", "sns.amazonaws.com", "sqs.amazonaws.com"] }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+      },
+      {
+        Sid       = "LogsEncryptTheFunctionLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = { ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}" } }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${local.name}"
+  target_key_id = aws_kms_key.this.key_id
+}
+
+# ---------------------------------------------------------------------------------------------
+# IAM: exactly what the code calls (each module's PERMISSIONS), scoped wherever IAM allows.
+# ---------------------------------------------------------------------------------------------
+
+locals {
+  ec2_arn   = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
+  tag_keys  = ["guardduty-responder:*", "Name"]
+  by_region = { StringEquals = { "aws:RequestedRegion" = local.region } }
+
+  responder_statements = [
+    {
+      Sid       = "ReadTheEstate"
+      Effect    = "Allow"
+      Action    = ["ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
+      Resource  = "*" # Describe* actions support no resource-level permissions.
+      Condition = local.by_region
+    },
+    {
+      Sid      = "CreateContainmentGroups"
+      Effect   = "Allow"
+      Action   = ["ec2:CreateSecurityGroup"]
+      Resource = ["${local.ec2_arn}:vpc/*", "${local.ec2_arn}:security-group/*"]
+    },
+    {
+      Sid       = "ShapeOnlyTheResponderGroups"
+      Effect    = "Allow"
+      Action    = ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"]
+      Resource  = "${local.ec2_arn}:security-group/*"
+      Condition = { StringLike = { "aws:ResourceTag/guardduty-responder:role" = ["isolation", "untracking"] } }
+    },
+    {
+      Sid      = "MoveNetworkInterfaces"
+      Effect   = "Allow"
+      Action   = ["ec2:ModifyNetworkInterfaceAttribute"]
+      Resource = ["${local.ec2_arn}:network-interface/*", "${local.ec2_arn}:security-group/*", "${local.ec2_arn}:instance/*", "${local.ec2_arn}:vpc/*"]
+    },
+    {
+      Sid      = "KeepTheInstance"
+      Effect   = "Allow"
+      Action   = ["ec2:ModifyInstanceAttribute"]
+      Resource = "${local.ec2_arn}:instance/*"
+    },
+    {
+      Sid      = "SnapshotTheVolumes"
+      Effect   = "Allow"
+      Action   = ["ec2:CreateSnapshots"]
+      Resource = ["${local.ec2_arn}:instance/*", "${local.ec2_arn}:volume/*", "arn:${local.partition}:ec2:${local.region}::snapshot/*"]
+    },
+    {
+      Sid       = "WriteOnlyTheResponderTags"
+      Effect    = "Allow"
+      Action    = ["ec2:CreateTags"]
+      Resource  = ["${local.ec2_arn}:instance/*", "${local.ec2_arn}:security-group/*", "arn:${local.partition}:ec2:${local.region}::snapshot/*"]
+      Condition = { "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys } }
+    },
+    {
+      Sid      = "TakeOutOfService"
+      Effect   = "Allow"
+      Action   = ["autoscaling:EnterStandby", "autoscaling:DetachInstances", "elasticloadbalancing:DeregisterTargets"]
+      Resource = ["arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*", "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/*/*"]
+    },
+    {
+      Sid      = "Ledger"
+      Effect   = "Allow"
+      Action   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Scan"]
+      Resource = aws_dynamodb_table.this.arn
+    },
+    {
+      Sid      = "Notify"
+      Effect   = "Allow"
+      Action   = ["sns:Publish"]
+      Resource = aws_sns_topic.this.arn
+    },
+    {
+      Sid      = "ReadTheJiraSecret"
+      Effect   = "Allow"
+      Action   = ["secretsmanager:GetSecretValue"]
+      Resource = aws_secretsmanager_secret.jira.arn
+    },
+  ]
+
+  # What the Lambda service does on the function's behalf (not the code): logs, traces, failures.
+  runtime_statements = [
+    {
+      Sid      = "WriteLogs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = "${aws_cloudwatch_log_group.this.arn}:*"
+    },
+    {
+      Sid      = "WriteTraces"
+      Effect   = "Allow"
+      Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      Resource = "*" # X-Ray supports no resource-level permissions.
+    },
+    {
+      Sid      = "SendFailedFindings"
+      Effect   = "Allow"
+      Action   = ["sqs:SendMessage"]
+      Resource = aws_sqs_queue.failed.arn
+    },
+    {
+      Sid      = "UseTheKey"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource = aws_kms_key.this.arn
+    },
+  ]
+}
+
+resource "aws_iam_role" "this" {
+  name        = "${local.name}-function"
+  description = "Role of the GuardDuty responder function"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "lambda.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "this" {
+  name = "responder"
+  role = aws_iam_role.this.id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = concat(local.responder_statements, local.runtime_statements)
+  })
+}

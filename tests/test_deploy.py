@@ -1,0 +1,324 @@
+"""End to end: `terraform apply` the root module against a local AWS (a moto server on 127.0.0.1),
+then run the deployed function archive with the deployed environment and the deployed role's
+credentials against an instance, and check that a second plan changes nothing and destroy leaves nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import glob
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.events.models import EventPattern, EventPatternParser
+
+from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, load_event
+from guardduty_responder.jira_standin import JiraStandIn
+from guardduty_responder.ticketing import finding_label
+from terraform_support import TerraformDir, require_terraform
+
+REGION = "us-east-1"
+VARIABLES = ["-var", "jira_project_key=SEC", "-var", "deletion_protection=false", "-var", "architecture=x86_64"]
+
+
+def lambda_python() -> str:
+    """A Python 3.13 interpreter, the Lambda runtime's version: the layer is built for it."""
+    candidates = [shutil.which("python3.13") or "", *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")))]
+    for candidate in candidates:
+        if candidate and subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 13)"], capture_output=True).returncode == 0:
+            return candidate
+    reason = "no Python 3.13 interpreter to run the deployed function as Lambda's python3.13 runtime would"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the deployed function: {reason}")
+    pytest.skip(reason)
+
+
+def lambda_runtime_packages(python: str, into: pathlib.Path) -> pathlib.Path:
+    """What the python3.13 runtime provides besides the function and its layer: boto3."""
+    target = into / "runtime"
+    if not target.exists():
+        subprocess.run(
+            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(target),
+             f"boto3=={boto3.__version__}"],
+            check=True, capture_output=True, timeout=300,
+        )
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LocalAws:
+    """A moto server in its own process on 127.0.0.1, and clients for it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1)
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("the moto server did not start")
+                time.sleep(0.2)
+
+    def client(self, service: str, **credentials: str) -> Any:
+        keys = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint, **keys)
+
+    def enforce_iam(self, enforce: bool) -> None:
+        """moto checks every request against IAM from now on (by action only), or stops checking."""
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/reset-auth",
+            data=b"0" if enforce else b"inf",
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
+        urllib.request.urlopen(request, timeout=5)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+        }
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture(scope="module")
+def deployment() -> Iterator[tuple[LocalAws, TerraformDir, dict[str, Any]]]:
+    require_terraform()
+    aws = LocalAws()
+    workdir = TerraformDir()
+    try:
+        workdir.init()
+        workdir.run("apply", "-auto-approve", "-input=false", "-no-color", *VARIABLES, env=aws.env, timeout=600)
+        outputs = {k: v["value"] for k, v in json.loads(workdir.run("output", "-json", env=aws.env).stdout).items()}
+        yield aws, workdir, outputs
+    finally:
+        aws.stop()
+        workdir.remove()
+
+
+def test_the_deployed_rule_selects_guardduty_instance_findings(deployment: Any) -> None:
+    aws, _, outputs = deployment
+    raw = aws.client("events").describe_rule(Name=outputs["rule_name"])["EventPattern"]
+    pattern = EventPattern(raw, EventPatternParser(raw).parse())
+
+    def matches(event: dict[str, Any]) -> bool:
+        return pattern.matches_event(event)
+
+    for fixture in ISOLATING_FIXTURES + ["sample_trojan_dns", "sample_flat_flag"]:
+        assert matches(load_event(fixture)), fixture
+    low = load_event("port_probe_target")  # severity 2, below the default minimum of 4
+    assert not matches(low)
+    not_an_instance = load_event("tor_client")
+    not_an_instance["detail"]["resource"]["resourceType"] = "AccessKey"
+    assert not matches(not_an_instance)
+    other_source = load_event("tor_client")
+    other_source["source"] = "aws.securityhub"
+    assert not matches(other_source)
+    assert RECORD_ONLY_FIXTURES  # the low-severity probe is the one filtered at the edge
+
+
+def deployed_archives(aws: LocalAws, workdir: TerraformDir, outputs: dict[str, Any]) -> tuple[pathlib.Path, pathlib.Path]:
+    """The archive files whose hashes match what the function and its layer were deployed with."""
+    function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
+
+    def by_hash(pattern: str, expected: str) -> pathlib.Path:
+        for path in (workdir.path / ".build").glob(pattern):
+            if base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode() == expected:
+                return path
+        raise AssertionError(f"no built archive matches the deployed {pattern}")
+
+    *_, layer_name, layer_version = function["Layers"][0]["Arn"].split(":")
+    layer = aws.client("lambda").get_layer_version(LayerName=layer_name, VersionNumber=int(layer_version))
+    return by_hash("function-*.zip", function["CodeSha256"]), by_hash("layer-*.zip", layer["Content"]["CodeSha256"])
+
+
+def test_the_deployed_function_contains_an_instance_with_the_deployed_role(deployment: Any) -> None:
+    aws, workdir, outputs = deployment
+    python = lambda_python()
+    runtime = lambda_runtime_packages(python, workdir.path)
+    ec2, iam = aws.client("ec2"), aws.client("iam")
+    jira = JiraStandIn().start()
+    try:
+        token = "deploy-test-token"
+        aws.client("secretsmanager").put_secret_value(
+            SecretId=outputs["jira_secret_arn"],
+            SecretString=json.dumps({"url": jira.url, "username": "responder@example.com", "api_token": token}),
+        )
+        vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+        app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
+        instance_id = ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [app]}],
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        )["Instances"][0]["InstanceId"]
+        second = ec2.create_network_interface(SubnetId=subnet, Groups=[app])["NetworkInterface"]["NetworkInterfaceId"]
+        ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=instance_id, DeviceIndex=1)
+        sqs, sns = aws.client("sqs"), aws.client("sns")
+        inbox = sqs.create_queue(QueueName="deploy-test-inbox")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=outputs["topic_arn"], Protocol="sqs", Endpoint=inbox_arn)
+
+        # moto matches IAM by action only and cannot match most resource ARNs: check the deployed
+        # role's actions with every resource mapped to "*" (ARN scoping is checked by the plan tests).
+        role_name = outputs["role_arn"].split("/")[-1]
+        deployed_policy = iam.get_role_policy(RoleName=role_name, PolicyName="responder")["PolicyDocument"]
+        actions_only = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": statement["Action"], "Resource": "*"}
+                for statement in deployed_policy["Statement"]
+            ],
+        }
+        iam.put_role_policy(RoleName=role_name, PolicyName="responder", PolicyDocument=json.dumps(actions_only))
+        iam.create_user(UserName="deploy-test-operator")
+        iam.put_user_policy(
+            UserName="deploy-test-operator",
+            PolicyName="assume",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}),
+        )
+        operator = iam.create_access_key(UserName="deploy-test-operator")["AccessKey"]
+        # Lambda's service principal cannot assume the role here; the test's operator stands in for
+        # it (moto also fails on a trust statement without an AWS principal, so it stands alone).
+        deployed_trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+        operator_trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": operator_arn(iam)}, "Action": "sts:AssumeRole"}],
+        }
+        iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(operator_trust))
+
+        function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
+        function_zip, layer_zip = deployed_archives(aws, workdir, outputs)
+        event = load_event("backdoor_cc_dns")
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
+        aws.enforce_iam(True)
+        try:
+            credentials = aws.client(
+                "sts", aws_access_key_id=operator["AccessKeyId"], aws_secret_access_key=operator["SecretAccessKey"]
+            ).assume_role(RoleArn=outputs["role_arn"], RoleSessionName="guardduty-responder")["Credentials"]
+            result = run_deployed_function(aws, python, runtime, function, function_zip, layer_zip, event, credentials)
+        finally:
+            aws.enforce_iam(False)
+            iam.put_role_policy(RoleName=role_name, PolicyName="responder", PolicyDocument=json.dumps(deployed_policy))
+            iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(deployed_trust))
+
+        assert result["summary"]["isolated"] is True, result
+        assert result["package"].startswith(result["workdir"]), "the deployed archive, not the checkout, must run"
+        isolation = ec2.describe_security_groups(
+            Filters=[{"Name": "tag:guardduty-responder:role", "Values": ["isolation"]}]
+        )["SecurityGroups"][0]["GroupId"]
+        enis = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["NetworkInterfaces"]
+        assert len(enis) == 2 and all([g["GroupId"] for g in eni["Groups"]] == [isolation] for eni in enis)
+        snapshots = ec2.describe_snapshots(
+            OwnerIds=["self"], Filters=[{"Name": "tag:guardduty-responder:instance-id", "Values": [instance_id]}]
+        )["Snapshots"]
+        assert len(snapshots) == 1
+        assert len(jira.issues_labelled(finding_label(event["detail"]["id"]))) == 1
+        messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+        assert len(messages) == 1 and instance_id in json.loads(messages[0]["Body"])["Subject"]
+        assert token not in result["logs"]
+    finally:
+        jira.stop()
+
+
+def operator_arn(iam: Any) -> str:
+    return iam.get_user(UserName="deploy-test-operator")["User"]["Arn"]
+
+
+def run_deployed_function(
+    aws: LocalAws, python: str, runtime: pathlib.Path, function: dict[str, Any], function_zip: pathlib.Path,
+    layer_zip: pathlib.Path, event: dict[str, Any], credentials: dict[str, Any],
+) -> dict[str, Any]:
+    """Unpack the deployed archives as Lambda lays them out (/var/task, /opt/python) and invoke the handler
+    with Python 3.13, the deployed environment and the role's credentials."""
+    with tempfile.TemporaryDirectory(prefix="responder-lambda-") as root:
+        task, opt = pathlib.Path(root, "task"), pathlib.Path(root, "opt")
+        zipfile.ZipFile(function_zip).extractall(task)
+        zipfile.ZipFile(layer_zip).extractall(opt)
+        runner = (
+            "import json, sys\n"
+            "import guardduty_responder\n"
+            "from guardduty_responder.handler import lambda_handler\n"
+            "class Context:\n"
+            "    aws_request_id = 'deploy-test'\n"
+            "    def get_remaining_time_in_millis(self): return 60000\n"
+            "summary = lambda_handler(json.load(sys.stdin), Context())\n"
+            "print('RESULT ' + json.dumps({'summary': summary, 'package': guardduty_responder.__file__}))\n"
+        )
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            # Lambda's order: the function, then the layer, then the runtime's own boto3.
+            "PYTHONPATH": os.pathsep.join([str(task), str(opt / "python"), str(runtime)]),
+            **function["Environment"]["Variables"],
+            "AWS_ENDPOINT_URL": aws.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }
+        completed = subprocess.run(
+            [python, "-s", "-c", runner], input=json.dumps(event), env=env, capture_output=True, text=True, timeout=120
+        )
+        lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
+        assert completed.returncode == 0 and lines, completed.stdout[-4000:] + completed.stderr[-4000:]
+        return {**json.loads(lines[-1][len("RESULT "):]), "workdir": root, "logs": completed.stdout + completed.stderr}
+
+
+def test_a_second_plan_changes_nothing_and_destroy_leaves_nothing(deployment: Any) -> None:
+    aws, workdir, outputs = deployment
+    plan = workdir.run("plan", "-detailed-exitcode", "-input=false", "-no-color", *VARIABLES, env=aws.env, check=False)
+    assert plan.returncode == 0, plan.stdout[-4000:]
+
+    workdir.run("destroy", "-auto-approve", "-input=false", "-no-color", *VARIABLES, env=aws.env, timeout=600)
+
+    assert aws.client("lambda").list_functions()["Functions"] == []
+    assert aws.client("dynamodb").list_tables()["TableNames"] == []
+    assert aws.client("events").list_rules()["Rules"] == []
+    assert [q for q in aws.client("sqs").list_queues().get("QueueUrls", []) if "guardduty-responder" in q] == []
+    assert aws.client("sns").list_topics()["Topics"] == []
+    assert [r for r in aws.client("iam").list_roles()["Roles"] if r["RoleName"].startswith("guardduty-responder")] == []
+    assert aws.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+    assert aws.client("logs").describe_log_groups()["logGroups"] == []
+    state = json.loads(workdir.run("show", "-json", env=aws.env).stdout)
+    assert not state.get("values", {}).get("root_module", {}).get("resources")

@@ -1,0 +1,210 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, so that two deployments can share an account and region."
+  type        = string
+  default     = "guardduty-responder"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-32 characters: lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource, beside the project's own."
+  type        = map(string)
+  default     = {}
+}
+
+variable "min_severity" {
+  description = "Lowest GuardDuty severity (0-10) that reaches the function. 4 = medium and above, 7 = high and above."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.min_severity >= 0 && var.min_severity <= 10
+    error_message = "min_severity must be between 0 and 10 (GuardDuty's severity scale)."
+  }
+}
+
+variable "finding_type_prefixes" {
+  description = "Finding types that reach the function, as prefixes (e.g. \"Backdoor:EC2/\"). Empty: every EC2 instance finding."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for prefix in var.finding_type_prefixes : can(regex("^[A-Za-z0-9:/.!&_-]+$", prefix))])
+    error_message = "Each finding type prefix may hold only letters, digits and : / . ! & _ - (e.g. \"UnauthorizedAccess:EC2/\")."
+  }
+}
+
+variable "jira_project_key" {
+  description = "Key of the Jira project the issues are filed in (e.g. SEC)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Z][A-Z0-9_]{0,254}$", var.jira_project_key))
+    error_message = "jira_project_key must be a Jira project key: upper-case letters, digits and underscores, starting with a letter."
+  }
+}
+
+variable "jira_issue_type" {
+  description = "Jira issue type of the issues filed."
+  type        = string
+  default     = "Task"
+}
+
+variable "jira_url" {
+  description = "Base URL of the Jira site (https://example.atlassian.net). Recorded as the secret's description to help whoever sets its value; the function reads the URL from the secret."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jira_url == null || can(regex("^https://[A-Za-z0-9.-]+(:[0-9]+)?(/.*)?$", var.jira_url))
+    error_message = "jira_url must be an https:// URL, e.g. https://example.atlassian.net."
+  }
+}
+
+variable "jira_secret_value" {
+  description = "Optional JSON for the Jira secret ({\"url\",\"username\",\"api_token\"} or {\"url\",\"token\"}). Leave null (the default) and set the value outside Terraform, so the token never lands in the Terraform state."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.jira_secret_value == null || can(jsondecode(var.jira_secret_value).url)
+    error_message = "jira_secret_value must be JSON with at least a \"url\" key."
+  }
+}
+
+variable "notification_emails" {
+  description = "E-mail addresses subscribed to the notification topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for email in var.notification_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", email))])
+    error_message = "Each notification e-mail must be an address such as soc@example.com."
+  }
+}
+
+variable "dry_run" {
+  description = "Read and decide, record and notify what would be done, but change nothing."
+  type        = bool
+  default     = false
+}
+
+variable "exempt_tag_key" {
+  description = "Instances carrying this tag key with value \"true\" are never isolated (recorded and ticketed only)."
+  type        = string
+  default     = "guardduty-responder:exempt"
+
+  validation {
+    condition     = length(var.exempt_tag_key) > 0 && length(var.exempt_tag_key) <= 128
+    error_message = "exempt_tag_key must be a tag key of 1-128 characters."
+  }
+}
+
+variable "max_isolations_per_hour" {
+  description = "Circuit breaker: most isolations per account per hour."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.max_isolations_per_hour >= 0 && floor(var.max_isolations_per_hour) == var.max_isolations_per_hour
+    error_message = "max_isolations_per_hour must be a whole number, 0 or more."
+  }
+}
+
+variable "isolation_pause_seconds" {
+  description = "Pause between moving an ENI to the untracking group and to the isolation group. 0 keeps the instance's exposure as short as the API allows; see the README."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.isolation_pause_seconds >= 0 && var.isolation_pause_seconds <= 600
+    error_message = "isolation_pause_seconds must be between 0 and 600."
+  }
+}
+
+variable "architecture" {
+  description = "Processor architecture of the function: arm64 (cheaper) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "function_timeout_seconds" {
+  description = "Timeout of the function. Containment takes about a second; Jira, snapshots and retries take the rest."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.function_timeout_seconds >= 30 && var.function_timeout_seconds <= 900
+    error_message = "function_timeout_seconds must be between 30 and 900."
+  }
+}
+
+variable "function_memory_mb" {
+  description = "Memory of the function (CPU grows with it; 512 MB keeps the cold start short)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.function_memory_mb >= 128 && var.function_memory_mb <= 10240
+    error_message = "function_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Concurrent executions reserved for the function: enough for a burst of findings, never starved by other functions."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.reserved_concurrency >= 1
+    error_message = "reserved_concurrency must be at least 1."
+  }
+}
+
+variable "jira_timeout_seconds" {
+  description = "Timeout of each Jira request."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.jira_timeout_seconds >= 1 && var.jira_timeout_seconds <= 60
+    error_message = "jira_timeout_seconds must be between 1 and 60."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's logs."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "record_retention_days" {
+  description = "How long the ledger keeps a finding's record (DynamoDB TTL)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.record_retention_days >= 1 && var.record_retention_days <= 3650
+    error_message = "record_retention_days must be between 1 and 3650."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the ledger table from deletion. Turn off only to destroy a test deployment."
+  type        = bool
+  default     = true
+}
