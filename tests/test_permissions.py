@@ -1,0 +1,77 @@
+"""The IAM actions each module declares are the ones the code really calls (Cloud Custodian's habit).
+
+The Terraform tests check that the role grants exactly the declared set; this checks the declarations
+against the calls made in the flows that use every one of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import REGION, Stack
+from guardduty_responder import handler
+from guardduty_responder.permissions import required_actions
+from guardduty_responder.responder import IncompleteResponseError
+
+
+def record_actions(responder: Any) -> set[str]:
+    called: set[str] = set()
+    clients = responder.clients
+    for client in (clients.ec2, clients.dynamodb, clients.sns, clients.autoscaling, clients.elbv2, clients.secretsmanager):
+        prefix = client.meta.service_model.signing_name
+        client.meta.events.register("before-parameter-build", lambda model, prefix=prefix, **_: called.add(f"{prefix}:{model.name}"))
+    return called
+
+
+def test_every_call_is_declared_and_every_declared_action_is_called(stack: Stack) -> None:
+    responder = handler.get_responder()
+    called = record_actions(responder)
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    stack.ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": "ami-12c6146b"})
+    target_group = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=stack.vpc_id)["TargetGroups"][0]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web", LaunchTemplate={"LaunchTemplateName": "web"}, MinSize=0, MaxSize=2,
+        DesiredCapacity=1, VPCZoneIdentifier=stack.subnet_id, TargetGroupARNs=[target_group["TargetGroupArn"]],
+    )
+    in_group = autoscaling.describe_auto_scaling_instances()["AutoScalingInstances"][0]["InstanceId"]
+    standalone = stack.launch(enis=2)
+
+    def refuse_standby(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ValidationError", "Message": "below minimum"}}, "EnterStandby")
+
+    responder.clients.autoscaling.meta.events.register("before-call.autoscaling.EnterStandby", refuse_standby)
+    stack.invoke(stack.event("tor_client", in_group))  # standby refused: detached instead
+    # Rules changed by hand on both groups make the responder put them back: every group call is used.
+    untracking = stack.responder_groups()["untracking"]["GroupId"]
+    stack.ec2.revoke_security_group_egress(
+        GroupId=untracking, IpPermissions=[{"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]
+    )
+    isolation = stack.responder_groups()["isolation"]["GroupId"]
+    stack.ec2.authorize_security_group_ingress(
+        GroupId=isolation, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+    )
+    stack.ec2.authorize_security_group_egress(
+        GroupId=isolation, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+    )
+    responder.groups.forget(stack.vpc_id)
+    failing = {"on": True}
+
+    def throttle_once(**_: Any) -> None:
+        if failing["on"]:
+            failing["on"] = False
+            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow"}}, "CreateSnapshots")
+
+    responder.clients.ec2.meta.events.register("before-call.ec2.CreateSnapshots", throttle_once)
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(stack.event("backdoor_cc_dns", standalone))
+    stack.invoke(stack.event("backdoor_cc_dns", standalone))  # the retry looks for snapshots first
+    responder.release(standalone, released_by="analyst")
+    responder.ledger.scan()
+
+    assert called - required_actions() == set(), "calls no module declares"
+    assert required_actions() - called == set(), "declared actions no flow calls"
