@@ -478,7 +478,8 @@ locals {
 }
 
 resource "aws_iam_role" "this" {
-  name        = "${local.name}-function"
+  # IAM is global: the region in the name lets the same prefix be deployed in every region.
+  name        = "${local.name}-${local.region}"
   description = "Role of the GuardDuty responder function"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
