@@ -38,6 +38,8 @@ class JiraStandIn:
     faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    # Seconds added to every request, to stand in for a remote Jira's round trip (the benchmark's).
+    latency_seconds: float = 0.0
     _server: ThreadingHTTPServer | None = None
 
     # -- test controls ----------------------------------------------------------------------------
@@ -90,6 +92,8 @@ class JiraStandIn:
         length = int(request.headers.get("Content-Length") or 0)
         body = json.loads(request.rfile.read(length) or b"null") if length else None
         parsed = urlparse(request.path)
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
         with self.lock:
             self.requests.append((method, parsed.path, request.headers.get("Authorization")))
             fault = self.faults[0] if self.faults else None

@@ -39,7 +39,7 @@ class LedgerError(RuntimeError):
 
 @dataclass(frozen=True)
 class StepState:
-    status: str  # done | failed | skipped
+    status: str  # done | failed | skipped | deferred
     at: str
     detail: str = ""
     error: str = ""

@@ -30,17 +30,21 @@ from .isolation import (
     original_groups_of,
     restore_groups,
 )
-from .ledger import FindingRecord, IncidentClaim, Ledger, StepState
+from .ledger import FindingRecord, IncidentClaim, Ledger, LedgerError, StepState
 from .notification import notification_text, publish
 from .parallel import run_parallel
 from .policy import Action, Decision, decide
-from .steps import StepResult, run_step
+from .steps import STEP_ERRORS, StepResult, run_step
 from .ticketing import JiraTicketing, TicketingError, comment_text, finding_label, plain, ticket_text
 
 logger = logging.getLogger(__name__)
 
 _GONE_STATES = ("shutting-down", "terminated")
 _DEFAULT_LEASE_SECONDS = 900.0
+# The Jira step makes at most two requests (a search, then a create or a comment), each bounded by
+# JIRA_TIMEOUT_SECONDS; the SNS message and the final record need a few seconds after it.
+_JIRA_REQUESTS = 2
+_SECONDS_AFTER_JIRA = 3.0
 
 
 class ReleaseError(RuntimeError):
@@ -105,6 +109,7 @@ class Responder:
     # -- the flow ---------------------------------------------------------------------------------
 
     def respond(self, event: Any, *, remaining_seconds: float | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
         finding = parse_finding(event)
         logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
         decision = decide(finding, dry_run=self.settings.dry_run, exempt_tag_key=self.settings.exempt_tag_key)
@@ -124,52 +129,61 @@ class Responder:
                 return held
             logger.info("resuming an unfinished response", extra={"steps": sorted(claim.record.steps)})
         progress = _Progress(claim.record)
+        try:
+            instance: InstanceFacts | None = None
+            if decision.action is not Action.RECORD:
+                instance = describe_instance(self.clients.ec2, finding.instance_id)
+                decision = decide(
+                    finding,
+                    dry_run=self.settings.dry_run,
+                    exempt_tag_key=self.settings.exempt_tag_key,
+                    instance_tags=instance.tags,
+                )
+            logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
 
-        instance: InstanceFacts | None = None
-        if decision.action is not Action.RECORD:
-            instance = describe_instance(self.clients.ec2, finding.instance_id)
-            decision = decide(
-                finding,
-                dry_run=self.settings.dry_run,
-                exempt_tag_key=self.settings.exempt_tag_key,
-                instance_tags=instance.tags,
-            )
-        logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
-
-        incident: IncidentClaim | None = None
-        if instance is not None and decision.isolates and instance.state not in _GONE_STATES:
-            self._contain(finding, instance, progress)
-            incident = self.ledger.claim_incident(
-                instance_id=instance.instance_id,
-                finding=finding,
-                original_groups=progress.values["original_groups"],
-                now=self.clock(),
-            )
-            if incident.is_primary:
-                self._preserve_evidence(finding, instance, progress, retry=not claim.is_new)
+            incident: IncidentClaim | None = None
+            if instance is not None and decision.isolates and instance.state not in _GONE_STATES:
+                self._contain(finding, instance, progress)
+                incident = self.ledger.claim_incident(
+                    instance_id=instance.instance_id,
+                    finding=finding,
+                    original_groups=progress.values["original_groups"],
+                    now=self.clock(),
+                )
+                if incident.is_primary:
+                    self._preserve_evidence(finding, instance, progress, retry=not claim.is_new)
+                else:
+                    progress.skip("evidence", f"evidence preserved by the incident's first finding {incident.incident.finding_id}")
             else:
-                progress.skip("evidence", f"evidence preserved by the incident's first finding {incident.incident.finding_id}")
-        else:
-            progress.skip("contain", self._why_not_contained(decision, instance))
+                progress.skip("contain", self._why_not_contained(decision, instance))
 
-        self.ledger.record(
-            finding.finding_id,
-            steps=progress.states(),
-            values=self._facts(decision, progress, incident),
-        )
-        if decision.opens_ticket:
-            progress.add(self._ticket(finding, decision, progress, incident, search_first=not claim.is_new))
-        progress.add(self._notify(finding, decision, progress))
+            self.ledger.record(
+                finding.finding_id,
+                steps=progress.states(),
+                values=self._facts(decision, progress, incident),
+            )
+            if decision.opens_ticket:
+                if progress.done("ticket") or self._time_left_for_jira(deadline):
+                    progress.add(self._ticket(finding, decision, progress, incident, search_first=not claim.is_new))
+                else:
+                    progress.add(
+                        StepResult("ticket", ok=False, deferred=True, error="deferred: too little time left for Jira")
+                    )
+            progress.add(self._notify(finding, decision, progress))
 
-        failures = progress.failures()
-        self.ledger.record(
-            finding.finding_id,
-            steps={name: progress.results[name].state() for name in ("ticket", "notify") if name in progress.results},
-            values={"jira_key": progress.values.get("jira_key"), "completed": not failures}
-            if progress.values.get("jira_key")
-            else {"completed": not failures},
-            release_lease=True,
-        )
+            failures = progress.failures()
+            self.ledger.record(
+                finding.finding_id,
+                steps={name: progress.results[name].state() for name in ("ticket", "notify") if name in progress.results},
+                values={"jira_key": progress.values.get("jira_key"), "completed": not failures}
+                if progress.values.get("jira_key")
+                else {"completed": not failures},
+                release_lease=True,
+            )
+        except STEP_ERRORS:
+            # This invocation is done with the finding: the retry may take over now, not only once the lease runs out.
+            self._let_go(finding.finding_id)
+            raise
         if failures:
             raise IncompleteResponseError(f"finding {finding.finding_id}: " + "; ".join(failures))
         return self._summary(finding, decision, progress, outcome="handled")
@@ -234,7 +248,7 @@ class Responder:
             for vpc in vpcs:
                 self.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
             failed = StepResult("contain", ok=False, error=str(error))
-            self.ledger.record(finding.finding_id, steps={"contain": failed.state()}, release_lease=True)
+            self.ledger.record(finding.finding_id, steps={"contain": failed.state()})
             raise
         isolation = ", ".join(sorted({groups[i.vpc_id].isolation_id for i in instance.interfaces}))
         moved = sum(1 for move in moves if move.moves)
@@ -330,6 +344,20 @@ class Responder:
         if not result.ok:
             logger.warning("SNS step failed", extra={"error": result.error})
         return result
+
+    def _time_left_for_jira(self, deadline: float | None) -> bool:
+        """Whether Jira can be waited for and the message and record still fit before the Lambda times out."""
+        if deadline is None:
+            return True
+        needed = _JIRA_REQUESTS * self.settings.jira_timeout_seconds + _SECONDS_AFTER_JIRA
+        return deadline - time.monotonic() >= needed
+
+    def _let_go(self, finding_id: str) -> None:
+        try:
+            self.ledger.record(finding_id, release_lease=True)
+        except LedgerError as error:
+            # The original failure is what matters; the lease then simply runs out.
+            logger.warning("could not release the lease", extra={"error": str(error)})
 
     # -- repeats, records, summaries ----------------------------------------------------------------
 

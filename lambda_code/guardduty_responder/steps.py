@@ -25,10 +25,12 @@ class StepResult:
     values: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     skipped: bool = False
+    # Not attempted for lack of time: not done, so the retry does it.
+    deferred: bool = False
 
     def state(self) -> StepState:
         return StepState(
-            status="skipped" if self.skipped else "done" if self.ok else "failed",
+            status="skipped" if self.skipped else "done" if self.ok else "deferred" if self.deferred else "failed",
             at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             detail=self.detail[:1000],
             error=self.error[:1000],

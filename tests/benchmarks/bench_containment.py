@@ -1,0 +1,544 @@
+"""The containment benchmark: how fast, how cheap and how idempotent the responder is, measured.
+
+Runs on moto (in-process) and the Jira stand-in, with a simulated round trip added to every AWS
+call (default 25 ms) and every Jira request (default 300 ms). Prints a table, checks the targets,
+writes JSON, and exits non-zero when a target is missed.
+
+    python tests/benchmarks/bench_containment.py [--aws-latency-ms 25] [--jira-latency-ms 300] [--json out.json]
+
+Not part of the test suite (pytest collects only test_*.py). Every workload runs in a fresh child
+process, so "cold" really is cold and the responder's JSON logs stay out of the table.
+
+How the figures are taken:
+- AWS calls are observed by botocore event hooks on the clients the responder builds: a
+  `before-send` hook sleeps the latency on every HTTP attempt (registered first, so it runs before
+  moto answers), `before-call`/`after-call` hooks count each API call and stamp when it was issued
+  and when it returned. The hooks are added to botocore's built-in handler list after the estate is
+  built, so they reach only sessions created later, that is the responder's own (its clients do not
+  exist before a cold invocation creates them, so they cannot be hooked one by one).
+- Time to containment: from the handler being called to the moment the last
+  ModifyNetworkInterfaceAttribute onto the isolation group returned, from those stamps.
+- Calls before containment: API calls issued before that moment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import copy
+import json
+import os
+import pathlib
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"
+REGION = "us-east-1"
+ENI_COUNTS = (1, 2, 4)
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
+# A configuration that passes validation, for the cold-start children (they make no call).
+RESPONDER_ENV = {
+    "RESPONDER_TABLE": "guardduty-responder",
+    "RESPONDER_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:guardduty-responder",
+    "JIRA_SECRET_ARN": f"arn:aws:secretsmanager:{REGION}:123456789012:secret:guardduty-responder/jira-AbCdEf",
+    "JIRA_PROJECT_KEY": "SEC",
+}
+
+
+# -- the call recorder (used inside the children) ----------------------------------------------------
+
+
+@dataclass
+class Call:
+    service: str
+    operation: str
+    started: float
+    ended: float = 0.0
+    attempts: int = 0
+    groups: tuple[str, ...] = ()
+
+
+@dataclass
+class CallRecorder:
+    latency_seconds: float
+    calls: list[Call] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Which delivery a call belongs to; the responder's thread pool copies the context, so calls
+    # made on its worker threads are attributed too.
+    delivery: contextvars.ContextVar[int] = field(default_factory=lambda: contextvars.ContextVar("delivery", default=-1))
+    by_delivery: dict[int, list[Call]] = field(default_factory=dict)
+
+    def install(self) -> None:
+        from botocore import handlers
+
+        handlers.BUILTIN_HANDLERS.extend(
+            [
+                ("before-send", self._before_send, handlers.REGISTER_FIRST),
+                ("before-parameter-build", self._before_parameter_build),
+                ("before-call", self._before_call),
+                ("after-call", self._after_call),
+            ]
+        )
+
+    def take(self) -> list[Call]:
+        with self.lock:
+            calls, self.calls = self.calls, []
+            return calls
+
+    def _before_send(self, request: Any, **_: Any) -> None:
+        call = request.context.get("bench_call")
+        if call is not None:
+            call.attempts += 1
+        time.sleep(self.latency_seconds)
+
+    def _before_parameter_build(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_groups"] = tuple(params.get("Groups", ()))  # before-call only sees the serialised request
+
+    def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        call = Call(
+            service=model.service_model.service_name,
+            operation=model.name,
+            started=time.perf_counter(),
+            groups=context.get("bench_groups", ()),
+        )
+        context["bench_call"] = call
+        with self.lock:
+            self.calls.append(call)
+            self.by_delivery.setdefault(self.delivery.get(), []).append(call)
+
+    def _after_call(self, context: dict[str, Any], **_: Any) -> None:
+        call = context.get("bench_call")
+        if call is not None:
+            call.ended = time.perf_counter()
+
+
+def containment_moment(calls: list[Call], isolation_group: str) -> float | None:
+    moves = [c.ended for c in calls if c.operation == "ModifyNetworkInterfaceAttribute" and c.groups == (isolation_group,)]
+    return max(moves) if moves else None
+
+
+# -- children --------------------------------------------------------------------------------------------
+
+
+def _estate(jira_latency_seconds: float) -> Any:
+    """The tests' moto estate (tests/conftest.py `Stack`), with the responder's groups already in its VPC."""
+    sys.path.insert(0, str(TESTS))
+    from conftest import Stack  # noqa: E402  (the tests' estate, so the benchmark measures the same thing)
+
+    from guardduty_responder.isolation import GroupDirectory
+    from guardduty_responder.jira_standin import JiraStandIn
+
+    class Environment:
+        def setenv(self, key: str, value: str) -> None:
+            os.environ[key] = value
+
+    jira = JiraStandIn(latency_seconds=jira_latency_seconds).start()
+    stack = Stack(jira, Environment())
+    # A deployed responder has seen this VPC before: its two groups exist (found by one lookup).
+    stack.isolation_group = GroupDirectory(stack.ec2).groups_for(stack.vpc_id).isolation_id
+    return stack
+
+
+class Context:
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def child_containment(args: argparse.Namespace) -> dict[str, Any]:
+    """One container: a cold invocation, then warm ones, each on a new instance with `enis` ENIs."""
+    from moto import mock_aws
+
+    from guardduty_responder import handler  # Lambda's init phase imports the module before any invocation
+
+    with mock_aws():
+        stack = _estate(args.jira_latency_ms / 1000)
+        events = []
+        for _ in range(1 + args.warm_runs):
+            instance_id = stack.launch(enis=args.enis)
+            events.append(stack.event("tor_client", instance_id, finding_id=uuid.uuid4().hex))
+        recorder = CallRecorder(args.aws_latency_ms / 1000)
+        recorder.install()
+        runs = []
+        for index, event in enumerate(events):
+            started = time.perf_counter()
+            summary = handler.lambda_handler(copy.deepcopy(event), Context())
+            finished = time.perf_counter()
+            calls = recorder.take()
+            contained = containment_moment(calls, stack.isolation_group)
+            instance_id = event["detail"]["resource"]["instanceDetails"]["instanceId"]
+            on_isolation = all(groups == [stack.isolation_group] for groups in stack.groups_of(instance_id).values())
+            runs.append(
+                {
+                    "kind": "cold" if index == 0 else "warm",
+                    "isolated": bool(summary["isolated"]) and on_isolation,
+                    "containment_ms": (contained - started) * 1000 if contained else None,
+                    "invocation_ms": (finished - started) * 1000,
+                    "calls_before_containment": sum(1 for c in calls if contained and c.started < contained),
+                    "calls_total": len(calls),
+                    "operations_before_containment": [
+                        f"{c.service}:{c.operation}" for c in sorted(calls, key=lambda c: c.started) if contained and c.started < contained
+                    ],
+                }
+            )
+        stack.jira.stop()
+    return {"enis": args.enis, "runs": runs}
+
+
+def child_burst(args: argparse.Namespace) -> dict[str, Any]:
+    """`deliveries` deliveries of `findings` distinct findings, in random order, over `containers` containers."""
+    from moto import mock_aws
+
+    from guardduty_responder import logs
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.config import Settings
+    from guardduty_responder.responder import Responder
+
+    rng = random.Random(args.seed)
+    with mock_aws():
+        stack = _estate(args.jira_latency_ms / 1000)
+        fixtures = ["recon_portscan", "backdoor_cc_dns", "ssh_bruteforce", "bitcoin_tool_dns", "tor_client"]
+        events = [
+            stack.event(fixtures[i % len(fixtures)], stack.launch(), finding_id=uuid.uuid4().hex) for i in range(args.findings)
+        ]
+        deliveries = [events[i % len(events)] for i in range(args.deliveries)]
+        rng.shuffle(deliveries)
+        recorder = CallRecorder(args.aws_latency_ms / 1000)
+        recorder.install()
+        logs.configure("INFO")
+        # One Lambda container serves one invocation at a time; concurrency is more containers.
+        containers = [Responder(Settings.from_environ(os.environ), AwsClients(region=REGION)) for _ in range(args.containers)]
+        queue = list(enumerate(deliveries))
+        queue_lock = threading.Lock()
+        outcomes: dict[int, dict[str, Any]] = {}
+
+        def serve(responder: Responder) -> None:
+            while True:
+                with queue_lock:
+                    if not queue:
+                        return
+                    index, event = queue.pop(0)
+                recorder.delivery.set(index)
+                logs.clear()
+                try:
+                    outcomes[index] = responder.respond(copy.deepcopy(event), remaining_seconds=60)
+                except Exception as error:  # counted and reported: a failed delivery is a benchmark finding
+                    outcomes[index] = {"error": f"{type(error).__name__}: {error}"}
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=serve, args=(container,)) for container in containers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+
+        isolating = [
+            index
+            for index, calls in recorder.by_delivery.items()
+            if any(c.operation == "ModifyNetworkInterfaceAttribute" and c.groups == (stack.isolation_group,) for c in calls)
+        ]
+        repeats = [index for index, outcome in outcomes.items() if outcome.get("repeat")]
+        repeat_calls = [len(recorder.by_delivery.get(index, [])) for index in repeats]
+        all_isolated = all(
+            groups == [stack.isolation_group]
+            for event in events
+            for groups in stack.groups_of(event["detail"]["resource"]["instanceDetails"]["instanceId"]).values()
+        )
+        result = {
+            "deliveries": args.deliveries,
+            "findings": args.findings,
+            "containers": args.containers,
+            "seconds": elapsed,
+            "isolations": len(isolating),
+            "all_instances_on_isolation_group": all_isolated,
+            "jira_issues": len(stack.jira.issues),
+            "messages": len(stack.messages()),
+            "repeated_deliveries": len(repeats),
+            "aws_calls_per_repeat_max": max(repeat_calls, default=0),
+            "aws_calls_per_repeat_mean": statistics.fmean(repeat_calls) if repeat_calls else 0.0,
+            "failed_deliveries": sorted({o["error"] for o in outcomes.values() if "error" in o}),
+            "outcomes": {
+                name: sum(1 for o in outcomes.values() if o.get("outcome") == name)
+                for name in sorted({o.get("outcome", "error") for o in outcomes.values()})
+            },
+        }
+        stack.jira.stop()
+    return result
+
+
+# -- cold start: fresh interpreters ------------------------------------------------------------------------
+
+BASELINE = f"""
+import time; t0 = time.perf_counter()
+import boto3
+boto3.client("dynamodb", region_name="{REGION}")
+print((time.perf_counter() - t0) * 1000)
+"""
+# The same clients the handler builds, for a like-for-like view of the package's own cost.
+BASELINE_SAME_CLIENTS = f"""
+import time; t0 = time.perf_counter()
+import boto3
+session = boto3.Session(region_name="{REGION}")
+session.client("dynamodb"), session.client("ec2")
+print((time.perf_counter() - t0) * 1000)
+"""
+# Ready: the module imported and get_responder() built. Responder's constructor hands the DynamoDB
+# client to the ledger and the EC2 client to the group directory, so both are built here.
+HANDLER = """
+import time; t0 = time.perf_counter()
+from guardduty_responder import handler
+imported = time.perf_counter()
+handler.get_responder()
+print((imported - t0) * 1000, (time.perf_counter() - t0) * 1000)
+"""
+
+
+def cold_start(runs: int) -> dict[str, Any]:
+    env = {**os.environ, **FAKE_AWS_ENV, **RESPONDER_ENV, "LOG_LEVEL": "INFO"}
+
+    def once(code: str) -> list[float]:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        return [float(value) for value in out.split()]
+
+    once(BASELINE), once(BASELINE_SAME_CLIENTS), once(HANDLER)  # compile and page in once, untimed
+    baseline, same_clients, imported, ready = [], [], [], []
+    for _ in range(runs):  # interleaved, so drift on the machine hits all alike
+        baseline.append(once(BASELINE)[0])
+        same_clients.append(once(BASELINE_SAME_CLIENTS)[0])
+        handler_imported, handler_ready = once(HANDLER)
+        imported.append(handler_imported)
+        ready.append(handler_ready)
+    median = statistics.median
+    return {
+        "runs": runs,
+        "baseline_ms": median(baseline),
+        "baseline_same_clients_ms": median(same_clients),
+        "handler_imported_ms": median(imported),
+        "handler_ready_ms": median(ready),
+        "ratio": median(ready) / median(baseline),
+        "ratio_same_clients": median(ready) / median(same_clients),
+    }
+
+
+# -- the parent: run, tabulate, check ----------------------------------------------------------------------
+
+
+def run_child(kind: str, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--out",
+            out.name,
+            "--aws-latency-ms",
+            str(args.aws_latency_ms),
+            "--jira-latency-ms",
+            str(args.jira_latency_ms),
+            "--seed",
+            str(args.seed),
+            *extra,
+        ]
+        env = {**os.environ, **FAKE_AWS_ENV}
+        done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"benchmark child {kind} failed:\n{done.stderr[-4000:]}")
+        return json.loads(pathlib.Path(out.name).read_text())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--aws-latency-ms", type=float, default=25.0)
+    parser.add_argument("--jira-latency-ms", type=float, default=300.0)
+    parser.add_argument("--json", type=pathlib.Path, help="write the results here")
+    parser.add_argument("--cold-runs", type=int, default=5, help="fresh containers per ENI count (and cold-start runs x2)")
+    parser.add_argument("--warm-runs", type=int, default=3, help="warm invocations per container")
+    parser.add_argument("--deliveries", type=int, default=200)
+    parser.add_argument("--findings", type=int, default=50)
+    parser.add_argument("--containers", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=20240603)
+    parser.add_argument("--child", choices=["containment", "burst"], help=argparse.SUPPRESS)
+    parser.add_argument("--enis", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        result = child_containment(args) if args.child == "containment" else child_burst(args)
+        pathlib.Path(args.out).write_text(json.dumps(result))
+        return 0
+
+    latency = args.aws_latency_ms
+    print(f"containment benchmark: moto + Jira stand-in, {latency:g} ms per AWS call, {args.jira_latency_ms:g} ms per Jira request", flush=True)
+    cold = cold_start(runs=2 * args.cold_runs + 1)
+    containment: dict[int, dict[str, Any]] = {}
+    for enis in ENI_COUNTS:
+        runs = [
+            run
+            for _ in range(args.cold_runs)
+            for run in run_child("containment", args, "--enis", str(enis), "--warm-runs", str(args.warm_runs))["runs"]
+        ]
+        containment[enis] = summarise(runs)
+    burst = run_child(
+        "burst",
+        args,
+        "--deliveries",
+        str(args.deliveries),
+        "--findings",
+        str(args.findings),
+        "--containers",
+        str(args.containers),
+    )
+
+    checks = targets(latency, cold, containment, burst, args.findings)
+    print(table(latency, cold, containment, burst, checks))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "aws_latency_ms": latency,
+                    "jira_latency_ms": args.jira_latency_ms,
+                    "python": sys.version.split()[0],
+                    "cold_start": cold,
+                    "containment": containment,
+                    "burst": burst,
+                    "targets": [asdict(check) for check in checks],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        print(f"\nwritten: {args.json}")
+    return 0 if all(check.passed for check in checks) else 1
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for kind in ("cold", "warm"):
+        chosen = [run for run in runs if run["kind"] == kind]
+        summary[kind] = {
+            "samples": len(chosen),
+            "all_isolated": all(run["isolated"] for run in chosen),
+            "containment_ms_median": statistics.median(run["containment_ms"] for run in chosen),
+            "containment_ms_max": max(run["containment_ms"] for run in chosen),
+            "invocation_ms_median": statistics.median(run["invocation_ms"] for run in chosen),
+            "calls_before_containment_max": max(run["calls_before_containment"] for run in chosen),
+            "calls_total_max": max(run["calls_total"] for run in chosen),
+            "operations_before_containment": chosen[0]["operations_before_containment"],
+        }
+    return summary
+
+
+@dataclass
+class Target:
+    name: str
+    limit: str
+    measured: str
+    passed: bool
+
+
+def targets(
+    latency: float, cold: dict[str, Any], containment: dict[int, dict[str, Any]], burst: dict[str, Any], findings: int
+) -> list[Target]:
+    checks = []
+    for enis, figures in containment.items():
+        warm, first = figures["warm"], figures["cold"]
+        limit = 2 + 2 * enis
+        checks.append(
+            Target(
+                f"AWS calls before containment, {enis} ENI(s), warm / cold",
+                f"<= {limit} / {limit + 1}",
+                f"{warm['calls_before_containment_max']} / {first['calls_before_containment_max']}",
+                warm["calls_before_containment_max"] <= limit and first["calls_before_containment_max"] <= limit + 1,
+            )
+        )
+    for enis, figures in containment.items():
+        warm = figures["warm"]
+        checks.append(
+            Target(
+                f"warm time to containment, {enis} ENI(s) (median)",
+                f"<= {5 * latency:g} ms",
+                f"{warm['containment_ms_median']:.0f} ms",
+                warm["containment_ms_median"] <= 5 * latency and warm["all_isolated"] and figures["cold"]["all_isolated"],
+            )
+        )
+    checks.append(
+        Target("cold start, handler ready / bare boto3 + 1 client", "<= 1.20", f"{cold['ratio']:.2f}", cold["ratio"] <= 1.2)
+    )
+    checks.append(
+        Target(
+            "AWS calls per repeated delivery (max)",
+            "<= 1",
+            f"{burst['aws_calls_per_repeat_max']}",
+            burst["aws_calls_per_repeat_max"] <= 1,
+        )
+    )
+    got = (burst["isolations"], burst["jira_issues"], burst["messages"])
+    checks.append(
+        Target(
+            "burst: isolations / Jira issues / messages",
+            f"= {findings} / {findings} / {findings}",
+            " / ".join(map(str, got)),
+            got == (findings, findings, findings) and burst["all_instances_on_isolation_group"] and not burst["failed_deliveries"],
+        )
+    )
+    return checks
+
+
+def table(
+    latency: float, cold: dict[str, Any], containment: dict[int, dict[str, Any]], burst: dict[str, Any], checks: list[Target]
+) -> str:
+    lines = [
+        "",
+        f"| ENIs | time to containment, warm (median) | cold (median) | AWS calls before containment, warm / cold | AWS calls in total, warm / cold | whole invocation, warm (median) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for enis, figures in containment.items():
+        warm, first = figures["warm"], figures["cold"]
+        lines.append(
+            f"| {enis} | {warm['containment_ms_median']:.0f} ms ({warm['containment_ms_median'] / latency:.1f} x latency) "
+            f"| {first['containment_ms_median']:.0f} ms | {warm['calls_before_containment_max']} / {first['calls_before_containment_max']} "
+            f"| {warm['calls_total_max']} / {first['calls_total_max']} | {warm['invocation_ms_median']:.0f} ms |"
+        )
+    lines += [
+        "",
+        "| cold start (fresh interpreter, median of {runs}) | time |".format(runs=cold["runs"]),
+        "| --- | ---: |",
+        f"| `import boto3` + one DynamoDB client (baseline) | {cold['baseline_ms']:.0f} ms |",
+        f"| `guardduty_responder.handler` imported | {cold['handler_imported_ms']:.0f} ms |",
+        f"| handler ready: imported + `get_responder()` (settings read, DynamoDB and EC2 clients built) | {cold['handler_ready_ms']:.0f} ms ({cold['ratio']:.2f} x baseline) |",
+        f"| for comparison: `import boto3` + the same DynamoDB and EC2 clients | {cold['baseline_same_clients_ms']:.0f} ms (ready = {cold['ratio_same_clients']:.2f} x this) |",
+        "",
+        f"| burst: {burst['deliveries']} deliveries of {burst['findings']} findings, random order, {burst['containers']} containers | |",
+        "| --- | ---: |",
+        f"| isolations / Jira issues / SNS messages | {burst['isolations']} / {burst['jira_issues']} / {burst['messages']} |",
+        f"| AWS calls per repeated delivery (max / mean over {burst['repeated_deliveries']}) | {burst['aws_calls_per_repeat_max']} / {burst['aws_calls_per_repeat_mean']:.2f} |",
+        f"| failed deliveries | {len(burst['failed_deliveries'])} |",
+        f"| wall time | {burst['seconds']:.1f} s |",
+        "",
+        "| target | limit | measured | |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    lines += [f"| {c.name} | {c.limit} | {c.measured} | {'PASS' if c.passed else 'FAIL'} |" for c in checks]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
