@@ -1,11 +1,12 @@
-# Everything a newcomer needs: `make test` builds its own virtual environment from the package registry.
+# Everything a newcomer needs: `make demo` and `make test` build their own virtual environment from the package registry.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test clean
+.PHONY: test bench demo pictures clean
 
+# The `test` extra includes `local` (moto and the Jira stand-in), so the demo shares this environment.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -24,6 +25,20 @@ $(TOOLS_STAMP):
 
 test: $(STAMP) $(TOOLS_STAMP)
 	CHECKOV=$(TOOLS)/bin/checkov $(BIN)/pytest
+
+# Containment benchmark on moto with simulated AWS and Jira latency; not part of `make test`.
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_containment.py --json tests/benchmarks/results.json
+
+# The whole flow on an embedded AWS and a local Jira stand-in: no account, no network.
+demo: $(STAMP)
+	$(BIN)/guardduty-responder demo
+
+# Redraws pictures/*.png. Graphviz is a system package: apt-get install graphviz, brew install graphviz.
+pictures: $(STAMP)
+	@command -v dot >/dev/null 2>&1 || { echo "make pictures: Graphviz's 'dot' is not on PATH: install graphviz (apt-get install graphviz, brew install graphviz)" >&2; exit 1; }
+	$(BIN)/pip install --quiet 'diagrams==0.25.1'
+	$(BIN)/python pictures/make_pictures.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .build

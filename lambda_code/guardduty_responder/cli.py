@@ -1,0 +1,625 @@
+"""The command line `guardduty-responder`: replay a finding event, release an instance, list the ledger, run the demo.
+
+Against AWS it reads the same environment variables as the Lambda function (RESPONDER_TABLE and
+the rest, see the README's configuration table), with credentials and region from the usual AWS
+places or --profile / --region. Exit codes: 0 success, 1 the operation failed, 2 bad usage, input
+or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+PROG = "guardduty-responder"
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_STEP_ORDER = ("contain", "evidence", "snapshots", "protect", "autoscaling", "load_balancers", "tag_instance", "ticket", "notify")
+
+_EXIT_CODES = """exit codes:
+  0  success
+  1  the operation failed (containment error, a step left to retry, release refused, AWS refused)
+  2  bad usage, input or configuration (unknown option, malformed event file, missing setting,
+     unknown profile, no region or no credentials)"""
+
+_ENVIRONMENT = """configuration (against AWS): the Lambda function's environment variables,
+  RESPONDER_TABLE, RESPONDER_TOPIC_ARN, JIRA_SECRET_ARN, JIRA_PROJECT_KEY and the optional ones
+  (see the README's Configuration table; `terraform output` names the table, topic and secret).
+  `status` needs only RESPONDER_TABLE."""
+
+
+class UsageError(Exception):
+    """The command cannot run as asked: bad option, bad input, missing configuration (exit 2)."""
+
+
+class OperationFailed(Exception):
+    """The command ran and its operation failed (exit 1)."""
+
+
+# -- the parser ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Contain, preserve and report EC2 instances named in Amazon GuardDuty findings:\n"
+        "the same code as the Lambda function, from a terminal.",
+        epilog=f"{_ENVIRONMENT}\n\n{_EXIT_CODES}\n\nRun `{PROG} COMMAND --help` for a command's options.",
+        formatter_class=formatter,
+    )
+    _add_global_options(parser, defaults=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str, run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=_EXIT_CODES,
+            formatter_class=formatter,
+        )
+        # Global options are accepted after the command too, as the AWS CLI accepts them.
+        _add_global_options(sub, defaults=False)
+        sub.set_defaults(run=run)
+        return sub
+
+    replay = command(
+        "replay",
+        "run the response to a saved EventBridge GuardDuty event",
+        "Run the whole response (decide, claim, contain, preserve, Jira, SNS) for a saved EventBridge\n"
+        "\"GuardDuty Finding\" event, as the Lambda function would. Against AWS this ISOLATES the\n"
+        "instance the event names (set DRY_RUN=true to only record and notify). A finding the ledger\n"
+        "already holds is a repeat: only its count is noted, as in the function.\n\n"
+        "With --local it runs on an embedded AWS (moto, in this process) and the Jira stand-in on\n"
+        "127.0.0.1, built for this one command and discarded when it ends: a VPC and an instance\n"
+        "standing in for the event's instance (same network interfaces, group names and tags; the\n"
+        "event is re-pointed at it). No account, no network.",
+        _replay,
+    )
+    replay.add_argument("event_file", metavar="EVENT_FILE", help="JSON file holding one EventBridge event ('-' reads standard input)")
+
+    release = command(
+        "release",
+        "put an isolated instance back on its original security groups",
+        "Put every network interface of the instance back on the security groups saved before it\n"
+        "was isolated, mark its incident and findings released (later updates of those findings leave\n"
+        "it alone), and comment on its Jira issue. Refused (exit 1) when the responder holds no saved\n"
+        "groups for the instance.\n\n"
+        "It does not undo the evidence steps: the instance stays in Standby in its Auto Scaling group,\n"
+        "out of its target groups, with termination protection on; the snapshots are kept.\n\n"
+        "--local does not apply: the embedded AWS lives only as long as one command, so it would hold\n"
+        f"nothing to release. `{PROG} demo` shows a release on the embedded AWS.",
+        _release,
+    )
+    release.add_argument("instance_id", metavar="INSTANCE_ID", help="the instance to release, e.g. i-0123456789abcdef0")
+    release.add_argument(
+        "--released-by",
+        metavar="NAME",
+        help="who releases it, for the record and the Jira comment (default: your user name)",
+    )
+
+    status = command(
+        "status",
+        "list the findings and instances the ledger knows, with each step's state",
+        "List the instances the responder isolated (state, groups to restore, Jira issue) and the\n"
+        "findings it recorded (decision, status, count, each step's state). Reads the DynamoDB table\n"
+        "RESPONDER_TABLE; changes nothing.\n\n"
+        "--local does not apply: the embedded AWS lives only as long as one command. `replay --local`\n"
+        "shows the record of the finding it replays.",
+        _status,
+    )
+    status.add_argument("--instance", metavar="INSTANCE_ID", help="only this instance and its findings")
+
+    demo = command(
+        "demo",
+        "run the embedded demo (what `make demo` runs)",
+        "Build a small estate on an embedded AWS (moto, in this process) with the Jira stand-in on\n"
+        "127.0.0.1, deliver several findings through the Lambda handler, show what each did and a\n"
+        "summary, then release one instance. No account, no network. Always local: --profile and\n"
+        "--region do not apply.",
+        _demo,
+    )
+    demo.add_argument(
+        "--log-file",
+        metavar="PATH",
+        help="where the function's JSON logs go (default: a new file in the temporary directory)",
+    )
+    return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    def default(value: Any) -> Any:
+        # On a command, an option left out must not overwrite the value given before the command.
+        return value if defaults else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options")
+    group.add_argument("--profile", metavar="NAME", default=default(None), help="AWS named profile to use")
+    group.add_argument("--region", metavar="NAME", default=default(None), help="AWS region, e.g. eu-west-1")
+    group.add_argument(
+        "--output",
+        choices=("table", "json"),
+        default=default("table"),
+        help="table for people (default), json for scripts",
+    )
+    group.add_argument(
+        "--local",
+        action="store_true",
+        default=default(False),
+        help="use an embedded AWS (moto) and the local Jira stand-in instead of an AWS account",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default(False),
+        help="show the responder's JSON logs down to DEBUG on standard error, and tracebacks",
+    )
+
+
+# -- the commands -------------------------------------------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .finding import MalformedFindingError, parse_finding
+
+    event = _read_event(args.event_file)
+    try:
+        finding = parse_finding(event)
+    except MalformedFindingError as error:
+        raise UsageError(f"{args.event_file}: {error}") from error
+    if args.local:
+        _refuse_profile_with_local(args)
+        return _replay_locally(args, event, finding.region)
+
+    from .clients import AwsClients
+    from .responder import Responder
+
+    session = _session(args)
+    if session.region_name != finding.region:
+        raise UsageError(
+            f"the finding is from {finding.region} but the command runs against {session.region_name}: "
+            f"pass --region {finding.region}"
+        )
+    responder = Responder(_settings(), AwsClients(session))
+    summary = _respond(responder, event)
+    _print_replay(args, summary, responder, extra={})
+    return EXIT_OK
+
+
+def _replay_locally(args: argparse.Namespace, event: Mapping[str, Any], region: str) -> int:
+    from .clients import AwsClients
+    from .embedded import EmbeddedAws, point_event_at
+    from .finding import parse_finding
+    from .responder import Responder
+
+    finding = parse_finding(event)
+    with _embedded(region) as aws:
+        vpc_id, subnet_id = aws.create_network()
+        stand_in = _stand_in_instance(aws, vpc_id, subnet_id, event, finding.tags)
+        pointed = point_event_at(event, aws.describe(stand_in))
+        before = _live_groups(aws.describe(stand_in))
+        responder = Responder(_settings(), AwsClients(region=region))
+        summary = _respond(responder, pointed)
+        messages = aws.messages()
+        extra = {
+            "local": {
+                "stand_in_instance_id": stand_in,
+                "event_instance_id": finding.instance_id,
+                "groups_before": before,
+                "groups_after": _live_groups(aws.describe(stand_in)),
+                "jira_issues": sorted(aws.jira.issues),
+                "message_subjects": [message.get("Subject") for message in messages],
+            }
+        }
+        _print_replay(args, summary, responder, extra)
+    return EXIT_OK
+
+
+def _stand_in_instance(
+    aws: Any, vpc_id: str, subnet_id: str, event: Mapping[str, Any], finding_tags: Sequence[tuple[str, str]]
+) -> str:
+    """An instance like the event's: its interfaces on groups of the same names, its tags.
+
+    The live tags decide (the exemption tag), so they must be the event's for the replay to decide
+    as it would have on the real instance.
+    """
+    default_group = aws.ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]["GroupId"]
+    group_ids = {"default": default_group}
+    groups_per_eni: list[list[str]] = []
+    reported = event["detail"]["resource"]["instanceDetails"].get("networkInterfaces")
+    for interface in reported if isinstance(reported, list) else []:
+        groups = interface.get("securityGroups") if isinstance(interface, Mapping) else None
+        names = [str(g.get("groupName") or g.get("groupId")) for g in groups or [] if isinstance(g, Mapping)]
+        for name in names:
+            if name not in group_ids:
+                group_ids[name] = aws.security_group(vpc_id, name[:255], "as named in the replayed event")
+        groups_per_eni.append([group_ids[name] for name in names] or [default_group])
+    tags = {key: value for key, value in finding_tags if not key.lower().startswith("aws:")}
+    return aws.launch(
+        subnet_id,
+        name=tags.pop("Name", "replayed-instance"),
+        groups_per_eni=groups_per_eni or [[default_group]],
+        tags=tags,
+    )
+
+
+def _respond(responder: Any, event: Mapping[str, Any]) -> dict[str, Any]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .isolation import ContainmentError
+    from .ledger import LedgerError
+    from .responder import IncompleteResponseError
+
+    try:
+        return responder.respond(dict(event))
+    except IncompleteResponseError as error:
+        raise OperationFailed(f"contained, but a later step failed (replay again to finish it): {error}") from error
+    except ContainmentError as error:
+        raise OperationFailed(f"containment failed: {error}") from error
+    except (LedgerError, ClientError, BotoCoreError) as error:
+        raise OperationFailed(str(error)) from error
+
+
+def _print_replay(args: argparse.Namespace, summary: Mapping[str, Any], responder: Any, extra: Mapping[str, Any]) -> None:
+    from .terminal import key_values
+
+    record = responder.ledger.get_finding(summary["finding_id"])
+    steps = {}
+    if record is not None:
+        steps = {
+            name: {"status": state.status, "detail": state.detail, "error": state.error}
+            for name, state in sorted(record.steps.items(), key=lambda item: _step_rank(item[0]))
+        }
+    if args.output == "json":
+        _print_json({**summary, "recorded_steps": steps, **extra})
+        return
+    decision = summary.get("decision", "")
+    if summary.get("reason"):
+        verdict = summary["action"] if summary["action"] == decision else f"{summary['action']} ({decision})"
+        decision = f"{verdict}: {summary['reason']}"
+    pairs: list[tuple[str, Any]] = [
+        ("finding", summary["finding_id"]),
+        ("type", summary.get("finding_type")),
+        ("instance", summary["instance_id"]),
+        ("outcome", summary["outcome"]),
+        ("decision", decision),
+        ("steps", [f"{name}: {s['status']}" + (f" - {s['detail'] or s['error']}" if s["detail"] or s["error"] else "") for name, s in steps.items()]),
+        ("snapshots", summary.get("snapshot_ids") or None),
+        ("Jira", summary.get("jira_key")),
+    ]
+    local = extra.get("local")
+    if local:
+        pairs += [
+            ("embedded AWS", f"{local['stand_in_instance_id']} stood in for {local['event_instance_id']}; discarded at exit"),
+            ("groups before", _groups_lines(local["groups_before"])),
+            ("groups after", _groups_lines(local["groups_after"])),
+            ("messages", local["message_subjects"] or None),
+        ]
+    print(key_values(pairs))
+
+
+def _release(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .clients import AwsClients
+    from .isolation import ContainmentError
+    from .ledger import LedgerError
+    from .responder import ReleaseError, Responder
+    from .terminal import key_values
+
+    if not _INSTANCE_ID.fullmatch(args.instance_id):
+        raise UsageError(f"{args.instance_id!r} is not an instance id (i- followed by 8 to 17 hex digits)")
+    if args.local:
+        raise UsageError(
+            f"--local does not apply to release: the embedded AWS lives only as long as one command. "
+            f"`{PROG} demo` shows a release."
+        )
+    responder = Responder(_settings(), AwsClients(_session(args)))
+    try:
+        result = responder.release(args.instance_id, released_by=args.released_by or _user_name())
+    except ReleaseError as error:
+        raise OperationFailed(f"release refused: {error}") from error
+    except ContainmentError as error:
+        raise OperationFailed(f"restoring the groups failed (nothing recorded as released): {error}") from error
+    except (LedgerError, ClientError, BotoCoreError) as error:
+        raise OperationFailed(str(error)) from error
+    if args.output == "json":
+        _print_json(result)
+    else:
+        print(
+            key_values(
+                [
+                    ("instance", result["instance_id"]),
+                    ("restored groups", _groups_lines(result["restored_groups"])),
+                    ("findings released", result["findings"]),
+                    ("Jira", result["jira_key"]),
+                    ("Jira comment", result["jira_comment"]),
+                    ("still to do by hand", "leave Standby in the Auto Scaling group, re-register in target groups, "
+                     "turn termination protection off, if the instance goes back into service"),
+                ]
+            )
+        )
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .clients import AwsClients
+    from .ledger import Ledger
+
+    if args.local:
+        raise UsageError(
+            "--local does not apply to status: the embedded AWS lives only as long as one command. "
+            "`replay --local` shows the record of the finding it replays."
+        )
+    table_name = os.environ.get("RESPONDER_TABLE", "").strip()
+    if not table_name:
+        raise UsageError("RESPONDER_TABLE is not set: export the name of the responder's DynamoDB table")
+    if args.instance is not None and not _INSTANCE_ID.fullmatch(args.instance):
+        raise UsageError(f"{args.instance!r} is not an instance id")
+    ledger = Ledger(AwsClients(_session(args)).dynamodb, table_name, retention_days=1)
+    try:
+        items = ledger.scan()
+    except (ClientError, BotoCoreError) as error:
+        raise OperationFailed(f"reading {table_name} failed: {error}") from error
+    instances = sorted(
+        (item for item in items if str(item["pk"]).startswith("instance#")),
+        key=lambda item: str(item.get("isolated_at", "")),
+        reverse=True,
+    )
+    findings = sorted(
+        (item for item in items if not str(item["pk"]).startswith("instance#")),
+        key=lambda item: str(item.get("last_seen", "")),
+        reverse=True,
+    )
+    if args.instance is not None:
+        instances = [item for item in instances if item.get("instance_id") == args.instance]
+        findings = [item for item in findings if item.get("instance_id") == args.instance]
+    if args.output == "json":
+        _print_json({"instances": instances, "findings": findings})
+    else:
+        print(_status_tables(instances, findings))
+    return EXIT_OK
+
+
+def _status_tables(instances: Sequence[Mapping[str, Any]], findings: Sequence[Mapping[str, Any]]) -> str:
+    from .terminal import table
+
+    instance_rows = [
+        [
+            item.get("instance_id"),
+            [str(item.get("state", "")), *([f"by {item['released_by']}"] if item.get("released_by") else [])],
+            _groups_lines(item.get("original_groups", {})),
+            item.get("jira_key"),
+            [f"isolated {item.get('isolated_at', '')}", *([f"released {item['released_at']}"] if item.get("released_at") else [])],
+            [str(len(item.get("findings", ()))), *sorted(item.get("findings", ()))],
+        ]
+        for item in instances
+    ]
+    finding_rows = [
+        [
+            [str(item.get("finding_type", "")), str(item["pk"])],
+            item.get("instance_id"),
+            f"{float(item.get('severity', 0)):g} {item.get('severity_label', '')}",
+            [str(item.get("decision", "")), str(item.get("status", "")) + ("" if item.get("completed") else ", unfinished")],
+            str(item.get("service_count", "")),
+            [
+                f"{name}: {state.get('status')}" + (f" ({state['error']})" if state.get("error") else "")
+                for name, state in sorted(item.get("steps", {}).items(), key=lambda entry: _step_rank(entry[0]))
+            ],
+            item.get("jira_key"),
+            item.get("last_seen"),
+        ]
+        for item in findings
+    ]
+    parts = [f"Instances ({len(instances)})"]
+    parts.append(
+        table(
+            ["instance", "state", "groups to restore", "Jira", "when", "findings"],
+            instance_rows,
+            max_widths=[19, 24, 40, 10, 30, 34],
+        )
+        if instance_rows
+        else "  none"
+    )
+    parts.append(f"\nFindings ({len(findings)})")
+    parts.append(
+        table(
+            ["finding", "instance", "severity", "decision, status", "count", "steps", "Jira", "last seen"],
+            finding_rows,
+            max_widths=[38, 19, 11, 22, 5, 40, 10, 20],
+        )
+        if finding_rows
+        else "  none"
+    )
+    return "\n".join(parts)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    if args.profile or args.region:
+        raise UsageError("the demo always runs on the embedded AWS: --profile and --region do not apply")
+    with _embedded_available():
+        report = run_demo(sys.stdout, show=args.output == "table", log_path=args.log_file)
+    if args.output == "json":
+        _print_json(report.to_dict())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+# -- shared pieces --------------------------------------------------------------------------------------------
+
+
+def _read_event(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 text") from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from error
+
+
+def _session(args: argparse.Namespace) -> Any:
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    except ProfileNotFound as error:
+        raise UsageError(f"{error} (see `aws configure list-profiles`)") from error
+    if not session.region_name:
+        raise UsageError("no AWS region: pass --region, or set AWS_REGION or a region in the profile")
+    if session.get_credentials() is None:
+        raise UsageError("no AWS credentials: pass --profile, or set them as the AWS CLI expects (`aws configure`)")
+    return session
+
+
+def _settings() -> Any:
+    from .config import ConfigError, Settings
+
+    try:
+        return Settings.from_environ(os.environ)
+    except ConfigError as error:
+        raise UsageError(f"{error} (the same variables as the Lambda function; see the README's Configuration)") from error
+
+
+def _refuse_profile_with_local(args: argparse.Namespace) -> None:
+    if args.profile:
+        raise UsageError("--profile and --local exclude each other: --local never uses an AWS account")
+
+
+@contextmanager
+def _embedded(region: str) -> Iterator[Any]:
+    from .embedded import EmbeddedAws
+
+    with _embedded_available(), EmbeddedAws(region=region) as aws:
+        yield aws
+
+
+@contextmanager
+def _embedded_available() -> Iterator[None]:
+    from .embedded import EmbeddedAwsUnavailable
+
+    try:
+        yield
+    except EmbeddedAwsUnavailable as error:
+        raise OperationFailed(str(error)) from error
+
+
+def _live_groups(instance: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {
+        eni["NetworkInterfaceId"]: sorted(group["GroupId"] for group in eni["Groups"])
+        for eni in sorted(instance["NetworkInterfaces"], key=lambda eni: eni["Attachment"]["DeviceIndex"])
+    }
+
+
+def _groups_lines(groups: Mapping[str, Sequence[str]]) -> list[str]:
+    return [f"{eni}: {', '.join(ids)}" for eni, ids in groups.items()]
+
+
+def _step_rank(name: str) -> int:
+    return _STEP_ORDER.index(name) if name in _STEP_ORDER else len(_STEP_ORDER)
+
+
+def _user_name() -> str:
+    try:
+        return f"{getpass.getuser()} (command line)"
+    except (KeyError, OSError):
+        return "command line"
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=_json_value, sort_keys=True))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+@contextmanager
+def _package_logs(debug: bool) -> Iterator[None]:
+    """The responder's JSON logs on standard error (warnings, or everything with --debug), for this command only."""
+    from .logs import JsonFormatter
+
+    package_logger = logging.getLogger("guardduty_responder")
+    saved = (list(package_logger.handlers), package_logger.level, package_logger.propagate)
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    package_logger.handlers = [handler]
+    package_logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    package_logger.propagate = False
+    try:
+        yield
+    finally:
+        package_logger.handlers, package_logger.level, package_logger.propagate = saved[0], saved[1], saved[2]
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of each record (it may be replaced, e.g. under test)."""
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+# -- entry point --------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # argparse exits 0 after --help and 2 on a usage error; return the code instead of exiting.
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_USAGE
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: a command is required: replay, release, status or demo (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    label = f"{PROG} {args.command}"
+    with _package_logs(args.debug):
+        try:
+            return args.run(args)
+        except UsageError as error:
+            print(f"{label}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except OperationFailed as error:
+            print(f"{label}: failed: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            print(f"{label}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as error:
+            # The one broad catch: a clear line instead of a traceback (kept for --debug), and a failing exit.
+            if args.debug:
+                traceback.print_exc()
+            print(f"{label}: unexpected error: {type(error).__name__}: {error}", file=sys.stderr)
+            return EXIT_FAILED

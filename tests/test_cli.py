@@ -1,0 +1,154 @@
+"""The command line (DESIGN.md section 7): help, replay, release, status and the embedded demo."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import pytest
+
+from conftest import FIXTURES, Stack, load_event
+from guardduty_responder import cli, demo
+
+
+def write_event(directory: pathlib.Path, event: dict[str, Any]) -> str:
+    path = directory / "event.json"
+    path.write_text(json.dumps(event))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["replay", "--help"], ["release", "--help"], ["status", "--help"], ["demo", "--help"]],
+    ids=lambda argv: " ".join(argv),
+)
+def test_help_of_the_tool_and_of_every_command_exits_0(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == cli.EXIT_OK
+    printed = capsys.readouterr().out
+    assert printed.startswith("usage: guardduty-responder")
+    assert "exit codes:" in printed
+
+
+def test_the_demo_runs_end_to_end_and_restores_the_released_instance(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports: list[demo.DemoReport] = []
+    run_demo = demo.run_demo
+    monkeypatch.setattr(demo, "run_demo", lambda *args, **kwargs: reports.append(run_demo(*args, **kwargs)) or reports[-1])
+
+    code = cli.main(["demo", "--log-file", str(tmp_path / "demo.log")])
+
+    assert code == cli.EXIT_OK
+    printed = capsys.readouterr().out
+    assert "Summary" in printed and "decision: reason" in printed and "Demo complete" in printed
+    (report,) = reports
+    outcomes = [(d.label, d.outcome, d.decision, d.jira_change, bool(d.new_snapshots)) for d in report.deliveries]
+    assert outcomes == [
+        ("real finding", "handled", "isolate", "new issue", True),
+        ("repeat of #1", "already handled", "isolate", None, False),
+        ("new finding, same host", "handled", "isolate", "comment", False),
+        ("GuardDuty sample", "handled", "sample", None, False),
+        ("exempt instance", "handled", "exempt", "new issue", False),
+        ("port probe (target)", "handled", "target-role", None, False),
+        ("in ASG + target group", "handled", "isolate", "new issue", True),
+    ]
+    assert [d.message_subject is not None for d in report.deliveries] == [True, False, True, True, True, True, True]
+    release = report.release
+    assert release is not None and release.restored
+    assert len(release.groups_originally) == 2  # both ENIs of web-1
+    assert release.groups_isolated != release.groups_originally
+    assert release.groups_restored == release.groups_originally
+    assert (tmp_path / "demo.log").read_text().count('"message": "response complete"') == 7
+
+
+def test_replay_of_a_malformed_event_exits_2_and_names_the_field(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("tor_client")
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = "web-server-1"
+
+    assert cli.main(["replay", write_event(tmp_path, event)]) == cli.EXIT_USAGE
+
+    error = capsys.readouterr().err
+    assert "detail.resource.instanceDetails.instanceId" in error
+    assert "Traceback" not in error
+
+
+def test_replay_of_a_file_that_is_not_json_exits_2(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "event.json"
+    path.write_text('{"detail": ')
+
+    assert cli.main(["replay", str(path)]) == cli.EXIT_USAGE
+    assert "is not valid JSON" in capsys.readouterr().err
+
+
+def test_status_lists_a_finding_after_a_replay(
+    stack: Stack, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance_id = stack.launch(enis=2)
+    event = stack.event("tor_client", instance_id)
+    finding_id = event["detail"]["id"]
+
+    assert cli.main(["replay", write_event(tmp_path, event)]) == cli.EXIT_OK
+    assert finding_id in capsys.readouterr().out
+
+    assert cli.main(["status", "--output", "json"]) == cli.EXIT_OK
+    listed = json.loads(capsys.readouterr().out)
+    (finding,) = listed["findings"]
+    assert finding["pk"] == finding_id and finding["instance_id"] == instance_id
+    states = {name: step["status"] for name, step in finding["steps"].items()}
+    assert states.items() >= {"contain": "done", "snapshots": "done", "ticket": "done", "notify": "done"}.items()
+    (incident,) = listed["instances"]
+    assert incident["instance_id"] == instance_id and incident["state"] == "isolated"
+
+    assert cli.main(["status"]) == cli.EXIT_OK
+    table = capsys.readouterr().out
+    assert finding_id in table and "contain: done" in table
+
+
+def test_release_puts_the_groups_back_and_a_second_release_is_refused(
+    stack: Stack, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance_id = stack.launch(enis=2)
+    before = stack.groups_of(instance_id)
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id))
+    capsys.readouterr()  # the handler's own JSON logs
+
+    code = cli.main(["release", instance_id, "--released-by", "analyst@example.com", "--output", "json"])
+
+    assert code == cli.EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["released"] is True and result["jira_comment"] == "done"
+    assert stack.groups_of(instance_id) == before
+    assert cli.main(["release", instance_id]) == cli.EXIT_FAILED
+    assert "release refused" in capsys.readouterr().err
+
+
+def test_release_refuses_an_instance_it_holds_no_saved_groups_for(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    instance_id = stack.launch()
+
+    assert cli.main(["release", instance_id]) == cli.EXIT_FAILED
+
+    error = capsys.readouterr().err
+    assert error.startswith("guardduty-responder release: failed: release refused:")
+    assert instance_id in error and "nothing to release" in error
+    assert "Traceback" not in error
+
+
+def test_replay_local_runs_on_a_throwaway_estate(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["--local", "--output", "json", "replay", str(FIXTURES / "ssh_bruteforce.json")])
+
+    assert code == cli.EXIT_OK
+    result = json.loads(capsys.readouterr().out)
+    assert result["decision"] == "isolate" and result["jira_key"] == "SEC-1"
+    local = result["local"]
+    assert local["event_instance_id"] == "i-0e5f6a7b8c9d0e1f2"
+    assert local["groups_after"] != local["groups_before"]
+    assert len(local["message_subjects"]) == 1
+
+
+@pytest.mark.parametrize("command", [["status"], ["release", "i-0123456789abcdef0"]], ids=lambda argv: argv[0])
+def test_local_is_refused_where_it_would_find_nothing(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--local", *command]) == cli.EXIT_USAGE
+    assert "--local does not apply" in capsys.readouterr().err
