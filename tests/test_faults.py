@@ -18,6 +18,7 @@ from botocore.retries.standard import ExponentialBackoff
 
 from conftest import Stack
 from guardduty_responder import handler
+from guardduty_responder.clients import TOTAL_ATTEMPTS
 from guardduty_responder.isolation import ContainmentError
 from guardduty_responder.ledger import LedgerError
 from guardduty_responder.responder import IncompleteResponseError
@@ -74,8 +75,8 @@ class Throttle:
         return AWSResponse(answered_at, 400, {"Content-Type": self._content_type}, _Body(self._body))
 
 
-# The responder's clients retry up to four times after the first attempt (clients.py, standard mode).
-ATTEMPTS = 5
+# Every attempt botocore's standard mode makes on the responder's clients, the first one included.
+ATTEMPTS = TOTAL_ATTEMPTS
 
 
 @pytest.fixture(autouse=True)

@@ -38,6 +38,22 @@ def test_values_from_the_finding_cannot_inject_markup_or_links() -> None:
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", description)
 
 
+@pytest.mark.parametrize("block", ["h1. Fake heading", "bq. quoted", "* a list", "# numbered", "---- rule", "{code}x{code}"])
+def test_untrusted_text_never_starts_a_line_of_block_markup(block: str) -> None:
+    event = load_event("tor_client")
+    event["detail"]["description"] = block
+    event["detail"]["title"] = block
+
+    text = ticket_text(parse_finding(event), ISOLATED, actions=[block], snapshot_ids=[], original_groups={})
+
+    for line in text.description.splitlines():
+        assert not line.startswith(block), line
+
+
+def test_a_link_glued_to_a_word_is_defanged_too() -> None:
+    assert "mailto:" not in untrusted("loginmailto:admin@example.com").replace("\\", "")
+
+
 def test_a_100_kb_field_is_bounded_in_the_issue_and_the_message() -> None:
     finding = hostile_finding(size=100_000)
 

@@ -81,3 +81,14 @@ def test_checkov_finds_nothing_unexplained() -> None:
     assert skipped, "the skips written in main.tf were not seen"
     unexplained = [c["check_id"] for c in skipped if len((c["check_result"].get("suppress_comment") or "").strip()) < 20]
     assert unexplained == [], "every skip needs its reason next to it"
+
+
+def test_the_function_hash_leaves_out_what_the_archive_leaves_out(module_dir: TerraformDir) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_archives", ROOT / "lambda_code" / "build_archives.py")
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)  # type: ignore[union-attr]
+    result = module_dir.run("console", "-var", "jira_project_key=SEC", stdin="jsonencode(local.command_line)\n")
+
+    assert set(json.loads(json.loads(result.stdout.strip().splitlines()[-1]))) == builder.LEFT_OUT

@@ -8,10 +8,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+# Three attempts in all (botocore's standard mode backs off on throttling between them), each
+# bounded, so one call can never hold the invocation for long.
+TOTAL_ATTEMPTS = 3
 _CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
+    retries={"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS},
     connect_timeout=3,
-    read_timeout=15,
+    read_timeout=10,
     max_pool_connections=32,
 )
 
@@ -23,6 +26,10 @@ class AwsClients:
         self._session = session or boto3.Session(region_name=region)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    def lazy(self, service: str) -> LazyClient:
+        """A stand-in for the service's client that creates it on first use."""
+        return LazyClient(self, service)
 
     def _client(self, service: str) -> Any:
         client = self._clients.get(service)
@@ -57,3 +64,18 @@ class AwsClients:
     @property
     def secretsmanager(self) -> Any:
         return self._client("secretsmanager")
+
+
+class LazyClient:
+    """Holds the place of one service's client for an adapter, and creates it on its first call.
+
+    The container is then ready as soon as the code is imported and the configuration read; the
+    clients it needs are built during the first invocation, and only those.
+    """
+
+    def __init__(self, clients: AwsClients, service: str) -> None:
+        self._clients = clients
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._clients._client(self._service), name)

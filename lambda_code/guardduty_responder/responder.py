@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,10 +96,10 @@ class Responder:
         self.settings = settings
         self.clients = clients
         self.clock = clock
-        self.ledger = Ledger(clients.dynamodb, settings.table_name, settings.record_retention_days)
-        self.groups = GroupDirectory(clients.ec2)
+        self.ledger = Ledger(clients.lazy("dynamodb"), settings.table_name, settings.record_retention_days)
+        self.groups = GroupDirectory(clients.lazy("ec2"))
         self.ticketing = ticketing or JiraTicketing(
-            _LazySecrets(clients),
+            clients.lazy("secretsmanager"),
             secret_arn=settings.jira_secret_arn,
             project_key=settings.jira_project_key,
             issue_type=settings.jira_issue_type,
@@ -204,19 +204,18 @@ class Responder:
         released = self.ledger.release_incident(instance_id, now=now, released_by=released_by)
         self.ledger.mark_released(released.findings, now=now)
         jira_key = released.jira_key
-        comment = run_step(
-            "release_comment",
-            lambda: (
-                self.ticketing.add_comment(
-                    jira_key,
-                    f"Released by {plain(released_by, 100)} at {_iso(now)}: every network interface is back on "
-                    "its original security groups; further updates of these findings are left alone.",
-                ),
-                {},
+
+        def comment_on_issue() -> tuple[str, dict]:
+            if not jira_key:
+                return "no Jira issue to comment on", {}
+            self.ticketing.add_comment(
+                jira_key,
+                f"Released by {plain(released_by, 100)} at {_iso(now)}: every network interface is back on "
+                "its original security groups; further updates of these findings are left alone.",
             )
-            if jira_key
-            else ("no Jira issue to comment on", {}),
-        )
+            return f"commented on {jira_key}", {}
+
+        comment = run_step("release_comment", comment_on_issue)
         logger.info("released", extra={"interfaces": sorted(incident.original_groups)})
         return {
             "instance_id": instance_id,
@@ -418,16 +417,6 @@ class Responder:
             "snapshot_ids": list(progress.values.get("snapshot_ids") or progress.record.snapshot_ids),
             "jira_key": progress.values.get("jira_key") or progress.record.jira_key,
         }
-
-
-class _LazySecrets:
-    """Secrets Manager client, created only when Jira is first used."""
-
-    def __init__(self, clients: AwsClients) -> None:
-        self._clients = clients
-
-    def get_secret_value(self, **kwargs: Any) -> Mapping[str, Any]:
-        return self._clients.secretsmanager.get_secret_value(**kwargs)
 
 
 def _iso(epoch: float) -> str:

@@ -26,7 +26,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u20
 # Characters with a meaning in Jira wiki markup; a backslash makes each one literal. A hyphen
 # inside a word ("dry-run", "i-0abc", a date) cannot open strike-through, a list or a rule: kept.
 _MARKUP = re.compile(r"([\\{}\[\]|*_+^~?#!@`]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9]))")
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,15}:(?=//)|(?:mailto|javascript|data|file|news|irc|tel|callto):)")
+# Link schemes Jira would turn into links, wherever they stand (even glued to a word).
+_SCHEME = re.compile(r"(?i)(://|\b(?:mailto|javascript|vbscript|file|news|irc|ftp):|(?<=[a-z])(?:mailto|javascript):)")
 _MAX_VALUE = 500
 
 
@@ -55,7 +56,7 @@ def untrusted(value: object, limit: int = _MAX_VALUE) -> str:
     text = unicodedata.normalize("NFKC", str(value))
     text = _CONTROL.sub(" ", text)
     cut = len(text) > limit
-    text = _SCHEME.sub(lambda match: match.group(1)[:-1] + "[:]", text[:limit])
+    text = _SCHEME.sub(lambda match: match.group(1).replace(":", "[:]", 1), text[:limit])
     return _MARKUP.sub(r"\\\1", text) + (" (truncated)" if cut else "")
 
 
@@ -86,8 +87,8 @@ def ticket_text(
         f"*Instance:* {finding.instance_id}",
         f"*Finding id:* {finding.finding_id}",
         f"*Seen:* {finding.count} time(s), updated {untrusted(finding.updated_at, 40)}",
-        "",
-        f"{untrusted(finding.description, 2000)}",
+        # Untrusted text never starts a line: Jira's block markup (h1., bq., lists) only works there.
+        f"*Description:* {untrusted(finding.description, 2000)}",
         "",
         "h2. Decision",
         f"{decision.action.value}: {untrusted(decision.reason)}",
