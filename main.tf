@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9" # validations that refer to other variables
 
   required_providers {
     aws = {
@@ -420,8 +420,20 @@ locals {
       Sid       = "WriteOnlyTheResponderTags"
       Effect    = "Allow"
       Action    = ["ec2:CreateTags"]
-      Resource  = ["${local.ec2_arn}:instance/*", "${local.ec2_arn}:security-group/*", "arn:${local.partition}:ec2:${local.region}::snapshot/*"]
+      Resource  = ["${local.ec2_arn}:instance/*", "arn:${local.partition}:ec2:${local.region}::snapshot/*"]
       Condition = { "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys } }
+    },
+    {
+      # Groups are tagged only as they are created: the role cannot mark an existing group as one
+      # of its own and then rewrite its rules.
+      Sid      = "TagGroupsOnlyAtCreation"
+      Effect   = "Allow"
+      Action   = ["ec2:CreateTags"]
+      Resource = "${local.ec2_arn}:security-group/*"
+      Condition = {
+        StringEquals              = { "ec2:CreateAction" = "CreateSecurityGroup" }
+        "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys }
+      }
     },
     {
       Sid      = "TakeOutOfService"

@@ -121,8 +121,8 @@ variable "isolation_pause_seconds" {
   default     = 0
 
   validation {
-    condition     = var.isolation_pause_seconds >= 0 && var.isolation_pause_seconds <= 600
-    error_message = "isolation_pause_seconds must be between 0 and 600."
+    condition     = var.isolation_pause_seconds >= 0 && var.isolation_pause_seconds <= var.function_timeout_seconds / 4
+    error_message = "isolation_pause_seconds must be between 0 and a quarter of function_timeout_seconds: a timeout during the pause would leave the instance on the all-traffic untracking group until the retry."
   }
 }
 

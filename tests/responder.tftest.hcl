@@ -206,3 +206,14 @@ run "a_plain_http_jira_url_is_refused" {
 
   expect_failures = [var.jira_url]
 }
+
+run "a_pause_longer_than_a_quarter_of_the_timeout_is_refused" {
+  command = plan
+
+  variables {
+    function_timeout_seconds = 120
+    isolation_pause_seconds  = 60
+  }
+
+  expect_failures = [var.isolation_pause_seconds]
+}

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from conftest import Stack
 from guardduty_responder import handler
-from guardduty_responder.isolation import ContainmentError, InstanceNotFoundError
+from guardduty_responder.isolation import ContainmentError
 from guardduty_responder.responder import IncompleteResponseError
 from guardduty_responder.ticketing import finding_label
 
@@ -174,10 +174,55 @@ def test_a_retry_after_a_half_done_containment_keeps_the_true_original_groups(st
     assert stack.groups_of(instance_id) == before
 
 
-def test_an_instance_that_does_not_exist_fails_with_a_clear_reason(stack: Stack) -> None:
+def test_an_instance_that_does_not_exist_is_announced_and_the_invocation_fails_with_the_reason(stack: Stack) -> None:
     event = stack.event("tor_client")  # names an instance this account does not have
 
-    with pytest.raises(InstanceNotFoundError, match="does not exist"):
+    with pytest.raises(IncompleteResponseError, match="does not exist"):
         stack.invoke(event)
 
-    assert stack.record(event["detail"]["id"]) is not None  # the finding is recorded, not lost
+    record = stack.record(event["detail"]["id"])
+    assert record["steps"]["contain"]["status"] == "failed"  # recorded, not lost
+    messages = stack.messages()
+    assert len(messages) == 1 and "NOT CONTAINED" in messages[0]["Subject"]
+    issue = next(iter(stack.jira.issues.values()))
+    assert "NOT CONTAINED" in issue["fields"]["summary"] and "does not exist" in issue["fields"]["description"]
+
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(event)  # the retry fails again, for the dead-letter queue, without repeating itself
+    assert stack.messages() == [] and len(stack.jira.issues) == 1
+
+
+def test_a_dry_run_finding_about_a_missing_instance_is_still_recorded_and_notified(stack: Stack) -> None:
+    stack.configure(DRY_RUN="true")
+    event = stack.event("tor_client")
+
+    summary = stack.invoke(event)
+
+    assert summary["decision"] == "dry-run" and summary["isolated"] is False
+    assert len(stack.messages()) == 1 and len(stack.jira.issues) == 1
+
+
+def test_a_failed_isolation_move_never_leaves_an_eni_open_to_the_world(stack: Stack) -> None:
+    instance_id = stack.launch(enis=2)
+    before = stack.groups_of(instance_id)
+    event = stack.event("tor_client", instance_id)
+    responder = handler.get_responder()
+    failing = {"on": True}
+
+    def refuse_the_isolation_group(params: dict[str, Any], **_: Any) -> None:
+        groups = responder.groups.groups_for(stack.vpc_id)
+        if failing["on"] and params["Groups"] == [groups.isolation_id]:
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "ModifyNetworkInterfaceAttribute")
+
+    responder.clients.ec2.meta.events.register("before-parameter-build.ec2.ModifyNetworkInterfaceAttribute", refuse_the_isolation_group)
+
+    with pytest.raises(ContainmentError):
+        stack.invoke(event)
+
+    untracking = stack.responder_groups()["untracking"]["GroupId"]
+    assert all(untracking not in groups for groups in stack.groups_of(instance_id).values())
+    assert stack.groups_of(instance_id) == before  # back where they were, not open to the world
+    assert stack.record(f"instance#{instance_id}") is not None  # release knows what to restore
+
+    failing["on"] = False
+    assert stack.invoke(event)["isolated"] is True

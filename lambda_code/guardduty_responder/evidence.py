@@ -65,8 +65,8 @@ def snapshot_volumes(ec2: Any, instance: InstanceFacts, finding: Finding, *, loo
         snapshots = ec2.create_snapshots(
             Description=f"GuardDuty finding {finding.finding_id} on {instance.instance_id}",
             InstanceSpecification={"InstanceId": instance.instance_id, "ExcludeBootVolume": False},
+            # No CopyTagsFromSource: the role may write only the responder's own tag keys.
             TagSpecifications=[{"ResourceType": "snapshot", "Tags": common_tags}],
-            CopyTagsFromSource="volume",
         )["Snapshots"]
     # The volume differs per snapshot, so its tag cannot go in the shared TagSpecifications.
     run_parallel(

@@ -135,19 +135,23 @@ def describe_instance(ec2: Any, instance_id: str) -> InstanceFacts:
 class GroupDirectory:
     """Finds, or creates once, the two containment groups of each VPC; remembered while warm.
 
-    The groups are looked up by tag and their rules are checked on every lookup: a group that has
-    drifted (a rule added to the isolation group by hand, say) is put back before it is used.
+    The groups are looked up by tag and their rules are checked on every lookup (at the latest
+    every RECHECK_SECONDS in a warm container): a group that has drifted (a rule added to the
+    isolation group by hand, say) is put back before it is used.
     """
+
+    # How long a warm container trusts what it checked: a hand-made change is undone within this.
+    RECHECK_SECONDS = 300.0
 
     def __init__(self, ec2: Any) -> None:
         self._ec2 = ec2
-        self._known: dict[str, ContainmentGroups] = {}
+        self._known: dict[str, tuple[float, ContainmentGroups]] = {}
         self._lock = threading.Lock()
 
     def groups_for(self, vpc_id: str) -> ContainmentGroups:
         known = self._known.get(vpc_id)
-        if known is not None:
-            return known
+        if known is not None and time.monotonic() - known[0] < self.RECHECK_SECONDS:
+            return known[1]
         found = self._lookup(vpc_id)
         groups = ContainmentGroups(
             vpc_id=vpc_id,
@@ -155,7 +159,7 @@ class GroupDirectory:
             isolation_id=self._ready(vpc_id, ISOLATION, found.get(ISOLATION)),
         )
         with self._lock:
-            self._known[vpc_id] = groups
+            self._known[vpc_id] = (time.monotonic(), groups)
         return groups
 
     def forget(self, vpc_id: str) -> None:
@@ -206,7 +210,12 @@ class GroupDirectory:
             if not existing:
                 raise
             group_id = existing[0]["GroupId"]
-            self._ec2.create_tags(Resources=[group_id], Tags=[{"Key": ROLE_TAG, "Value": role}])
+            tags = {tag["Key"]: tag["Value"] for tag in existing[0].get("Tags", [])}
+            if tags.get(ROLE_TAG) != role:
+                # Never take over (and rewrite the rules of) a group the responder did not create.
+                raise ContainmentError(
+                    f"{vpc_id} has a group named {_GROUP_NAMES[role]} without the tag {ROLE_TAG}={role}: rename it"
+                ) from error
         return self._ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
 
     def _converge(self, role: str, group: dict[str, Any]) -> None:
@@ -276,12 +285,15 @@ def isolate_instance(
     instance: InstanceFacts,
     groups_by_vpc: Mapping[str, ContainmentGroups],
     *,
+    originals: Mapping[str, tuple[str, ...]] = {},
     pause_seconds: float = 0.0,
 ) -> tuple[InterfaceMove, ...]:
     """Move every ENI, in parallel, to the untracking group and then to the isolation group.
 
     An ENI already on the isolation group is left alone (never reopened through the untracking
-    group), and one left on the untracking group by an interrupted attempt goes straight on.
+    group), and one left on the untracking group by an interrupted attempt goes straight on. If the
+    move to the isolation group fails, the ENI goes back to its original groups rather than stay on
+    the untracking group, which is open to the world; the error is raised all the same.
     """
     if not instance.interfaces:
         raise ContainmentError(f"instance {instance.instance_id} has no network interface to isolate")
@@ -290,17 +302,34 @@ def isolate_instance(
         groups = groups_by_vpc[interface.vpc_id]
         current = set(interface.group_ids)
         moves: list[str] = []
-        if current != {groups.isolation_id}:
-            if current != {groups.untracking_id}:
-                _move(ec2, interface.eni_id, groups.untracking_id)
-                moves.append(groups.untracking_id)
-                if pause_seconds:
-                    time.sleep(pause_seconds)
+        if current == {groups.isolation_id}:
+            return InterfaceMove(eni_id=interface.eni_id, moves=())
+        if current != {groups.untracking_id}:
+            _move(ec2, interface.eni_id, groups.untracking_id)
+            moves.append(groups.untracking_id)
+            if pause_seconds:
+                time.sleep(pause_seconds)
+        try:
             _move(ec2, interface.eni_id, groups.isolation_id)
-            moves.append(groups.isolation_id)
+        except ContainmentError:
+            _close_again(ec2, interface.eni_id, originals.get(interface.eni_id))
+            raise
+        moves.append(groups.isolation_id)
         return InterfaceMove(eni_id=interface.eni_id, moves=tuple(moves))
 
     return tuple(run_parallel(contain, instance.interfaces))
+
+
+def _close_again(ec2: Any, eni_id: str, original: tuple[str, ...] | None) -> None:
+    """Take an ENI off the untracking group after a failed isolation move: back to where it was."""
+    if not original:
+        logger.critical("network interface left on the untracking group: no original groups known", extra={"eni": eni_id})
+        return
+    try:
+        _move(ec2, eni_id, *original)
+        logger.error("isolation move failed: network interface put back on its original groups", extra={"eni": eni_id})
+    except ContainmentError as error:
+        logger.critical("network interface left on the untracking group", extra={"eni": eni_id, "error": str(error)})
 
 
 def restore_groups(ec2: Any, original_groups: Mapping[str, tuple[str, ...]]) -> None:

@@ -30,9 +30,10 @@ def notification_text(
     actions: Sequence[str],
     jira_key: str | None,
     failures: Sequence[str] = (),
+    contained: bool = True,
 ) -> Notification:
     headline = {
-        "isolate": "ISOLATED",
+        "isolate": "ISOLATED" if contained else "NOT CONTAINED, LOOK NOW",
         "hold": "NOT ISOLATED, LOOK NOW" if decision.code == "circuit-breaker" else "REVIEW",
         "record": "FYI",
     }[decision.action.value]

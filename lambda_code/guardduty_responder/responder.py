@@ -25,6 +25,7 @@ from .isolation import (
     ContainmentGroups,
     GroupDirectory,
     InstanceFacts,
+    InstanceNotFoundError,
     describe_instance,
     isolate_instance,
     original_groups_of,
@@ -131,18 +132,30 @@ class Responder:
         progress = _Progress(claim.record)
         try:
             instance: InstanceFacts | None = None
+            missing: str | None = None
             if decision.action is not Action.RECORD:
-                instance = describe_instance(self.clients.ec2, finding.instance_id)
-                decision = decide(
-                    finding,
-                    dry_run=self.settings.dry_run,
-                    exempt_tag_key=self.settings.exempt_tag_key,
-                    instance_tags=instance.tags,
-                )
+                try:
+                    instance = describe_instance(self.clients.ec2, finding.instance_id)
+                except InstanceNotFoundError as error:
+                    # Nothing to contain here (another account, long terminated): people must still
+                    # hear of it, and an isolating decision still fails the invocation at the end.
+                    missing = str(error)
+                else:
+                    decision = decide(
+                        finding,
+                        dry_run=self.settings.dry_run,
+                        exempt_tag_key=self.settings.exempt_tag_key,
+                        instance_tags=instance.tags,
+                    )
             logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
 
             incident: IncidentClaim | None = None
-            if instance is not None and decision.isolates and instance.state not in _GONE_STATES:
+            if missing is not None:
+                if decision.isolates:
+                    progress.add(StepResult("contain", ok=False, error=f"not contained: {missing}"))
+                else:
+                    progress.skip("contain", f"not isolated ({decision.code}); {missing}")
+            elif instance is not None and decision.isolates and instance.state not in _GONE_STATES:
                 self._contain(finding, instance, progress)
                 incident = self.ledger.claim_incident(
                     instance_id=instance.instance_id,
@@ -201,8 +214,10 @@ class Responder:
         logs.bind(instance_id=instance_id, finding_id=incident.finding_id)
         restore_groups(self.clients.ec2, incident.original_groups)
         now = self.clock()
+        # Findings first: if this stops half-way the incident is still isolated and release can run
+        # again, while no update of an already released finding can isolate the instance again.
+        self.ledger.mark_released(incident.findings, now=now)
         released = self.ledger.release_incident(instance_id, now=now, released_by=released_by)
-        self.ledger.mark_released(released.findings, now=now)
         jira_key = released.jira_key
 
         def comment_on_issue() -> tuple[str, dict]:
@@ -241,13 +256,24 @@ class Responder:
         started = time.monotonic()
         try:
             moves = isolate_instance(
-                self.clients.ec2, instance, groups, pause_seconds=self.settings.isolation_pause_seconds
+                self.clients.ec2,
+                instance,
+                groups,
+                originals=originals,
+                pause_seconds=self.settings.isolation_pause_seconds,
             )
         except (ContainmentError, ClientError, BotoCoreError) as error:
             for vpc in vpcs:
                 self.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
             failed = StepResult("contain", ok=False, error=str(error))
             self.ledger.record(finding.finding_id, steps={"contain": failed.state()})
+            # Some ENIs may be isolated already: the incident holds what release must restore.
+            try:
+                self.ledger.claim_incident(
+                    instance_id=instance.instance_id, finding=finding, original_groups=originals, now=self.clock()
+                )
+            except LedgerError as ledger_error:
+                logger.warning("could not record the incident", extra={"error": str(ledger_error)})
             raise
         isolation = ", ".join(sorted({groups[i.vpc_id].isolation_id for i in instance.interfaces}))
         moved = sum(1 for move in moves if move.moves)
@@ -303,6 +329,8 @@ class Responder:
                 text = ticket_text(
                     finding,
                     decision,
+                    contained=progress.done("contain") or not decision.isolates,
+                    failures=progress.failures(),
                     actions=progress.actions(),
                     snapshot_ids=progress.values.get("snapshot_ids") or progress.record.snapshot_ids,
                     original_groups=progress.values.get("original_groups") or dict(progress.record.original_groups),
@@ -333,6 +361,7 @@ class Responder:
             actions=progress.actions(),
             jira_key=progress.values.get("jira_key") or progress.record.jira_key,
             failures=failures,
+            contained=progress.done("contain") or not decision.isolates,
         )
 
         def send() -> tuple[str, dict]:
@@ -342,6 +371,12 @@ class Responder:
         result = run_step("notify", send)
         if not result.ok:
             logger.warning("SNS step failed", extra={"error": result.error})
+            return result
+        # Recorded on its own, at once: a failure of the final record must not send it twice.
+        try:
+            self.ledger.record(finding.finding_id, steps={"notify": result.state()})
+        except LedgerError as error:
+            logger.warning("could not record the message as sent", extra={"error": str(error)})
         return result
 
     def _time_left_for_jira(self, deadline: float | None) -> bool:

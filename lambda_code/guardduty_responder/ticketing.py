@@ -73,8 +73,11 @@ def ticket_text(
     actions: Sequence[str],
     snapshot_ids: Sequence[str],
     original_groups: dict[str, tuple[str, ...]],
+    contained: bool = True,
+    failures: Sequence[str] = (),
 ) -> TicketText:
-    verb = "Isolated" if decision.isolates else "Review"
+    isolated = decision.isolates and contained
+    verb = "Isolated" if isolated else "NOT CONTAINED" if decision.isolates else "Review"
     summary = plain(
         f"[GuardDuty {finding.severity_label}] {verb} {finding.instance_id}: {finding.finding_type}", 250
     )
@@ -96,13 +99,15 @@ def ticket_text(
         "h2. Actions taken",
     ]
     lines += [f"* {untrusted(action, 1000)}" for action in actions] or ["* none"]
+    if failures:
+        lines += ["", "h2. Not done (retried automatically)", *(f"* {untrusted(failure, 1000)}" for failure in failures)]
     if snapshot_ids:
         lines += ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)]
-    if original_groups and decision.isolates:
+    if original_groups and isolated:
         lines += ["", "h2. Security groups before isolation"]
         lines += [f"* {eni}: {', '.join(groups) or 'none'}" for eni, groups in sorted(original_groups.items())]
     lines += ["", "h2. How to release"]
-    if decision.isolates:
+    if isolated:
         lines.append(
             f"After the investigation: {{{{guardduty-responder release {finding.instance_id}}}}} "
             "restores every network interface to the groups above and stops further action on this finding."
