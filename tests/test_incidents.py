@@ -39,7 +39,16 @@ def test_release_restores_every_eni_and_comments_on_the_issue(stack: Stack) -> N
     assert result["jira_comment"] == "done"
     issue = next(iter(stack.jira.issues.values()))
     assert "Released by analyst@example.com" in issue["comments"][-1]
-    assert stack.record(f"instance#{instance_id}")["state"] == "released"
+    incident = stack.record(f"instance#{instance_id}")
+    assert incident["state"] == "released" and incident["expires_at"] > 0
+
+
+def test_an_isolated_instance_never_expires_from_the_ledger(stack: Stack) -> None:
+    instance_id = stack.launch()
+
+    stack.invoke(stack.event("tor_client", instance_id))
+
+    assert "expires_at" not in stack.record(f"instance#{instance_id}")
 
 
 def test_a_released_instance_stays_released_when_its_finding_is_updated(stack: Stack) -> None:
@@ -73,3 +82,16 @@ def test_release_happens_once(stack: Stack) -> None:
 
     with pytest.raises(ReleaseError):
         handler.get_responder().release(instance_id, released_by="b")
+
+
+def test_a_held_finding_about_an_isolated_instance_is_a_comment_too(stack: Stack) -> None:
+    instance_id = stack.launch()
+    stack.invoke(stack.event("tor_client", instance_id))
+    stack.configure(DRY_RUN="true")
+
+    summary = stack.invoke(stack.event("backdoor_cc_dns", instance_id))
+
+    assert summary["decision"] == "dry-run"
+    assert len(stack.jira.issues) == 1
+    issue = next(iter(stack.jira.issues.values()))
+    assert summary["jira_key"] == issue["key"] and len(issue["comments"]) == 1

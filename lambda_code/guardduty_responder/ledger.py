@@ -266,7 +266,7 @@ class Ledger:
             "original_groups": {eni: list(groups) for eni, groups in original_groups.items()},
             "findings": {finding.finding_id},
             "isolated_at": _iso(now),
-            "expires_at": int(now) + self._retention_seconds,
+            # No expiry while isolated: the groups to restore must outlive any retention period.
         }
         try:
             self._dynamodb.put_item(
@@ -305,11 +305,17 @@ class Ledger:
             response = self._dynamodb.update_item(
                 TableName=self._table,
                 Key=_dynamo({"pk": incident_key(instance_id)}),
-                UpdateExpression="SET #state = :released, released_at = :now, released_by = :by",
+                UpdateExpression="SET #state = :released, released_at = :now, released_by = :by, expires_at = :expires",
                 ConditionExpression="#state = :isolated",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=_dynamo(
-                    {":released": RELEASED, ":isolated": ISOLATED, ":now": _iso(now), ":by": released_by[:256]}
+                    {
+                        ":released": RELEASED,
+                        ":isolated": ISOLATED,
+                        ":now": _iso(now),
+                        ":by": released_by[:256],
+                        ":expires": int(now) + self._retention_seconds,
+                    }
                 ),
                 ReturnValues="ALL_NEW",
             )

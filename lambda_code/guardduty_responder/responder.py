@@ -31,7 +31,7 @@ from .isolation import (
     original_groups_of,
     restore_groups,
 )
-from .ledger import FindingRecord, IncidentClaim, Ledger, LedgerError, StepState
+from .ledger import ISOLATED, FindingRecord, IncidentClaim, Ledger, LedgerError, StepState
 from .notification import notification_text, publish
 from .parallel import run_parallel
 from .policy import Action, Decision, decide
@@ -169,6 +169,12 @@ class Responder:
                     progress.skip("evidence", f"evidence preserved by the incident's first finding {incident.incident.finding_id}")
             else:
                 progress.skip("contain", self._why_not_contained(decision, instance))
+                if decision.opens_ticket and not progress.done("ticket"):
+                    # An instance isolated earlier (before a dry run or an exemption tag) has its
+                    # incident issue already: a further finding about it is a comment there.
+                    existing = self.ledger.get_incident(finding.instance_id)
+                    if existing is not None and existing.state == ISOLATED and existing.finding_id != finding.finding_id:
+                        incident = IncidentClaim(is_primary=False, incident=existing)
 
             self.ledger.record(
                 finding.finding_id,
