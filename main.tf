@@ -259,47 +259,48 @@ resource "aws_sqs_queue_policy" "undelivered" {
   })
 }
 
-resource "aws_cloudwatch_metric_alarm" "function_errors" {
-  alarm_name          = "${local.name}-function-errors"
-  alarm_description   = "The responder failed on a finding (it retries; look at the failed-findings queue if this persists)."
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.this.arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "failed_events" {
-  alarm_name          = "${local.name}-failed-events"
-  alarm_description   = "EventBridge could not deliver GuardDuty findings to the responder."
-  namespace           = "AWS/Events"
-  metric_name         = "FailedInvocations"
-  dimensions          = { RuleName = aws_cloudwatch_event_rule.this.name }
-  statistic           = "Sum"
-  period              = 300
-  evaluation_periods  = 1
-  threshold           = 0
-  comparison_operator = "GreaterThanThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.this.arn]
-}
-
-resource "aws_cloudwatch_metric_alarm" "queue_depth" {
-  for_each = {
-    failed      = aws_sqs_queue.failed.name
-    undelivered = aws_sqs_queue.undelivered.name
+locals {
+  # Every alarm fires on any occurrence within five minutes and notifies the topic.
+  alarms = {
+    function-errors = {
+      description = "The responder failed on a finding (it retries; look at the failed-findings queue if this persists)."
+      namespace   = "AWS/Lambda"
+      metric      = "Errors"
+      statistic   = "Sum"
+      dimensions  = { FunctionName = aws_lambda_function.this.function_name }
+    }
+    failed-events = {
+      description = "EventBridge could not deliver GuardDuty findings to the responder."
+      namespace   = "AWS/Events"
+      metric      = "FailedInvocations"
+      statistic   = "Sum"
+      dimensions  = { RuleName = aws_cloudwatch_event_rule.this.name }
+    }
+    failed-findings-waiting = {
+      description = "Findings the responder failed on wait in ${aws_sqs_queue.failed.name}: replay them after fixing the cause."
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateNumberOfMessagesVisible"
+      statistic   = "Maximum"
+      dimensions  = { QueueName = aws_sqs_queue.failed.name }
+    }
+    undelivered-findings-waiting = {
+      description = "Findings EventBridge could not deliver wait in ${aws_sqs_queue.undelivered.name}: replay them after fixing the cause."
+      namespace   = "AWS/SQS"
+      metric      = "ApproximateNumberOfMessagesVisible"
+      statistic   = "Maximum"
+      dimensions  = { QueueName = aws_sqs_queue.undelivered.name }
+    }
   }
-  alarm_name          = "${local.name}-${each.key}-findings-waiting"
-  alarm_description   = "GuardDuty findings wait in ${each.value}: they were not handled; replay them after fixing the cause."
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value }
-  statistic           = "Maximum"
+}
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each            = local.alarms
+  alarm_name          = "${local.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
   period              = 300
   evaluation_periods  = 1
   threshold           = 0
