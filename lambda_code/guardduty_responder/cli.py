@@ -201,7 +201,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _replay_locally(args: argparse.Namespace, event: Mapping[str, Any], region: str) -> int:
     from .clients import AwsClients
-    from .embedded import EmbeddedAws, point_event_at
+    from .embedded import point_event_at
     from .finding import parse_finding
     from .responder import Responder
 

@@ -5,12 +5,11 @@ Each function is one step: it returns a short description of what it did and the
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from . import TAG_PREFIX
+from . import TAG_PREFIX, utc_timestamp
 from .finding import Finding
 from .isolation import InstanceFacts
 from .parallel import run_parallel
@@ -45,7 +44,7 @@ def snapshot_volumes(ec2: Any, instance: InstanceFacts, finding: Finding, *, loo
     """
     if not instance.volumes:
         return "no EBS volume attached", {"snapshot_ids": []}
-    taken_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    taken_at = utc_timestamp()
     snapshots: list[dict[str, Any]] = []
     if look_first:
         snapshots = ec2.describe_snapshots(

@@ -6,7 +6,6 @@ this delivery resume the work?") are conditional, so concurrent deliveries canno
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,6 +14,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from . import utc_timestamp
 from .finding import Finding
 
 PERMISSIONS = (
@@ -155,8 +155,8 @@ class Ledger:
             "is_sample": finding.is_sample,
             "service_count": finding.count,
             "updated_at": finding.updated_at,
-            "first_seen": _iso(now),
-            "last_seen": _iso(now),
+            "first_seen": utc_timestamp(now),
+            "last_seen": utc_timestamp(now),
             "status": OPEN,
             "decision": decision,
             "lease_until": Decimal(str(round(now + lease_seconds, 3))),
@@ -189,7 +189,7 @@ class Ledger:
                 UpdateExpression="SET service_count = :count, last_seen = :now, updated_at = :updated",
                 ConditionExpression="attribute_exists(pk) AND service_count < :count",
                 ExpressionAttributeValues=_dynamo(
-                    {":count": finding.count, ":now": _iso(now), ":updated": finding.updated_at}
+                    {":count": finding.count, ":now": utc_timestamp(now), ":updated": finding.updated_at}
                 ),
             )
         except ClientError as error:
@@ -242,7 +242,7 @@ class Ledger:
 
     def mark_released(self, finding_ids: Iterable[str], *, now: float) -> None:
         for finding_id in finding_ids:
-            self._update(finding_id, {"status": RELEASED, "released_at": _iso(now)})
+            self._update(finding_id, {"status": RELEASED, "released_at": utc_timestamp(now)})
 
     # -- incidents --------------------------------------------------------------------------------
 
@@ -265,7 +265,7 @@ class Ledger:
             "state": ISOLATED,
             "original_groups": {eni: list(groups) for eni, groups in original_groups.items()},
             "findings": {finding.finding_id},
-            "isolated_at": _iso(now),
+            "isolated_at": utc_timestamp(now),
             # No expiry while isolated: the groups to restore must outlive any retention period.
         }
         try:
@@ -312,7 +312,7 @@ class Ledger:
                     {
                         ":released": RELEASED,
                         ":isolated": ISOLATED,
-                        ":now": _iso(now),
+                        ":now": utc_timestamp(now),
                         ":by": released_by[:256],
                         ":expires": int(now) + self._retention_seconds,
                     }
@@ -378,6 +378,3 @@ def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
 def _code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import evidence, logs
+from . import evidence, logs, utc_timestamp
 from .clients import AwsClients
 from .config import Settings
 from .finding import Finding, parse_finding
@@ -194,9 +194,8 @@ class Responder:
             self.ledger.record(
                 finding.finding_id,
                 steps={name: progress.results[name].state() for name in ("ticket", "notify") if name in progress.results},
-                values={"jira_key": progress.values.get("jira_key"), "completed": not failures}
-                if progress.values.get("jira_key")
-                else {"completed": not failures},
+                values={"completed": not failures}
+                | ({"jira_key": progress.values["jira_key"]} if progress.values.get("jira_key") else {}),
                 release_lease=True,
             )
         except STEP_ERRORS:
@@ -231,7 +230,7 @@ class Responder:
                 return "no Jira issue to comment on", {}
             self.ticketing.add_comment(
                 jira_key,
-                f"Released by {plain(released_by, 100)} at {_iso(now)}: every network interface is back on "
+                f"Released by {plain(released_by, 100)} at {utc_timestamp(now)}: every network interface is back on "
                 "its original security groups; further updates of these findings are left alone.",
             )
             return f"commented on {jira_key}", {}
@@ -288,7 +287,7 @@ class Responder:
                 "contain",
                 ok=True,
                 detail=f"{len(moves)} network interface(s) on isolation group {isolation} ({moved} moved now)",
-                values={"isolated_at": _iso(self.clock())},
+                values={"isolated_at": utc_timestamp(self.clock())},
                 seconds=time.monotonic() - started,
             )
         )
@@ -296,7 +295,7 @@ class Responder:
 
     def _preserve_evidence(self, finding: Finding, instance: InstanceFacts, progress: _Progress, *, retry: bool) -> None:
         ec2 = self.clients.ec2
-        isolated_at = progress.values.get("isolated_at", _iso(self.clock()))
+        isolated_at = progress.values.get("isolated_at", utc_timestamp(self.clock()))
         steps: list[tuple[str, Callable[[], tuple[str, dict]]]] = [
             ("snapshots", lambda: evidence.snapshot_volumes(ec2, instance, finding, look_first=retry)),
             ("protect", lambda: evidence.protect_instance(ec2, instance)),
@@ -459,6 +458,3 @@ class Responder:
             "jira_key": progress.values.get("jira_key") or progress.record.jira_key,
         }
 
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from . import utc_timestamp
 from .ledger import StepState
 
 # Errors a non-containment step may fail with without stopping the others: AWS refusing or being
@@ -31,7 +32,7 @@ class StepResult:
     def state(self) -> StepState:
         return StepState(
             status="skipped" if self.skipped else "done" if self.ok else "deferred" if self.deferred else "failed",
-            at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            at=utc_timestamp(),
             detail=self.detail[:1000],
             error=self.error[:1000],
         )
