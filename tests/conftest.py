@@ -16,6 +16,7 @@ from moto import mock_aws
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.config import Settings
+from guardduty_responder.embedded import create_network, create_responder_resources, drain_messages
 from guardduty_responder.responder import Responder
 from guardduty_responder.jira_standin import JiraStandIn
 
@@ -78,34 +79,15 @@ class Stack:
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.sns = boto3.client("sns", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
-        self.dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.topic_arn = self.sns.create_topic(Name="guardduty-responder")["TopicArn"]
-        self.queue_url = self.sqs.create_queue(QueueName="notifications")["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
         self.jira_token = "jira-token-" + uuid.uuid4().hex
-        secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-            Name="guardduty-responder/jira",
-            SecretString=json.dumps({"url": jira.url, "username": "responder@example.com", "api_token": self.jira_token}),
-        )["ARN"]
-        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
-        self.vpc_id = vpc["VpcId"]
-        ipv6_block = self.ec2.describe_vpcs(VpcIds=[self.vpc_id])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0][
-            "Ipv6CidrBlock"
-        ]
-        self.subnet_id = self.ec2.create_subnet(
-            VpcId=self.vpc_id,
-            CidrBlock="10.0.1.0/24",
-            Ipv6CidrBlock=ipv6_block.replace("/56", "/64"),
-            AvailabilityZone=f"{REGION}a",
-        )["Subnet"]["SubnetId"]
+        resources = create_responder_resources(
+            lambda service: boto3.client(service, region_name=REGION),
+            table_name=TABLE,
+            jira_url=jira.url,
+            jira_token=self.jira_token,
+        )
+        self.topic_arn, self.queue_url, secret_arn = resources.topic_arn, resources.queue_url, resources.secret_arn
+        self.vpc_id, self.subnet_id = create_network(self.ec2, REGION)
         self.app_group = self.ec2.create_security_group(GroupName="app", Description="app", VpcId=self.vpc_id)["GroupId"]
         self.ssh_group = self.ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=self.vpc_id)["GroupId"]
         self.env = {
@@ -227,14 +209,7 @@ class Stack:
 
     def messages(self) -> list[dict[str, Any]]:
         """Every SNS notification delivered so far (drains the subscription queue)."""
-        received: list[dict[str, Any]] = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return received
-            for message in batch:
-                received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return drain_messages(self.sqs, self.queue_url)
 
     def record(self, pk: str) -> dict[str, Any] | None:
         from boto3.dynamodb.types import TypeDeserializer

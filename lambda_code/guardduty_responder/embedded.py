@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -44,6 +45,60 @@ _CLEARED = (
     "https_proxy",
     "all_proxy",
 )
+
+
+@dataclass(frozen=True)
+class ResponderResources:
+    topic_arn: str
+    queue_url: str  # a queue subscribed to the topic, standing in for the people's inboxes
+    secret_arn: str
+
+
+def create_responder_resources(
+    client: Callable[[str], Any], *, table_name: str, jira_url: str, jira_token: str
+) -> ResponderResources:
+    """What the Terraform module creates, in the account `client` reaches: ledger, topic, Jira secret."""
+    client("dynamodb").create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sns, sqs = client("sns"), client("sqs")
+    topic_arn = sns.create_topic(Name="guardduty-responder")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="guardduty-responder-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    secret_arn = client("secretsmanager").create_secret(
+        Name="guardduty-responder/jira",
+        SecretString=json.dumps({"url": jira_url, "username": "responder@example.com", "api_token": jira_token}),
+    )["ARN"]
+    return ResponderResources(topic_arn=topic_arn, queue_url=queue_url, secret_arn=secret_arn)
+
+
+def drain_messages(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every SNS notification delivered to the inbox queue so far, removed from it."""
+    received: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return received
+        for message in batch:
+            received.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def create_network(ec2: Any, region: str) -> tuple[str, str]:
+    """A VPC with IPv6 and one dual-stack subnet; returns (vpc id, subnet id)."""
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+    ipv6_block = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+    subnet_id = ec2.create_subnet(
+        VpcId=vpc_id,
+        CidrBlock="10.0.1.0/24",
+        Ipv6CidrBlock=ipv6_block.replace("/56", "/64"),
+        AvailabilityZone=f"{region}a",
+    )["Subnet"]["SubnetId"]
+    return vpc_id, subnet_id
 
 
 class EmbeddedAwsUnavailable(RuntimeError):
@@ -120,24 +175,10 @@ class EmbeddedAws:
 
     def _create_responder_resources(self) -> None:
         """What the Terraform module creates: the ledger, the topic, the Jira secret."""
-        self.dynamodb.create_table(
-            TableName=self.table_name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
+        resources = create_responder_resources(
+            self.client, table_name=self.table_name, jira_url=self.jira.url, jira_token="local-stand-in-token"
         )
-        self.topic_arn = self.sns.create_topic(Name="guardduty-responder")["TopicArn"]
-        # A queue subscribed to the topic stands in for the people's inboxes, so messages can be shown.
-        sqs = self.client("sqs")
-        self.queue_url = sqs.create_queue(QueueName="guardduty-responder-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
-        self.secret_arn = self.client("secretsmanager").create_secret(
-            Name="guardduty-responder/jira",
-            SecretString=json.dumps(
-                {"url": self.jira.url, "username": "responder@example.com", "api_token": "local-stand-in-token"}
-            ),
-        )["ARN"]
+        self.topic_arn, self.queue_url, self.secret_arn = resources.topic_arn, resources.queue_url, resources.secret_arn
         self._set_environ(
             {
                 "RESPONDER_TABLE": self.table_name,
@@ -174,29 +215,14 @@ class EmbeddedAws:
 
     def messages(self) -> list[dict[str, Any]]:
         """The SNS notifications delivered since the last call (subject, body, attributes)."""
-        sqs = self.client("sqs")
-        received: list[dict[str, Any]] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return received
-            for message in batch:
-                received.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return drain_messages(self.client("sqs"), self.queue_url)
 
     # -- the estate ---------------------------------------------------------------------------------
 
     def create_network(self, name: str = "production") -> tuple[str, str]:
         """A VPC with IPv6 and one subnet; returns (vpc id, subnet id)."""
-        vpc_id = self.ec2.create_vpc(CidrBlock="10.0.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+        vpc_id, subnet_id = create_network(self.ec2, self.region)
         self.ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "Name", "Value": name}])
-        ipv6_block = self.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
-        subnet_id = self.ec2.create_subnet(
-            VpcId=vpc_id,
-            CidrBlock="10.0.1.0/24",
-            Ipv6CidrBlock=ipv6_block.replace("/56", "/64"),
-            AvailabilityZone=f"{self.region}a",
-        )["Subnet"]["SubnetId"]
         return vpc_id, subnet_id
 
     def security_group(self, vpc_id: str, name: str, description: str) -> str:
