@@ -45,28 +45,40 @@ locals {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The rule: GuardDuty findings about EC2 instances at or above the minimum severity.
+# The rule: GuardDuty findings about EC2 instances, and (unless ignored) about credentials taken
+# from an instance and used elsewhere, at or above the minimum severity.
 # ---------------------------------------------------------------------------------------------
 
 locals {
+  instance_findings = merge(
+    { resource = { resourceType = ["Instance"] } },
+    length(var.finding_type_prefixes) == 0 ? {} : {
+      type = [for prefix in var.finding_type_prefixes : { prefix = prefix }]
+    },
+  )
+  # These name the access key, not the instance: the instance is found from the key's session.
+  exfiltrated_credential_findings = {
+    resource = { resourceType = ["AccessKey"] }
+    type     = [{ prefix = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration" }]
+  }
+  at_least_severity = { severity = [{ numeric = [">=", var.min_severity] }] }
+
+  # The two shapes have different types, so one is picked by key rather than by a conditional.
   event_pattern = {
     source        = ["aws.guardduty"]
     "detail-type" = ["GuardDuty Finding"]
-    detail = merge(
-      {
-        resource = { resourceType = ["Instance"] }
-        severity = [{ numeric = [">=", var.min_severity] }]
-      },
-      length(var.finding_type_prefixes) == 0 ? {} : {
-        type = [for prefix in var.finding_type_prefixes : { prefix = prefix }]
-      },
-    )
+    detail = {
+      instances_only = merge(local.at_least_severity, local.instance_findings)
+      with_credentials = merge(local.at_least_severity, {
+        "$or" = [local.instance_findings, local.exfiltrated_credential_findings]
+      })
+    }[var.credential_findings == "ignore" ? "instances_only" : "with_credentials"]
   }
 }
 
 resource "aws_cloudwatch_event_rule" "this" {
   name          = "${local.name}-findings"
-  description   = "GuardDuty EC2 findings for the responder"
+  description   = "GuardDuty EC2 instance and instance credential findings for the responder"
   event_pattern = jsonencode(local.event_pattern)
 }
 
@@ -153,6 +165,10 @@ resource "aws_lambda_function" "this" {
       MAX_ISOLATIONS_PER_HOUR = tostring(var.max_isolations_per_hour)
       ISOLATION_PAUSE_SECONDS = tostring(var.isolation_pause_seconds)
       RECORD_RETENTION_DAYS   = tostring(var.record_retention_days)
+      RESPONDER_ACCOUNT_ID    = local.account_id
+      MEMBER_ROLE_NAME        = var.member_role_name == null ? "" : var.member_role_name
+      MEMBER_ROLE_EXTERNAL_ID = var.member_role_external_id == null ? "" : var.member_role_external_id
+      CREDENTIAL_FINDINGS     = var.credential_findings
     }
   }
 
@@ -373,75 +389,33 @@ resource "aws_kms_alias" "this" {
 # IAM: exactly what the code calls (each module's PERMISSIONS), scoped wherever IAM allows.
 # ---------------------------------------------------------------------------------------------
 
-locals {
-  ec2_arn   = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
-  tag_keys  = ["guardduty-responder:*", "Name"]
-  by_region = { StringEquals = { "aws:RequestedRegion" = local.region } }
+module "estate_policy" {
+  source = "./modules/estate-policy"
 
-  responder_statements = [
+  partition          = local.partition
+  account_id         = local.account_id
+  regions            = [local.region]
+  credential_actions = var.credential_findings == "contain"
+}
+
+locals {
+  # A delegated GuardDuty administrator acts in the finding's account through the role
+  # modules/member-role creates there; the name is the same in every account, the account is not
+  # known until the finding arrives.
+  # No member role, no statement: compact() drops the null.
+  member_account_statements = [for role_name in compact([var.member_role_name]) : merge(
     {
-      Sid       = "ReadTheEstate"
-      Effect    = "Allow"
-      Action    = ["ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"]
-      Resource  = "*" # Describe* actions support no resource-level permissions.
-      Condition = local.by_region
-    },
-    {
-      Sid      = "CreateContainmentGroups"
+      Sid      = "ActInMemberAccounts"
       Effect   = "Allow"
-      Action   = ["ec2:CreateSecurityGroup"]
-      Resource = ["${local.ec2_arn}:vpc/*", "${local.ec2_arn}:security-group/*"]
+      Action   = ["sts:AssumeRole"]
+      Resource = "arn:${local.partition}:iam::*:role/${role_name}"
     },
-    {
-      Sid       = "ShapeOnlyTheResponderGroups"
-      Effect    = "Allow"
-      Action    = ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"]
-      Resource  = "${local.ec2_arn}:security-group/*"
-      Condition = { StringLike = { "aws:ResourceTag/guardduty-responder:role" = ["isolation", "untracking"] } }
+    var.organization_id == null ? {} : {
+      Condition = { StringEquals = { "aws:ResourceOrgID" = var.organization_id } }
     },
-    {
-      Sid      = "MoveNetworkInterfaces"
-      Effect   = "Allow"
-      Action   = ["ec2:ModifyNetworkInterfaceAttribute"]
-      Resource = ["${local.ec2_arn}:network-interface/*", "${local.ec2_arn}:security-group/*", "${local.ec2_arn}:instance/*", "${local.ec2_arn}:vpc/*"]
-    },
-    {
-      Sid      = "KeepTheInstance"
-      Effect   = "Allow"
-      Action   = ["ec2:ModifyInstanceAttribute"]
-      Resource = "${local.ec2_arn}:instance/*"
-    },
-    {
-      Sid      = "SnapshotTheVolumes"
-      Effect   = "Allow"
-      Action   = ["ec2:CreateSnapshots"]
-      Resource = ["${local.ec2_arn}:instance/*", "${local.ec2_arn}:volume/*", "arn:${local.partition}:ec2:${local.region}::snapshot/*"]
-    },
-    {
-      Sid       = "WriteOnlyTheResponderTags"
-      Effect    = "Allow"
-      Action    = ["ec2:CreateTags"]
-      Resource  = ["${local.ec2_arn}:instance/*", "arn:${local.partition}:ec2:${local.region}::snapshot/*"]
-      Condition = { "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys } }
-    },
-    {
-      # Groups are tagged only as they are created: the role cannot mark an existing group as one
-      # of its own and then rewrite its rules.
-      Sid      = "TagGroupsOnlyAtCreation"
-      Effect   = "Allow"
-      Action   = ["ec2:CreateTags"]
-      Resource = "${local.ec2_arn}:security-group/*"
-      Condition = {
-        StringEquals              = { "ec2:CreateAction" = "CreateSecurityGroup" }
-        "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys }
-      }
-    },
-    {
-      Sid      = "TakeOutOfService"
-      Effect   = "Allow"
-      Action   = ["autoscaling:EnterStandby", "autoscaling:DetachInstances", "elasticloadbalancing:DeregisterTargets"]
-      Resource = ["arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*", "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}:targetgroup/*/*"]
-    },
+  )]
+
+  home_statements = [
     {
       Sid      = "Ledger"
       Effect   = "Allow"
@@ -461,6 +435,8 @@ locals {
       Resource = aws_secretsmanager_secret.jira.arn
     },
   ]
+
+  responder_statements = concat(module.estate_policy.statements, local.home_statements, local.member_account_statements)
 
   # What the Lambda service does on the function's behalf (not the code): logs, traces, failures.
   runtime_statements = [
@@ -491,9 +467,24 @@ locals {
   ]
 }
 
-resource "aws_iam_role" "this" {
+locals {
   # IAM is global: the region in the name lets the same prefix be deployed in every region.
-  name        = "${local.name}-${local.region}"
+  role_name = "${local.name}-${local.region}"
+
+  # With credential_findings = "contain" the role may write inline policies on the account's roles:
+  # never on its own.
+  guard_statements = [
+    {
+      Sid      = "NeverLoosenItsOwnPermissions"
+      Effect   = "Deny"
+      Action   = ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"]
+      Resource = "arn:${local.partition}:iam::${local.account_id}:role/${local.role_name}"
+    },
+  ]
+}
+
+resource "aws_iam_role" "this" {
+  name        = local.role_name
   description = "Role of the GuardDuty responder function"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -511,6 +502,6 @@ resource "aws_iam_role_policy" "this" {
   role = aws_iam_role.this.id
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = concat(local.responder_statements, local.runtime_statements)
+    Statement = concat(local.responder_statements, local.runtime_statements, local.guard_statements)
   })
 }

@@ -52,3 +52,14 @@ output "kms_key_arn" {
   description = "KMS key encrypting the ledger, topic, queues, secret and logs."
   value       = aws_kms_key.this.arn
 }
+
+output "member_role_trust" {
+  description = "What modules/member-role needs in each member account to trust this deployment: responder_role_arn (one of its responder_role_arns), member_role_name (its role_name) and external_id."
+  # Shown on purpose: an external id is no secret (any reader of the member role's trust policy sees it).
+  sensitive = false
+  value = {
+    responder_role_arn = aws_iam_role.this.arn
+    member_role_name   = var.member_role_name
+    external_id        = var.member_role_external_id
+  }
+}

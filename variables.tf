@@ -105,13 +105,13 @@ variable "exempt_tag_key" {
 }
 
 variable "max_isolations_per_hour" {
-  description = "Circuit breaker: most isolations per account per hour."
+  description = "Circuit breaker: most isolations per account and clock hour (UTC); beyond it findings are reported loudly, not isolated. 0 isolates nothing."
   type        = number
   default     = 20
 
   validation {
-    condition     = var.max_isolations_per_hour >= 0 && floor(var.max_isolations_per_hour) == var.max_isolations_per_hour
-    error_message = "max_isolations_per_hour must be a whole number, 0 or more."
+    condition     = var.max_isolations_per_hour >= 0 && var.max_isolations_per_hour <= 1000 && floor(var.max_isolations_per_hour) == var.max_isolations_per_hour
+    error_message = "max_isolations_per_hour must be a whole number from 0 (isolate nothing, only report) to 1000."
   }
 }
 
@@ -207,4 +207,54 @@ variable "deletion_protection" {
   description = "Protect the ledger table from deletion. Turn off only to destroy a test deployment."
   type        = bool
   default     = true
+}
+
+variable "credential_findings" {
+  description = "What to do with instance credential exfiltration findings (UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration*): \"ignore\" them (the rule does not pass them), \"report\" them, or \"contain\" them (also detach the instance profile and revoke the role's sessions issued until then; grants iam:PutRolePolicy on the account's roles)."
+  type        = string
+  default     = "report"
+
+  validation {
+    condition     = contains(["ignore", "report", "contain"], var.credential_findings)
+    error_message = "credential_findings must be \"ignore\", \"report\" or \"contain\"."
+  }
+}
+
+variable "member_role_name" {
+  description = "Name of the role (modules/member-role) the function assumes to act in the account a finding is about, when this is the delegated GuardDuty administrator account. Null: the function acts in its own account only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.member_role_name == null || can(regex("^[\\w+=,.@-]{1,64}$", var.member_role_name))
+    error_message = "member_role_name must be an IAM role name: 1-64 letters, digits and + = , . @ - _."
+  }
+}
+
+variable "member_role_external_id" {
+  description = "External id the function presents when it assumes the member role (the member role's trust policy requires it). Required with member_role_name. Not a secret: it guards against a confused deputy."
+  type        = string
+  default     = null
+
+  validation {
+    # RE2 repeats at most 1000 times, so the length is checked apart from the characters.
+    condition     = var.member_role_external_id == null ? true : length(var.member_role_external_id) >= 2 && length(var.member_role_external_id) <= 1224 && can(regex("^[\\w+=,.@:/-]+$", var.member_role_external_id))
+    error_message = "member_role_external_id must be 2-1224 characters of letters, digits and + = , . @ : / - _ (what STS accepts)."
+  }
+
+  validation {
+    condition     = var.member_role_name == null || var.member_role_external_id != null
+    error_message = "member_role_external_id must be set when member_role_name is: the member role trusts only callers presenting it."
+  }
+}
+
+variable "organization_id" {
+  description = "AWS Organizations id (o-...). When set, the function may assume the member role only in accounts of this organisation."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.organization_id == null || can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
+    error_message = "organization_id must be an AWS Organizations id such as o-a1b2c3d4e5."
+  }
 }

@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import pathlib
+import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -70,6 +72,16 @@ class LambdaContext:
         return int(self.remaining_seconds * 1000)
 
 
+@dataclass(frozen=True)
+class Network:
+    """Where test instances are launched: an account's EC2 client, a VPC, a subnet, the instance groups."""
+
+    ec2: Any
+    vpc_id: str
+    subnet_id: str
+    groups: tuple[str, ...]
+
+
 class Stack:
     """A small AWS estate in moto plus the responder's own resources, and helpers to drive it."""
 
@@ -123,12 +135,21 @@ class Stack:
 
     # -- the estate -----------------------------------------------------------------------------------
 
-    def launch(self, *, enis: int = 1, ipv6: bool = False, tags: dict[str, str] | None = None) -> str:
-        groups = [self.app_group, self.ssh_group]
-        primary: dict[str, Any] = {"DeviceIndex": 0, "SubnetId": self.subnet_id, "Groups": groups}
+    def launch(
+        self,
+        *,
+        enis: int = 1,
+        ipv6: bool = False,
+        tags: dict[str, str] | None = None,
+        network: Network | None = None,
+    ) -> str:
+        """An instance in the stack's own network, or in `network` (another account's)."""
+        net = network or Network(self.ec2, self.vpc_id, self.subnet_id, (self.app_group, self.ssh_group))
+        groups = list(net.groups)
+        primary: dict[str, Any] = {"DeviceIndex": 0, "SubnetId": net.subnet_id, "Groups": groups}
         if ipv6:
             primary["Ipv6AddressCount"] = 1
-        instance = self.ec2.run_instances(
+        instance = net.ec2.run_instances(
             ImageId="ami-12c6146b",
             MinCount=1,
             MaxCount=1,
@@ -144,32 +165,32 @@ class Stack:
         )["Instances"][0]
         instance_id = instance["InstanceId"]
         for index in range(1, enis):
-            extra: dict[str, Any] = {"SubnetId": self.subnet_id, "Groups": [self.app_group]}
+            extra: dict[str, Any] = {"SubnetId": net.subnet_id, "Groups": [groups[0]]}
             if ipv6:
                 extra["Ipv6AddressCount"] = 1
-            eni = self.ec2.create_network_interface(**extra)["NetworkInterface"]["NetworkInterfaceId"]
-            self.ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance_id, DeviceIndex=index)
+            eni = net.ec2.create_network_interface(**extra)["NetworkInterface"]["NetworkInterfaceId"]
+            net.ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=instance_id, DeviceIndex=index)
         return instance_id
 
-    def describe(self, instance_id: str) -> dict[str, Any]:
-        return self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    def describe(self, instance_id: str, ec2: Any = None) -> dict[str, Any]:
+        return (ec2 or self.ec2).describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
-    def groups_of(self, instance_id: str) -> dict[str, list[str]]:
+    def groups_of(self, instance_id: str, ec2: Any = None) -> dict[str, list[str]]:
         return {
             eni["NetworkInterfaceId"]: sorted(group["GroupId"] for group in eni["Groups"])
-            for eni in self.describe(instance_id)["NetworkInterfaces"]
+            for eni in self.describe(instance_id, ec2)["NetworkInterfaces"]
         }
 
-    def responder_groups(self) -> dict[str, dict[str, Any]]:
-        groups = self.ec2.describe_security_groups(
+    def responder_groups(self, ec2: Any = None) -> dict[str, dict[str, Any]]:
+        groups = (ec2 or self.ec2).describe_security_groups(
             Filters=[{"Name": "tag-key", "Values": ["guardduty-responder:role"]}]
         )["SecurityGroups"]
         return {
             {tag["Key"]: tag["Value"] for tag in group["Tags"]}["guardduty-responder:role"]: group for group in groups
         }
 
-    def snapshots_of(self, instance_id: str) -> list[dict[str, Any]]:
-        return self.ec2.describe_snapshots(
+    def snapshots_of(self, instance_id: str, ec2: Any = None) -> list[dict[str, Any]]:
+        return (ec2 or self.ec2).describe_snapshots(
             OwnerIds=["self"], Filters=[{"Name": "tag:guardduty-responder:instance-id", "Values": [instance_id]}]
         )["Snapshots"]
 
@@ -180,6 +201,7 @@ class Stack:
         *,
         finding_id: str | None = None,
         count: int | None = None,
+        ec2: Any = None,
     ) -> dict[str, Any]:
         """A fixture event re-pointed at an instance of this stack, with GuardDuty's view of its ENIs."""
         event = load_event(fixture)
@@ -191,7 +213,7 @@ class Stack:
         if instance_id is not None:
             details = detail["resource"]["instanceDetails"]
             details["instanceId"] = instance_id
-            described = self.describe(instance_id)
+            described = self.describe(instance_id, ec2)
             details["networkInterfaces"] = [
                 {
                     "networkInterfaceId": eni["NetworkInterfaceId"],
@@ -216,6 +238,27 @@ class Stack:
 
         item = self.dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": pk}}).get("Item")
         return {k: TypeDeserializer().deserialize(v) for k, v in item.items()} if item else None
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB's per-item atomicity for moto, whose in-process backend does not lock between threads.
+
+    DynamoDB evaluates a condition and applies the write as one step; moto checks, then writes, and
+    another thread may run in between. Tests of concurrent invocations serialise moto's item
+    operations so they test the responder's conditional writes rather than moto's thread safety.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "get_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
 
 
 @pytest.fixture

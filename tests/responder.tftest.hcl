@@ -33,16 +33,16 @@ run "rule_passes_guardduty_instance_findings_from_the_minimum_severity" {
     error_message = "the rule must match detail-type GuardDuty Finding only"
   }
   assert {
-    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail.resource.resourceType == ["Instance"]
-    error_message = "the rule must match EC2 instance findings only"
-  }
-  assert {
     condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail.severity == [{ numeric = [">=", 7] }]
-    error_message = "the rule must compare the severity numerically with the minimum"
+    error_message = "the rule must compare the severity of every finding numerically with the minimum"
   }
   assert {
-    condition     = !contains(keys(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail), "type")
-    error_message = "with no prefixes the rule must pass every finding type"
+    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"][0] == { resource = { resourceType = ["Instance"] } }
+    error_message = "with no prefixes the rule must pass every EC2 instance finding type"
+  }
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"]) == 2
+    error_message = "by default (credential_findings = report) the rule must pass instance findings and credential findings only"
   }
 }
 
@@ -51,11 +51,104 @@ run "finding_type_prefixes_narrow_the_rule" {
 
   variables {
     finding_type_prefixes = ["Backdoor:EC2/", "CryptoCurrency:EC2/"]
+    credential_findings   = "ignore"
   }
 
   assert {
     condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail.type == [{ prefix = "Backdoor:EC2/" }, { prefix = "CryptoCurrency:EC2/" }]
     error_message = "each finding type prefix must become a prefix match"
+  }
+}
+
+run "finding_type_prefixes_narrow_only_the_instance_findings" {
+  command = plan
+
+  variables {
+    finding_type_prefixes = ["Backdoor:EC2/"]
+  }
+
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] == [
+      { resource = { resourceType = ["Instance"] }, type = [{ prefix = "Backdoor:EC2/" }] },
+      { resource = { resourceType = ["AccessKey"] }, type = [{ prefix = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration" }] },
+    ]
+    error_message = "the prefixes narrow the instance findings; credential findings keep their own type"
+  }
+}
+
+run "credential_findings_reach_the_function_when_reported" {
+  command = plan
+
+  variables {
+    credential_findings = "report"
+  }
+
+  assert {
+    condition = contains(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"], {
+      resource = { resourceType = ["AccessKey"] }
+      type     = [{ prefix = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration" }]
+    })
+    error_message = "with credential_findings = report the rule must pass instance credential exfiltration findings"
+  }
+  assert {
+    condition     = !contains(flatten([for statement in local.responder_statements : statement.Action]), "iam:PutRolePolicy")
+    error_message = "reporting credential findings must not let the role touch IAM"
+  }
+}
+
+run "credential_findings_are_contained_with_three_more_actions" {
+  command = plan
+
+  variables {
+    credential_findings = "contain"
+  }
+
+  assert {
+    condition = contains(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"], {
+      resource = { resourceType = ["AccessKey"] }
+      type     = [{ prefix = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration" }]
+    })
+    error_message = "with credential_findings = contain the rule must pass instance credential exfiltration findings"
+  }
+  assert {
+    condition     = contains(one([for statement in local.responder_statements : statement.Action if statement.Sid == "ReadTheEstate"]), "ec2:DescribeIamInstanceProfileAssociations")
+    error_message = "finding the instance profile is a region-bound read like the others"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement if contains(statement.Action, "ec2:DisassociateIamInstanceProfile")]).Resource == ["arn:aws:ec2:eu-west-1:123456789012:instance/*"]
+    error_message = "the instance profile may be removed from the account's instances in this region only"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement if contains(statement.Action, "iam:PutRolePolicy")]).Action == ["iam:PutRolePolicy"] && one([for statement in local.responder_statements : statement if contains(statement.Action, "iam:PutRolePolicy")]).Resource == "arn:aws:iam::123456789012:role/*"
+    error_message = "revoking sessions needs iam:PutRolePolicy alone, on the account's roles only"
+  }
+  assert {
+    condition = one([for statement in local.guard_statements : statement if statement.Effect == "Deny"]).Resource == "arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1" && alltrue([
+      for action in ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"] :
+      contains(one([for statement in local.guard_statements : statement if statement.Effect == "Deny"]).Action, action)
+    ])
+    error_message = "the role must never be able to loosen its own permissions"
+  }
+}
+
+run "credential_findings_can_be_ignored" {
+  command = plan
+
+  variables {
+    credential_findings = "ignore"
+  }
+
+  assert {
+    condition     = !contains(keys(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail), "$or")
+    error_message = "ignored credential findings must not reach the function"
+  }
+  assert {
+    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail.resource.resourceType == ["Instance"]
+    error_message = "with credential findings ignored the rule must match EC2 instance findings only"
+  }
+  assert {
+    condition     = !contains(keys(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail), "type")
+    error_message = "with no prefixes the rule must pass every finding type"
   }
 }
 
@@ -103,6 +196,42 @@ run "function_environment_uses_the_interface_names" {
   }
 }
 
+run "function_environment_acts_in_its_own_account_by_default" {
+  command = plan
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.RESPONDER_ACCOUNT_ID == "123456789012"
+    error_message = "the function must know its own account, where it acts without assuming a role"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.MEMBER_ROLE_NAME == "" && aws_lambda_function.this.environment[0].variables.MEMBER_ROLE_EXTERNAL_ID == ""
+    error_message = "without member_role_name the function must be given no member role"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.CREDENTIAL_FINDINGS == "report"
+    error_message = "credential findings are reported by default"
+  }
+}
+
+run "function_environment_names_the_member_role" {
+  command = plan
+
+  variables {
+    member_role_name        = "gd-member"
+    member_role_external_id = "responder-7f3a"
+    credential_findings     = "contain"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.MEMBER_ROLE_NAME == "gd-member" && aws_lambda_function.this.environment[0].variables.MEMBER_ROLE_EXTERNAL_ID == "responder-7f3a"
+    error_message = "the member role's name and external id must reach the function"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.CREDENTIAL_FINDINGS == "contain"
+    error_message = "credential_findings must reach the function"
+  }
+}
+
 run "role_grants_what_the_code_calls_and_no_more" {
   command = plan
 
@@ -140,6 +269,60 @@ run "role_grants_what_the_code_calls_and_no_more" {
       for resource in flatten([statement.Resource]) : startswith(resource, "arn:aws:") && strcontains(resource, "eu-west-1")
     ] if statement.Sid != "ReadTheEstate"]))
     error_message = "every statement but the read-only Describe* one must be scoped to ARNs of the deployment's region"
+  }
+}
+
+run "without_a_member_role_the_function_assumes_no_role" {
+  command = plan
+
+  variables {
+    organization_id = "o-a1b2c3d4e5"
+  }
+
+  assert {
+    condition     = !anytrue([for action in flatten([for statement in concat(local.responder_statements, local.runtime_statements) : statement.Action]) : startswith(action, "sts:")])
+    error_message = "with member_role_name unset the role must have no sts permission at all"
+  }
+}
+
+run "the_member_role_is_the_only_role_the_function_may_assume" {
+  command = plan
+
+  variables {
+    member_role_name        = "gd-member"
+    member_role_external_id = "responder-7f3a"
+  }
+
+  assert {
+    condition     = one([for statement in local.responder_statements : statement if statement.Sid == "ActInMemberAccounts"]).Action == ["sts:AssumeRole"]
+    error_message = "the member account statement must allow sts:AssumeRole only"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement if statement.Sid == "ActInMemberAccounts"]).Resource == "arn:aws:iam::*:role/gd-member"
+    error_message = "the function may assume the member role, by name, and no other role"
+  }
+  assert {
+    condition     = !contains(keys(one([for statement in local.responder_statements : statement if statement.Sid == "ActInMemberAccounts"])), "Condition")
+    error_message = "without organization_id the statement carries no organisation condition"
+  }
+  assert {
+    condition     = length([for statement in concat(local.responder_statements, local.runtime_statements) : statement if anytrue([for action in statement.Action : startswith(action, "sts:")])]) == 1
+    error_message = "only the member account statement may grant sts actions"
+  }
+}
+
+run "organization_id_keeps_the_member_role_inside_the_organisation" {
+  command = plan
+
+  variables {
+    member_role_name        = "gd-member"
+    member_role_external_id = "responder-7f3a"
+    organization_id         = "o-a1b2c3d4e5"
+  }
+
+  assert {
+    condition     = one([for statement in local.responder_statements : statement if statement.Sid == "ActInMemberAccounts"]).Condition == { StringEquals = { "aws:ResourceOrgID" = "o-a1b2c3d4e5" } }
+    error_message = "with organization_id the member role may be assumed only in the organisation's accounts"
   }
 }
 
@@ -216,4 +399,153 @@ run "a_pause_longer_than_a_quarter_of_the_timeout_is_refused" {
   }
 
   expect_failures = [var.isolation_pause_seconds]
+}
+
+run "a_member_role_without_its_external_id_is_refused" {
+  command = plan
+
+  variables {
+    member_role_name = "gd-member"
+  }
+
+  expect_failures = [var.member_role_external_id]
+}
+
+run "an_external_id_sts_would_refuse_is_refused" {
+  command = plan
+
+  variables {
+    member_role_name        = "gd-member"
+    member_role_external_id = "has spaces"
+  }
+
+  expect_failures = [var.member_role_external_id]
+}
+
+run "a_malformed_organization_id_is_refused" {
+  command = plan
+
+  variables {
+    organization_id = "a1b2c3d4e5"
+  }
+
+  expect_failures = [var.organization_id]
+}
+
+run "an_unknown_credential_findings_choice_is_refused" {
+  command = plan
+
+  variables {
+    credential_findings = "isolate"
+  }
+
+  expect_failures = [var.credential_findings]
+}
+
+# The member role module, as deployed once in a member account (210987654321).
+
+run "member_role_trusts_only_the_responder_roles_with_the_external_id" {
+  command = plan
+
+  module {
+    source = "./modules/member-role"
+  }
+
+  override_data {
+    target = data.aws_caller_identity.current
+    values = { account_id = "210987654321" }
+  }
+
+  variables {
+    responder_role_arns = ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1", "arn:aws:iam::123456789012:role/guardduty-responder-us-east-1"]
+    external_id         = "responder-7f3a"
+    regions             = ["eu-west-1", "us-east-1"]
+    credential_actions  = true
+  }
+
+  assert {
+    condition = jsondecode(aws_iam_role.this.assume_role_policy).Statement == [{
+      Effect    = "Allow"
+      Principal = { AWS = ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1", "arn:aws:iam::123456789012:role/guardduty-responder-us-east-1"] }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "sts:ExternalId" = "responder-7f3a" } }
+    }]
+    error_message = "only the responder roles may assume the member role, and only with the external id"
+  }
+  assert {
+    condition     = aws_iam_role.this.name == "guardduty-responder-member" && aws_iam_role.this.max_session_duration == 3600
+    error_message = "the member role has the default name and one-hour sessions"
+  }
+  assert {
+    condition = sort(distinct(flatten([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : statement.Action if statement.Effect == "Allow"]))) == sort(distinct(flatten([
+      for statement in module.estate_policy.statements : statement.Action
+    ])))
+    error_message = "the member role may do exactly what the estate policy allows"
+  }
+  assert {
+    condition     = [for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : statement if statement.Effect == "Allow"] == jsondecode(jsonencode(module.estate_policy.statements))
+    error_message = "the member role's allow statements must be the estate policy's, unchanged"
+  }
+  assert {
+    condition     = alltrue([for action in ["ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile", "iam:PutRolePolicy"] : contains(flatten([for statement in module.estate_policy.statements : statement.Action]), action)])
+    error_message = "credential_actions must add the credential actions"
+  }
+  assert {
+    condition = alltrue(flatten([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : [
+      for resource in flatten([statement.Resource]) : strcontains(resource, ":210987654321:") || strcontains(resource, "::snapshot/")
+    ] if statement.Effect == "Allow" && statement.Sid != "ReadTheEstate"]))
+    error_message = "every scoped statement must name the member account's resources"
+  }
+  assert {
+    condition     = alltrue([for region in ["eu-west-1", "us-east-1"] : contains(one([for statement in module.estate_policy.statements : statement.Resource if statement.Sid == "KeepTheInstance"]), "arn:aws:ec2:${region}:210987654321:instance/*")])
+    error_message = "the statements must reach the instances of every listed region"
+  }
+  assert {
+    condition     = one([for statement in module.estate_policy.statements : statement.Condition if statement.Sid == "ReadTheEstate"]).StringEquals["aws:RequestedRegion"] == tolist(["eu-west-1", "us-east-1"])
+    error_message = "reads must be bound to the listed regions"
+  }
+  assert {
+    condition = contains(jsondecode(aws_iam_role_policy.this.policy).Statement, {
+      Sid      = "NeverLoosenItsOwnPermissions"
+      Effect   = "Deny"
+      Action   = ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"]
+      Resource = "arn:aws:iam::210987654321:role/guardduty-responder-member"
+    })
+    error_message = "the member role must be denied changing its own permissions"
+  }
+}
+
+run "member_role_without_credential_actions_cannot_touch_iam" {
+  command = plan
+
+  module {
+    source = "./modules/member-role"
+  }
+
+  variables {
+    responder_role_arns = ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1"]
+    external_id         = "responder-7f3a"
+    regions             = ["eu-west-1"]
+  }
+
+  assert {
+    condition     = !anytrue([for action in flatten([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : statement.Action if statement.Effect == "Allow"]) : startswith(action, "iam:")])
+    error_message = "without credential_actions the member role may not write IAM policies"
+  }
+}
+
+run "member_role_trusts_roles_only" {
+  command = plan
+
+  module {
+    source = "./modules/member-role"
+  }
+
+  variables {
+    responder_role_arns = ["arn:aws:iam::123456789012:user/someone"]
+    external_id         = "responder-7f3a"
+    regions             = ["eu-west-1"]
+  }
+
+  expect_failures = [var.responder_role_arns]
 }

@@ -14,6 +14,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf")
+MODULE_DIRS = ("modules",)
 MIRROR_CANDIDATES = ("/opt/tf-plugins", os.path.expanduser("~/.terraform.d/plugins"), "/usr/share/terraform/plugins")
 
 
@@ -40,13 +41,15 @@ def require_terraform() -> tuple[str, str]:
 
 
 class TerraformDir:
-    """A scratch copy of the root module (the package linked, not copied) with its own CLI config."""
+    """A scratch copy of the root module and its child modules (the package linked, not copied) with its own CLI config."""
 
     def __init__(self, extra_files: Mapping[str, str] = {}) -> None:
         self.binary, mirror = require_terraform()
         self.path = pathlib.Path(tempfile.mkdtemp(prefix="responder-tf-"))
         for name in MODULE_FILES:
             shutil.copy(ROOT / name, self.path / name)
+        for name in MODULE_DIRS:
+            shutil.copytree(ROOT / name, self.path / name, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
         (self.path / "lambda_code").symlink_to(ROOT / "lambda_code")
         for name, text in extra_files.items():
             target = self.path / name

@@ -6,6 +6,7 @@ credentials against an instance, and check that a second plan changes nothing an
 from __future__ import annotations
 
 import base64
+import contextlib
 import glob
 import hashlib
 import json
@@ -32,7 +33,14 @@ from guardduty_responder.ticketing import finding_label
 from terraform_support import TerraformDir, require_terraform
 
 REGION = "us-east-1"
-VARIABLES = ["-var", "jira_project_key=SEC", "-var", "deletion_protection=false", "-var", "architecture=x86_64"]
+MEMBER = "210987654321"
+MEMBER_ROLE = "guardduty-responder-member"
+EXTERNAL_ID = "deploy-test-external-id"
+# A delegated administrator's deployment: member accounts are reached through MEMBER_ROLE.
+VARIABLES = [
+    "-var", "jira_project_key=SEC", "-var", "deletion_protection=false", "-var", "architecture=x86_64",
+    "-var", f"member_role_name={MEMBER_ROLE}", "-var", f"member_role_external_id={EXTERNAL_ID}",
+]
 
 
 def lambda_python() -> str:
@@ -174,7 +182,7 @@ def test_the_deployed_function_contains_an_instance_with_the_deployed_role(deplo
     aws, workdir, outputs = deployment
     python = lambda_python()
     runtime = lambda_runtime_packages(python, workdir.path)
-    ec2, iam = aws.client("ec2"), aws.client("iam")
+    ec2 = aws.client("ec2")
     jira = JiraStandIn().start()
     try:
         token = "deploy-test-token"
@@ -197,48 +205,12 @@ def test_the_deployed_function_contains_an_instance_with_the_deployed_role(deplo
         inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=outputs["topic_arn"], Protocol="sqs", Endpoint=inbox_arn)
 
-        # moto matches IAM by action only and cannot match most resource ARNs: check the deployed
-        # role's actions with every resource mapped to "*" (ARN scoping is checked by the plan tests).
-        role_name = outputs["role_arn"].split("/")[-1]
-        deployed_policy = iam.get_role_policy(RoleName=role_name, PolicyName="responder")["PolicyDocument"]
-        actions_only = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": statement["Action"], "Resource": "*"}
-                for statement in deployed_policy["Statement"]
-            ],
-        }
-        iam.put_role_policy(RoleName=role_name, PolicyName="responder", PolicyDocument=json.dumps(actions_only))
-        iam.create_user(UserName="deploy-test-operator")
-        iam.put_user_policy(
-            UserName="deploy-test-operator",
-            PolicyName="assume",
-            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}),
-        )
-        operator = iam.create_access_key(UserName="deploy-test-operator")["AccessKey"]
-        # Lambda's service principal cannot assume the role here; the test's operator stands in for
-        # it (moto also fails on a trust statement without an AWS principal, so it stands alone).
-        deployed_trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
-        operator_trust = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"AWS": operator_arn(iam)}, "Action": "sts:AssumeRole"}],
-        }
-        iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(operator_trust))
-
         function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
         function_zip, layer_zip = deployed_archives(aws, workdir, outputs)
         event = load_event("backdoor_cc_dns")
         event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
-        aws.enforce_iam(True)
-        try:
-            credentials = aws.client(
-                "sts", aws_access_key_id=operator["AccessKeyId"], aws_secret_access_key=operator["SecretAccessKey"]
-            ).assume_role(RoleArn=outputs["role_arn"], RoleSessionName="guardduty-responder")["Credentials"]
+        with as_deployed_role(aws, outputs) as credentials:
             result = run_deployed_function(aws, python, runtime, function, function_zip, layer_zip, event, credentials)
-        finally:
-            aws.enforce_iam(False)
-            iam.put_role_policy(RoleName=role_name, PolicyName="responder", PolicyDocument=json.dumps(deployed_policy))
-            iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(deployed_trust))
 
         assert result["summary"]["isolated"] is True, result
         assert result["package"].startswith(result["workdir"]), "the deployed archive, not the checkout, must run"
@@ -259,8 +231,148 @@ def test_the_deployed_function_contains_an_instance_with_the_deployed_role(deplo
         jira.stop()
 
 
-def operator_arn(iam: Any) -> str:
-    return iam.get_user(UserName="deploy-test-operator")["User"]["Arn"]
+def actions_only(policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy's Allow statements with every resource mapped to "*".
+
+    moto matches IAM by action only and cannot match most resource ARNs (ARN scoping is checked by
+    the plan tests); the Deny statements, each on one named role, would wrongly deny everywhere.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": statement["Action"], "Resource": "*"}
+            for statement in policy["Statement"]
+            if statement["Effect"] == "Allow"
+        ],
+    }
+
+
+@contextlib.contextmanager
+def actions_enforced(iam: Any, role_name: str) -> Iterator[None]:
+    """The role's deployed policy, as moto can check it, for the duration of the block."""
+    deployed = iam.get_role_policy(RoleName=role_name, PolicyName="responder")["PolicyDocument"]
+    iam.put_role_policy(RoleName=role_name, PolicyName="responder", PolicyDocument=json.dumps(actions_only(deployed)))
+    try:
+        yield
+    finally:
+        iam.put_role_policy(RoleName=role_name, PolicyName="responder", PolicyDocument=json.dumps(deployed))
+
+
+@contextlib.contextmanager
+def as_deployed_role(aws: LocalAws, outputs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Credentials of the function's deployed role, with moto's IAM enforcement on inside the block."""
+    iam = aws.client("iam")
+    role_name = outputs["role_arn"].split("/")[-1]
+    try:
+        operator_arn = iam.get_user(UserName="deploy-test-operator")["User"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        operator_arn = iam.create_user(UserName="deploy-test-operator")["User"]["Arn"]
+        iam.put_user_policy(
+            UserName="deploy-test-operator",
+            PolicyName="assume",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}),
+        )
+    operator = iam.create_access_key(UserName="deploy-test-operator")["AccessKey"]
+    # Lambda's service principal cannot assume the role here; the test's operator stands in for
+    # it (moto also fails on a trust statement without an AWS principal, so it stands alone).
+    deployed_trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    operator_trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": operator_arn}, "Action": "sts:AssumeRole"}],
+    }
+    iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(operator_trust))
+    try:
+        with actions_enforced(iam, role_name):
+            aws.enforce_iam(True)
+            try:
+                yield aws.client(
+                    "sts", aws_access_key_id=operator["AccessKeyId"], aws_secret_access_key=operator["SecretAccessKey"]
+                ).assume_role(RoleArn=outputs["role_arn"], RoleSessionName="guardduty-responder")["Credentials"]
+            finally:
+                aws.enforce_iam(False)
+    finally:
+        iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(deployed_trust))
+
+
+def member_credentials(aws: LocalAws) -> dict[str, str]:
+    """An administrator's credentials in the member account (moto maps an assumed role's keys to its account)."""
+    issued = aws.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{MEMBER}:role/OrganizationAccountAccessRole", RoleSessionName="deploy-test-setup"
+    )["Credentials"]
+    return {
+        "aws_access_key_id": issued["AccessKeyId"],
+        "aws_secret_access_key": issued["SecretAccessKey"],
+        "aws_session_token": issued["SessionToken"],
+    }
+
+
+def test_the_deployed_function_contains_a_member_account_instance_through_the_member_role(deployment: Any) -> None:
+    aws, workdir, outputs = deployment
+    python = lambda_python()
+    runtime = lambda_runtime_packages(python, workdir.path)
+    trust = outputs["member_role_trust"]
+    assert trust == {"responder_role_arn": outputs["role_arn"], "member_role_name": MEMBER_ROLE, "external_id": EXTERNAL_ID}
+    member = member_credentials(aws)
+    # The member account applies modules/member-role with what the administrator's output names.
+    (workdir.path / "member").mkdir(exist_ok=True)
+    (workdir.path / "member" / "main.tf").write_text(
+        'module "member" {\n'
+        '  source              = "../modules/member-role"\n'
+        f'  role_name           = "{trust["member_role_name"]}"\n'
+        f'  external_id         = "{trust["external_id"]}"\n'
+        f'  responder_role_arns = ["{trust["responder_role_arn"]}"]\n'
+        f'  regions             = ["{REGION}"]\n'
+        '}\n'
+        'output "role_arn" {\n  value = module.member.role_arn\n}\n'
+    )
+    member_env = {
+        **aws.env,
+        "AWS_ACCESS_KEY_ID": member["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": member["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": member["aws_session_token"],
+    }
+    workdir.run("-chdir=member", "init", "-backend=false", "-input=false", "-no-color")
+    workdir.run("-chdir=member", "apply", "-auto-approve", "-input=false", "-no-color", env=member_env, timeout=300)
+    role_arn = json.loads(workdir.run("-chdir=member", "output", "-json", env=member_env).stdout)["role_arn"]["value"]
+    assert role_arn == f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"
+
+    ec2 = aws.client("ec2", **member)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
+    instance_id = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [app]}],
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    )["Instances"][0]["InstanceId"]
+    event = load_event("tor_client")
+    event["account"] = event["detail"]["accountId"] = MEMBER
+    event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
+    function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
+    function_zip, layer_zip = deployed_archives(aws, workdir, outputs)
+    jira = JiraStandIn().start()
+    try:
+        aws.client("secretsmanager").put_secret_value(
+            SecretId=outputs["jira_secret_arn"],
+            SecretString=json.dumps({"url": jira.url, "username": "responder@example.com", "api_token": "deploy-test-token"}),
+        )
+        # Both roles as deployed: the function's at home, the member role in the member account.
+        with actions_enforced(aws.client("iam", **member), MEMBER_ROLE), as_deployed_role(aws, outputs) as credentials:
+            result = run_deployed_function(aws, python, runtime, function, function_zip, layer_zip, event, credentials)
+    finally:
+        jira.stop()
+    workdir.run("-chdir=member", "destroy", "-auto-approve", "-input=false", "-no-color", env=member_env, timeout=300)
+
+    assert result["summary"]["isolated"] is True, result
+    isolation = ec2.describe_security_groups(
+        Filters=[{"Name": "tag:guardduty-responder:role", "Values": ["isolation"]}]
+    )["SecurityGroups"][0]["GroupId"]
+    enis = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["NetworkInterfaces"]
+    assert [g["GroupId"] for g in enis[0]["Groups"]] == [isolation]
+    assert len(ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:guardduty-responder:instance-id", "Values": [instance_id]}])["Snapshots"]) == 1
+    ledger = aws.client("dynamodb").get_item(TableName=outputs["table_name"], Key={"pk": {"S": event["detail"]["id"]}})["Item"]
+    assert ledger["account_id"] == {"S": MEMBER}
+    assert len(jira.issues_labelled(finding_label(event["detail"]["id"]))) == 1
 
 
 def run_deployed_function(

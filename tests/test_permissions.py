@@ -12,24 +12,43 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import REGION, Stack
+from conftest import REGION, Network, Stack
 from guardduty_responder import handler
+from guardduty_responder.clients import AwsClients
+from guardduty_responder.embedded import create_network
+from test_accounts import EXTERNAL_ID, MEMBER, ROLE_NAME, admin_session, member_event
+from test_credentials import credential_event, launch_with_role
 from guardduty_responder.permissions import required_actions
 from guardduty_responder.responder import IncompleteResponseError
 
 
-def record_actions(responder: Any) -> set[str]:
+def record_actions(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Every action called through any client the responder builds, at home or in a member account."""
     called: set[str] = set()
-    clients = responder.clients
-    for client in (clients.ec2, clients.dynamodb, clients.sns, clients.autoscaling, clients.elbv2, clients.secretsmanager):
-        prefix = client.meta.service_model.signing_name
-        client.meta.events.register("before-parameter-build", lambda model, prefix=prefix, **_: called.add(f"{prefix}:{model.name}"))
+    build = AwsClients._client
+
+    def recording(self: AwsClients, service: str) -> Any:
+        known = service in self._clients
+        client = build(self, service)
+        if not known:
+            prefix = client.meta.service_model.signing_name
+            client.meta.events.register("before-parameter-build", lambda model, **_: called.add(f"{prefix}:{model.name}"))
+        return client
+
+    monkeypatch.setattr(AwsClients, "_client", recording)
     return called
 
 
-def test_every_call_is_declared_and_every_declared_action_is_called(stack: Stack) -> None:
+def test_every_call_is_declared_and_every_declared_action_is_called(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    called = record_actions(monkeypatch)
+    # Every option on, as Terraform configures it: credential findings contained, member accounts reachable.
+    stack.configure(
+        CREDENTIAL_FINDINGS="contain",
+        MEMBER_ROLE_NAME=ROLE_NAME,
+        MEMBER_ROLE_EXTERNAL_ID=EXTERNAL_ID,
+        RESPONDER_ACCOUNT_ID="123456789012",
+    )
     responder = handler.get_responder()
-    called = record_actions(responder)
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     elbv2 = boto3.client("elbv2", region_name=REGION)
     stack.ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": "ami-12c6146b"})
@@ -72,6 +91,13 @@ def test_every_call_is_declared_and_every_declared_action_is_called(stack: Stack
     stack.invoke(stack.event("backdoor_cc_dns", standalone))  # the retry looks for snapshots first
     responder.release(standalone, released_by="analyst")
     responder.ledger.scan()
+    stack.invoke(credential_event(launch_with_role(stack)))
+    member_ec2 = admin_session(MEMBER).client("ec2")
+    vpc_id, subnet_id = create_network(member_ec2, REGION)
+    web = member_ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]
+    member = Network(member_ec2, vpc_id, subnet_id, (web,))
+    in_member = member_event(stack, "ssh_bruteforce", stack.launch(network=member), member)
+    assert stack.invoke(in_member)["isolated"]
 
     assert called - required_actions() == set(), "calls no module declares"
     assert required_actions() - called == set(), "declared actions no flow calls"

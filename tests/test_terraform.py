@@ -1,4 +1,4 @@
-"""Static checks of the root module: format, validity, plan-only tests, the role's actions, checkov."""
+"""Static checks of the root module and its child modules: format, validity, plan-only tests, the roles' actions, the rule, checkov."""
 
 from __future__ import annotations
 
@@ -8,11 +8,20 @@ import pathlib
 import shutil
 import subprocess
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from moto.events.models import EventPattern, EventPatternParser
 
-from guardduty_responder.permissions import required_actions
+from conftest import load_event
+from guardduty_responder.permissions import estate_actions, home_actions, required_actions
 from terraform_support import ROOT, TerraformDir, require_terraform
+
+# The variables of an organisation's delegated administrator that contains credential findings.
+ORGANISATION = ["-var", "credential_findings=contain", "-var", "member_role_name=gd-member", "-var", "member_role_external_id=x-responder"]
+# The actions the function's role is granted (its own statements), and those for acting on one account.
+GRANTED = "sort(distinct(flatten([for s in local.responder_statements : s.Action])))"
+ESTATE = "sort(distinct(flatten([for s in module.estate_policy.statements : s.Action])))"
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +50,54 @@ def test_plan_only_tests_pass(module_dir: TerraformDir) -> None:
     assert " 0 failed" in result.stdout
 
 
-def test_the_role_grants_exactly_the_actions_the_code_declares(module_dir: TerraformDir) -> None:
-    expression = "jsonencode(sort(distinct(flatten([for s in local.responder_statements : s.Action]))))"
-    result = module_dir.run("console", "-var", "jira_project_key=SEC", stdin=expression + "\n")
-    granted = set(json.loads(json.loads(result.stdout.strip().splitlines()[-1])))
+def evaluate(module_dir: TerraformDir, expression: str, *variables: str) -> Any:
+    """The value of a JSON-encoded expression, as `terraform console` evaluates it without state."""
+    result = module_dir.run("console", "-var", "jira_project_key=SEC", *variables, stdin=f"jsonencode({expression})\n")
+    return json.loads(json.loads(result.stdout.strip().splitlines()[-1]))
 
-    declared = set(required_actions())
+
+def test_by_default_the_role_grants_exactly_the_own_account_actions(module_dir: TerraformDir) -> None:
+    granted = set(evaluate(module_dir, GRANTED))
+
+    declared = estate_actions(False) | home_actions(False)
 
     assert declared - granted == set(), "the code calls actions main.tf does not grant"
     assert granted - declared == set(), "main.tf grants actions no code declares"
+
+
+def test_an_organisation_containing_credentials_grants_exactly_every_declared_action(module_dir: TerraformDir) -> None:
+    granted = set(evaluate(module_dir, GRANTED, *ORGANISATION))
+
+    declared = estate_actions(True) | home_actions(True)
+
+    assert declared - granted == set(), "the code calls actions main.tf does not grant"
+    assert granted - declared == set(), "main.tf grants actions no code declares"
+    assert declared == required_actions(), "some declared action is granted by no configuration"
+
+
+@pytest.mark.parametrize(("variables", "credentials"), [([], False), (ORGANISATION, True)], ids=["default", "contain"])
+def test_the_estate_policy_grants_exactly_the_estate_actions(module_dir: TerraformDir, variables: list[str], credentials: bool) -> None:
+    assert set(evaluate(module_dir, ESTATE, *variables)) == estate_actions(credentials)
+
+
+@pytest.mark.parametrize(
+    ("credential_findings", "passes_credential_findings"), [("ignore", False), ("report", True), ("contain", True)]
+)
+def test_the_rule_passes_credential_findings_unless_ignored(
+    module_dir: TerraformDir, credential_findings: str, passes_credential_findings: bool
+) -> None:
+    raw = json.dumps(evaluate(module_dir, "local.event_pattern", "-var", f"credential_findings={credential_findings}"))
+    pattern = EventPattern(raw, EventPatternParser(raw).parse())
+    exfiltration = load_event("instance_credential_exfiltration")
+    low = load_event("instance_credential_exfiltration")
+    low["detail"]["severity"] = 2
+    other_key_finding = load_event("instance_credential_exfiltration")
+    other_key_finding["detail"]["type"] = "UnauthorizedAccess:IAMUser/TorIPCaller"
+
+    assert pattern.matches_event(exfiltration) is passes_credential_findings
+    assert not pattern.matches_event(low), "below the minimum severity"
+    assert not pattern.matches_event(other_key_finding), "only credentials taken from an instance concern the responder"
+    assert pattern.matches_event(load_event("ssh_bruteforce")), "instance findings pass whatever credential_findings says"
 
 
 def find_checkov() -> str:
@@ -89,6 +137,4 @@ def test_the_function_hash_leaves_out_what_the_archive_leaves_out(module_dir: Te
     spec = importlib.util.spec_from_file_location("build_archives", ROOT / "lambda_code" / "build_archives.py")
     builder = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(builder)  # type: ignore[union-attr]
-    result = module_dir.run("console", "-var", "jira_project_key=SEC", stdin="jsonencode(local.command_line)\n")
-
-    assert set(json.loads(json.loads(result.stdout.strip().splitlines()[-1]))) == builder.LEFT_OUT
+    assert set(evaluate(module_dir, "local.command_line")) == builder.LEFT_OUT

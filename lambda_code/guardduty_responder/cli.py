@@ -384,7 +384,7 @@ def _status(args: argparse.Namespace) -> int:
         reverse=True,
     )
     findings = sorted(
-        (item for item in items if not str(item["pk"]).startswith("instance#")),
+        (item for item in items if item.get("kind", "finding") == "finding" and not str(item["pk"]).startswith("instance#")),
         key=lambda item: str(item.get("last_seen", "")),
         reverse=True,
     )

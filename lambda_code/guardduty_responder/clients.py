@@ -27,6 +27,14 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    @property
+    def region(self) -> str | None:
+        return self._session.region_name
+
+    @property
+    def partition(self) -> str:
+        return self._session.get_partition_for_region(self.region or "us-east-1")
+
     def lazy(self, service: str) -> LazyClient:
         """A stand-in for the service's client that creates it on first use."""
         return LazyClient(self, service)
@@ -64,6 +72,14 @@ class AwsClients:
     @property
     def secretsmanager(self) -> Any:
         return self._client("secretsmanager")
+
+    @property
+    def sts(self) -> Any:
+        return self._client("sts")
+
+    @property
+    def iam(self) -> Any:
+        return self._client("iam")
 
 
 class LazyClient:

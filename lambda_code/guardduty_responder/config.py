@@ -10,6 +10,12 @@ _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _JIRA_PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,254}$")
 _TAG_KEY = re.compile(r"^[^\x00-\x1f]{1,128}$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+CREDENTIAL_CHOICES = ("ignore", "report", "contain")
+# The breaker's hourly item lists the findings it counted; this keeps it far below DynamoDB's 400 KB.
+MAX_ISOLATION_LIMIT = 1000
 
 
 class ConfigError(ValueError):
@@ -30,6 +36,13 @@ class Settings:
     isolation_pause_seconds: float
     jira_timeout_seconds: int
     record_retention_days: int
+    # The responder's own account ("" = not configured: asked of STS when needed).
+    responder_account_id: str = ""
+    # Role assumed in a finding's account when it is not the responder's own ("" = own account only).
+    member_role_name: str = ""
+    member_role_external_id: str = ""
+    # What a credential-exfiltration finding does: ignore (record only), report (Jira), contain.
+    credential_findings: str = "report"
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
@@ -41,6 +54,20 @@ class Settings:
                 problems.append(f"{key} is not set")
             elif pattern is not None and not pattern.match(value):
                 problems.append(f"{key}={value!r} is not {hint}")
+            return value
+
+        def optional(key: str, pattern: re.Pattern[str], hint: str) -> str:
+            value = env.get(key, "").strip()
+            if value and not pattern.match(value):
+                problems.append(f"{key}={value[:80]!r} is not {hint}")
+                return ""
+            return value
+
+        def choice(key: str, choices: tuple[str, ...], default: str) -> str:
+            value = env.get(key, "").strip().lower() or default
+            if value not in choices:
+                problems.append(f"{key}={value[:40]!r} must be one of {', '.join(choices)}")
+                return default
             return value
 
         def boolean(key: str, default: bool) -> bool:
@@ -76,11 +103,17 @@ class Settings:
             exempt_tag_key=required("EXEMPT_TAG_KEY", _TAG_KEY, "a tag key")
             if "EXEMPT_TAG_KEY" in env
             else "guardduty-responder:exempt",
-            max_isolations_per_hour=int(number("MAX_ISOLATIONS_PER_HOUR", 20, 0, 100_000)),
+            max_isolations_per_hour=int(number("MAX_ISOLATIONS_PER_HOUR", 20, 0, MAX_ISOLATION_LIMIT)),
             isolation_pause_seconds=number("ISOLATION_PAUSE_SECONDS", 0.0, 0, 600, integer=False),
             jira_timeout_seconds=int(number("JIRA_TIMEOUT_SECONDS", 10, 1, 120)),
             record_retention_days=int(number("RECORD_RETENTION_DAYS", 365, 1, 3650)),
+            responder_account_id=optional("RESPONDER_ACCOUNT_ID", _ACCOUNT_ID, "a 12-digit account id"),
+            member_role_name=optional("MEMBER_ROLE_NAME", _ROLE_NAME, "an IAM role name"),
+            member_role_external_id=optional("MEMBER_ROLE_EXTERNAL_ID", _EXTERNAL_ID, "an external id (2-1224 characters)"),
+            credential_findings=choice("CREDENTIAL_FINDINGS", CREDENTIAL_CHOICES, "report"),
         )
+        if settings.member_role_name and not settings.member_role_external_id:
+            problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")
         if problems:
             raise ConfigError("invalid responder configuration: " + "; ".join(problems))
         return settings

@@ -21,6 +21,11 @@ _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _FINDING_TYPE = re.compile(r"^[A-Za-z0-9:/.!&_-]{3,128}$")
+_ACCESS_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
+# An instance role's session: the role's unique id, then the instance id as the session name.
+_INSTANCE_SESSION = re.compile(r"^[A-Z0-9]{16,128}:(i-[0-9a-f]{8,17})$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+CREDENTIAL_EXFILTRATION = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"
 _MAX_DISPLAY = 2048
 
 
@@ -43,6 +48,15 @@ class ReportedInterface:
 
 
 @dataclass(frozen=True)
+class ExfiltratedCredentials:
+    """The instance role credentials a credential-exfiltration finding is about."""
+
+    access_key_id: str
+    principal_id: str
+    role_name: str
+
+
+@dataclass(frozen=True)
 class Finding:
     finding_id: str
     finding_arn: str
@@ -61,6 +75,8 @@ class Finding:
     event_id: str | None
     interfaces: tuple[ReportedInterface, ...]
     tags: tuple[tuple[str, str], ...]
+    # Set for InstanceCredentialExfiltration findings: the instance is named by the key's session.
+    credentials: ExfiltratedCredentials | None = None
 
     @property
     def severity_label(self) -> str:
@@ -88,9 +104,19 @@ def parse_finding(event: Any) -> Finding:
     detail = _mapping(event, "detail", "detail")
     resource = _mapping(detail, "resource", "detail.resource")
     resource_type = _string(resource, "resourceType", "detail.resource.resourceType")
-    if resource_type != "Instance":
-        raise MalformedFindingError("detail.resource.resourceType", f"is {resource_type!r}, expected 'Instance'")
-    instance = _mapping(resource, "instanceDetails", "detail.resource.instanceDetails")
+    finding_type = _string(detail, "type", "detail.type", _FINDING_TYPE)
+    credentials: ExfiltratedCredentials | None = None
+    if resource_type == "Instance":
+        instance = _mapping(resource, "instanceDetails", "detail.resource.instanceDetails")
+        instance_id = _string(instance, "instanceId", "detail.resource.instanceDetails.instanceId", _INSTANCE_ID)
+    elif resource_type == "AccessKey" and finding_type.startswith(CREDENTIAL_EXFILTRATION):
+        credentials, instance_id = _exfiltrated(_mapping(resource, "accessKeyDetails", "detail.resource.accessKeyDetails"))
+        instance = {}
+    else:
+        raise MalformedFindingError(
+            "detail.resource.resourceType",
+            f"is {resource_type!r}: expected 'Instance', or 'AccessKey' with a {CREDENTIAL_EXFILTRATION}.* type",
+        )
     service = detail.get("service", {})
     if not isinstance(service, Mapping):
         raise MalformedFindingError("detail.service", "must be an object")
@@ -106,13 +132,13 @@ def parse_finding(event: Any) -> Finding:
     return Finding(
         finding_id=_string(detail, "id", "detail.id", _FINDING_ID),
         finding_arn=_display(detail.get("arn", "")),
-        finding_type=_string(detail, "type", "detail.type", _FINDING_TYPE),
+        finding_type=finding_type,
         title=_display(detail.get("title", "")),
         description=_display(detail.get("description", "")),
         severity=_severity(detail.get("severity")),
         account_id=_string(detail, "accountId", "detail.accountId", _ACCOUNT_ID),
         region=_string(detail, "region", "detail.region", _REGION),
-        instance_id=_string(instance, "instanceId", "detail.resource.instanceDetails.instanceId", _INSTANCE_ID),
+        instance_id=instance_id,
         resource_role=role,
         is_sample=_is_sample(service.get("additionalInfo")),
         count=count,
@@ -121,7 +147,28 @@ def parse_finding(event: Any) -> Finding:
         event_id=event_id if isinstance(event_id, str) else None,
         interfaces=_interfaces(instance.get("networkInterfaces", [])),
         tags=_tags(instance.get("tags", [])),
+        credentials=credentials,
     )
+
+
+def _exfiltrated(details: Mapping[str, Any]) -> tuple[ExfiltratedCredentials, str]:
+    """The credentials and the instance they were issued to: its id is the role session's name."""
+    path = "detail.resource.accessKeyDetails"
+    user_type = details.get("userType")
+    if user_type != "AssumedRole":
+        raise MalformedFindingError(f"{path}.userType", f"is {str(user_type)[:40]!r}, expected 'AssumedRole'")
+    principal_id = _string(details, "principalId", f"{path}.principalId")
+    session = _INSTANCE_SESSION.fullmatch(principal_id)
+    if session is None:
+        raise MalformedFindingError(
+            f"{path}.principalId", f"is {principal_id[:80]!r}, expected '<role id>:<instance id>' of an instance role"
+        )
+    credentials = ExfiltratedCredentials(
+        access_key_id=_string(details, "accessKeyId", f"{path}.accessKeyId", _ACCESS_KEY_ID),
+        principal_id=principal_id,
+        role_name=_string(details, "userName", f"{path}.userName", _ROLE_NAME),
+    )
+    return credentials, session.group(1)
 
 
 def _mapping(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:

@@ -98,6 +98,7 @@ class Incident:
     jira_key: str | None
     findings: tuple[str, ...]
     isolated_at: str
+    account_id: str = ""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Incident:
@@ -110,6 +111,7 @@ class Incident:
             jira_key=data.get("jira_key"),
             findings=tuple(sorted(data.get("findings", ()))),
             isolated_at=data.get("isolated_at", ""),
+            account_id=data.get("account_id", ""),
         )
 
 
@@ -119,8 +121,27 @@ class IncidentClaim:
     incident: Incident
 
 
+@dataclass(frozen=True)
+class IsolationSlot:
+    """The circuit breaker's answer for one finding: may it isolate, and how full is the hour."""
+
+    granted: bool
+    window: str
+    used: int
+    limit: int
+
+
 def incident_key(instance_id: str) -> str:
     return f"instance#{instance_id}"
+
+
+def breaker_key(account_id: str, window: str) -> str:
+    return f"breaker#{account_id}#{window}"
+
+
+def breaker_window(now: float) -> str:
+    """The clock hour (UTC) the breaker counts in, e.g. 2026-11-28T17."""
+    return utc_timestamp(now)[:13]
 
 
 class Ledger:
@@ -153,6 +174,11 @@ class Ledger:
             "severity_label": finding.severity_label,
             "resource_role": finding.resource_role or "",
             "is_sample": finding.is_sample,
+            **(
+                {"access_key_id": finding.credentials.access_key_id, "role_name": finding.credentials.role_name}
+                if finding.credentials
+                else {}
+            ),
             "service_count": finding.count,
             "updated_at": finding.updated_at,
             "first_seen": utc_timestamp(now),
@@ -331,6 +357,57 @@ class Ledger:
         for page in self._dynamodb.get_paginator("scan").paginate(TableName=self._table):
             items.extend(_plain(item) for item in page["Items"])
         return items
+
+    # -- the circuit breaker ------------------------------------------------------------------------
+
+    def take_isolation_slot(self, account_id: str, finding_id: str, *, now: float, limit: int) -> IsolationSlot:
+        """Count this finding's isolation in the account's hour, unless the hour is full.
+
+        One conditional write per finding: the item holds the set of finding ids that isolated in
+        the account this hour, so concurrent invocations can never together pass the limit, and a
+        retry of a finding already counted is granted again without counting twice.
+        """
+        window = breaker_window(now)
+        try:
+            response = self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_dynamo({"pk": breaker_key(account_id, window)}),
+                UpdateExpression="ADD findings :ids SET kind = :kind, account_id = :account, expires_at = :expires",
+                ConditionExpression="attribute_not_exists(findings) OR contains(findings, :id) OR size(findings) < :limit",
+                ExpressionAttributeValues=_dynamo(
+                    {
+                        ":ids": {finding_id},
+                        ":id": finding_id,
+                        ":limit": limit,
+                        ":kind": "breaker",
+                        ":account": account_id,
+                        ":expires": int(now) + self._retention_seconds,
+                    }
+                ),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _code(error) != _CONDITION_FAILED:
+                raise LedgerError(f"counting the isolation of {finding_id} failed: {_code(error)}") from error
+            held = _plain(error.response.get("Item") or {}).get("findings", ())
+            return IsolationSlot(granted=False, window=window, used=len(held) or limit, limit=limit)
+        used = len(_plain(response.get("Attributes", {})).get("findings", ()))
+        return IsolationSlot(granted=True, window=window, used=used, limit=limit)
+
+    def give_back_slot(self, account_id: str, finding_id: str, window: str) -> None:
+        """Uncount a finding that took a slot but isolated nothing (exempt, gone, already isolated)."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key=_dynamo({"pk": breaker_key(account_id, window)}),
+                UpdateExpression="DELETE findings :ids",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=_dynamo({":ids": {finding_id}}),
+            )
+        except ClientError as error:
+            if _code(error) != _CONDITION_FAILED:
+                raise LedgerError(f"uncounting {finding_id} failed: {_code(error)}") from error
 
     # -- helpers ----------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ def notification_text(
 ) -> Notification:
     headline = {
         "isolate": "ISOLATED" if contained else "NOT CONTAINED, LOOK NOW",
-        "hold": "NOT ISOLATED, LOOK NOW" if decision.code == "circuit-breaker" else "REVIEW",
+        "hold": "CIRCUIT BREAKER OPEN, NOT ISOLATED, LOOK NOW" if decision.code == "circuit-breaker" else "REVIEW",
         "record": "FYI",
     }[decision.action.value]
     subject = _ascii(f"GuardDuty {finding.severity_label}: {headline} {finding.instance_id} {finding.finding_type}")
@@ -43,6 +43,11 @@ def notification_text(
         f"{finding.finding_type} (severity {finding.severity:g} {finding.severity_label})",
         plain(finding.title, 200),
         f"Account {finding.account_id}, {finding.region}",
+        *(
+            [f"Credentials: role {finding.credentials.role_name}, access key {finding.credentials.access_key_id}"]
+            if finding.credentials
+            else []
+        ),
         "",
         f"Why: {plain(decision.reason, 300)}",
         f"Outcome: {outcome}",

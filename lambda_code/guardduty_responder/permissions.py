@@ -1,14 +1,30 @@
 """Every IAM action the responder's code calls, gathered from the modules that call them.
 
 Each module that talks to AWS declares its actions in a `PERMISSIONS` tuple next to the calls; the
-Terraform role policy must grant exactly this set (a test compares the two).
+Terraform role policies must grant exactly these sets (a test compares them). The estate actions
+are done in the finding's account (the responder's own, or a member account through the member
+role); the home actions only in the responder's own account.
 """
 
 from __future__ import annotations
 
-from . import evidence, isolation, ledger, notification, ticketing
+from . import accounts, credentials, evidence, isolation, ledger, notification, ticketing
 
-DECLARING_MODULES = (isolation, evidence, ledger, notification, ticketing)
+ESTATE_MODULES = (isolation, evidence)
+HOME_MODULES = (ledger, notification, ticketing)
+DECLARING_MODULES = ESTATE_MODULES + (credentials,) + HOME_MODULES + (accounts,)
+
+
+def estate_actions(credentials_contained: bool = False) -> frozenset[str]:
+    """Actions on the instance's account; with `credentials_contained`, those of credential findings too."""
+    modules = ESTATE_MODULES + ((credentials,) if credentials_contained else ())
+    return frozenset(action for module in modules for action in module.PERMISSIONS)
+
+
+def home_actions(member_accounts: bool = False) -> frozenset[str]:
+    """Actions on the responder's own state, messages and secret; with `member_accounts`, assuming member roles."""
+    modules = HOME_MODULES + ((accounts,) if member_accounts else ())
+    return frozenset(action for module in modules for action in module.PERMISSIONS)
 
 
 def required_actions() -> frozenset[str]:

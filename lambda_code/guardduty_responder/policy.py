@@ -39,11 +39,25 @@ def decide(
     exempt_tag_key: str,
     instance_tags: Mapping[str, str] | None = None,
     breaker_open: bool = False,
+    isolation_limit: int | None = None,
+    credential_findings: str = "report",
 ) -> Decision:
     """Decide from the finding and, once known, the instance's live tags (they win over the finding's)."""
     if finding.is_sample:
         return Decision(Action.RECORD, "sample", "GuardDuty sample finding: nothing is changed")
-    if finding.resource_role == "TARGET":
+    credentials = finding.credentials
+    if credentials is not None:
+        # An API-call finding names the key as its target: the role rule below is for network findings.
+        used = f"the credentials of instance role {credentials.role_name} were used away from {finding.instance_id}"
+        if credential_findings == "ignore":
+            return Decision(Action.RECORD, "credentials-ignored", f"{used}; credential findings are only recorded")
+        if credential_findings != "contain":
+            return Decision(
+                Action.HOLD,
+                "credentials-report",
+                f"{used}; automatic containment of credential findings is off: look now",
+            )
+    elif finding.resource_role == "TARGET":
         return Decision(
             Action.RECORD,
             "target-role",
@@ -55,9 +69,17 @@ def decide(
     if dry_run:
         return Decision(Action.HOLD, "dry-run", "dry-run mode: the instance would have been isolated")
     if breaker_open:
+        limit = f"{isolation_limit} " if isolation_limit is not None else ""
         return Decision(
             Action.HOLD,
             "circuit-breaker",
-            "the isolation limit per hour for this account is reached: not isolated, look now",
+            f"circuit breaker open: the limit of {limit}isolations per hour in account {finding.account_id} is "
+            "reached, so nothing more is isolated there this hour: look now",
+        )
+    if credentials is not None:
+        return Decision(
+            Action.ISOLATE,
+            "isolate-credentials",
+            f"{used}: the instance is isolated, its instance profile removed and the role's older sessions revoked",
         )
     return Decision(Action.ISOLATE, "isolate", "the instance is the actor of the finding: isolated")

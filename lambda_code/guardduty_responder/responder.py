@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import evidence, logs, utc_timestamp
+from . import credentials, evidence, logs, utc_timestamp
+from .accounts import AccountAccessError, Estate, Estates
 from .clients import AwsClients
 from .config import Settings
 from .finding import Finding, parse_finding
@@ -31,7 +32,16 @@ from .isolation import (
     original_groups_of,
     restore_groups,
 )
-from .ledger import ISOLATED, FindingRecord, IncidentClaim, Ledger, LedgerError, StepState
+from .ledger import (
+    ISOLATED,
+    FindingRecord,
+    IncidentClaim,
+    IsolationSlot,
+    Ledger,
+    LedgerError,
+    StepState,
+    breaker_window,
+)
 from .notification import notification_text, publish
 from .parallel import run_parallel
 from .policy import Action, Decision, decide
@@ -98,7 +108,12 @@ class Responder:
         self.clients = clients
         self.clock = clock
         self.ledger = Ledger(clients.lazy("dynamodb"), settings.table_name, settings.record_retention_days)
-        self.groups = GroupDirectory(clients.lazy("ec2"))
+        self.estates = Estates(
+            clients,
+            home_account_id=settings.responder_account_id,
+            member_role_name=settings.member_role_name,
+            external_id=settings.member_role_external_id,
+        )
         self.ticketing = ticketing or JiraTicketing(
             clients.lazy("secretsmanager"),
             secret_arn=settings.jira_secret_arn,
@@ -107,13 +122,18 @@ class Responder:
             timeout_seconds=settings.jira_timeout_seconds,
         )
 
+    @property
+    def groups(self) -> GroupDirectory:
+        """The containment groups of the responder's own account."""
+        return self.estates.home.groups
+
     # -- the flow ---------------------------------------------------------------------------------
 
     def respond(self, event: Any, *, remaining_seconds: float | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
         finding = parse_finding(event)
         logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
-        decision = decide(finding, dry_run=self.settings.dry_run, exempt_tag_key=self.settings.exempt_tag_key)
+        decision = self._decide(finding)
 
         now = self.clock()
         lease = (remaining_seconds or _DEFAULT_LEASE_SECONDS) + 5
@@ -132,31 +152,37 @@ class Responder:
         progress = _Progress(claim.record)
         try:
             instance: InstanceFacts | None = None
-            missing: str | None = None
+            unreachable: str | None = None
+            estate: Estate | None = None
+            slot: IsolationSlot | None = None
             if decision.action is not Action.RECORD:
                 try:
-                    instance = describe_instance(self.clients.ec2, finding.instance_id)
-                except InstanceNotFoundError as error:
-                    # Nothing to contain here (another account, long terminated): people must still
-                    # hear of it, and an isolating decision still fails the invocation at the end.
-                    missing = str(error)
+                    estate = self.estates.for_account(finding.account_id)
+                except AccountAccessError as error:
+                    unreachable = str(error)
                 else:
-                    decision = decide(
-                        finding,
-                        dry_run=self.settings.dry_run,
-                        exempt_tag_key=self.settings.exempt_tag_key,
-                        instance_tags=instance.tags,
-                    )
+                    counts = decision.isolates and not progress.done("contain")
+                    instance, slot, unreachable = self._look(finding, estate, count=counts, now=now)
+                    if slot is not None:
+                        progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
+                        if not slot.granted and self._isolated_already(finding.instance_id):
+                            # A further finding on an instance the responder holds isolated adds to
+                            # its incident: confirming an isolation takes no new slot.
+                            slot = None
+                    if instance is not None:
+                        decision = self._decide(finding, instance_tags=instance.tags, slot=slot)
             logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
 
             incident: IncidentClaim | None = None
-            if missing is not None:
+            if unreachable is not None:
+                # Nothing to contain here (no role in that account, long terminated): people must
+                # still hear of it, and an isolating decision still fails the invocation at the end.
                 if decision.isolates:
-                    progress.add(StepResult("contain", ok=False, error=f"not contained: {missing}"))
+                    progress.add(StepResult("contain", ok=False, error=f"not contained: {unreachable}"))
                 else:
-                    progress.skip("contain", f"not isolated ({decision.code}); {missing}")
-            elif instance is not None and decision.isolates and instance.state not in _GONE_STATES:
-                self._contain(finding, instance, progress)
+                    progress.skip("contain", f"not isolated ({decision.code}); {unreachable}")
+            elif instance is not None and estate is not None and decision.isolates and instance.state not in _GONE_STATES:
+                self._contain(finding, instance, estate, progress)
                 incident = self.ledger.claim_incident(
                     instance_id=instance.instance_id,
                     finding=finding,
@@ -164,7 +190,7 @@ class Responder:
                     now=self.clock(),
                 )
                 if incident.is_primary:
-                    self._preserve_evidence(finding, instance, progress, retry=not claim.is_new)
+                    self._preserve_evidence(finding, instance, estate, progress, retry=not claim.is_new)
                 else:
                     progress.skip("evidence", f"evidence preserved by the incident's first finding {incident.incident.finding_id}")
             else:
@@ -175,6 +201,10 @@ class Responder:
                     existing = self.ledger.get_incident(finding.instance_id)
                     if existing is not None and existing.state == ISOLATED and existing.finding_id != finding.finding_id:
                         incident = IncidentClaim(is_primary=False, incident=existing)
+            if slot is not None and slot.granted and (incident is None or not incident.is_primary):
+                # Counted, but this finding isolated nothing (exempt, gone, unreachable, or the
+                # instance was isolated already for another finding): the slot goes back to the hour.
+                self._give_back(finding, slot)
 
             self.ledger.record(
                 finding.finding_id,
@@ -217,7 +247,8 @@ class Responder:
         if not incident.original_groups:
             raise ReleaseError(f"{instance_id} has no saved security groups: restore them by hand")
         logs.bind(instance_id=instance_id, finding_id=incident.finding_id)
-        restore_groups(self.clients.ec2, incident.original_groups)
+        estate = self.estates.for_account(incident.account_id) if incident.account_id else self.estates.home
+        restore_groups(estate.clients.ec2, incident.original_groups)
         now = self.clock()
         # Findings first: if this stops half-way the incident is still isolated and release can run
         # again, while no update of an already released finding can isolate the instance again.
@@ -248,9 +279,9 @@ class Responder:
 
     # -- steps --------------------------------------------------------------------------------------
 
-    def _contain(self, finding: Finding, instance: InstanceFacts, progress: _Progress) -> None:
+    def _contain(self, finding: Finding, instance: InstanceFacts, estate: Estate, progress: _Progress) -> None:
         vpcs = sorted({interface.vpc_id for interface in instance.interfaces})
-        groups: dict[str, ContainmentGroups] = dict(zip(vpcs, run_parallel(self.groups.groups_for, vpcs)))
+        groups: dict[str, ContainmentGroups] = dict(zip(vpcs, run_parallel(estate.groups.groups_for, vpcs)))
         responder_groups = frozenset().union(*(g.ids for g in groups.values()))
         originals = original_groups_of(instance, progress.record.original_groups, responder_groups)
         progress.values["original_groups"] = originals
@@ -261,7 +292,7 @@ class Responder:
         started = time.monotonic()
         try:
             moves = isolate_instance(
-                self.clients.ec2,
+                estate.clients.ec2,
                 instance,
                 groups,
                 originals=originals,
@@ -269,7 +300,7 @@ class Responder:
             )
         except (ContainmentError, ClientError, BotoCoreError) as error:
             for vpc in vpcs:
-                self.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
+                estate.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
             failed = StepResult("contain", ok=False, error=str(error))
             self.ledger.record(finding.finding_id, steps={"contain": failed.state()})
             # Some ENIs may be isolated already: the incident holds what release must restore.
@@ -293,21 +324,86 @@ class Responder:
         )
         logger.info("contained", extra={"interfaces": [m.eni_id for m in moves], "seconds": round(time.monotonic() - started, 3)})
 
-    def _preserve_evidence(self, finding: Finding, instance: InstanceFacts, progress: _Progress, *, retry: bool) -> None:
-        ec2 = self.clients.ec2
+    def _preserve_evidence(
+        self, finding: Finding, instance: InstanceFacts, estate: Estate, progress: _Progress, *, retry: bool
+    ) -> None:
+        clients = estate.clients
+        ec2 = clients.ec2
         isolated_at = progress.values.get("isolated_at", utc_timestamp(self.clock()))
         steps: list[tuple[str, Callable[[], tuple[str, dict]]]] = [
             ("snapshots", lambda: evidence.snapshot_volumes(ec2, instance, finding, look_first=retry)),
             ("protect", lambda: evidence.protect_instance(ec2, instance)),
-            ("autoscaling", lambda: evidence.leave_autoscaling_group(self.clients.autoscaling, instance)),
-            ("load_balancers", lambda: evidence.leave_target_groups(self.clients.elbv2, instance)),
+            ("autoscaling", lambda: evidence.leave_autoscaling_group(clients.autoscaling, instance)),
+            ("load_balancers", lambda: evidence.leave_target_groups(clients.elbv2, instance)),
             ("tag_instance", lambda: evidence.tag_instance(ec2, instance, finding, isolated_at)),
         ]
+        stolen = finding.credentials
+        if stolen is not None:
+            now = self.clock()
+            protected = frozenset({self.settings.member_role_name} - {""})
+            steps += [
+                ("instance_profile", lambda: credentials.remove_instance_profile(ec2, instance)),
+                ("revoke_sessions", lambda: credentials.revoke_older_sessions(clients.iam, stolen, now=now, protected=protected)),
+            ]
         pending = [(name, action) for name, action in steps if not progress.done(name)]
         for result in run_parallel(lambda step: run_step(*step), pending):
             progress.add(result)
             if not result.ok:
                 logger.warning("evidence step failed", extra={"step": result.name, "error": result.error})
+
+    def _decide(
+        self, finding: Finding, *, instance_tags: Mapping[str, str] | None = None, slot: IsolationSlot | None = None
+    ) -> Decision:
+        return decide(
+            finding,
+            dry_run=self.settings.dry_run,
+            exempt_tag_key=self.settings.exempt_tag_key,
+            instance_tags=instance_tags,
+            breaker_open=slot is not None and not slot.granted,
+            isolation_limit=self.settings.max_isolations_per_hour,
+            credential_findings=self.settings.credential_findings,
+        )
+
+    def _look(
+        self, finding: Finding, estate: Estate, *, count: bool, now: float
+    ) -> tuple[InstanceFacts | None, IsolationSlot | None, str | None]:
+        """Describe the instance and, for an isolating decision, take a breaker slot: both at once.
+
+        The slot is taken before the live tags are known, so that the breaker costs no round trip
+        on the way to containment; a slot that isolates nothing is given back afterwards.
+        """
+
+        def describe() -> InstanceFacts | str:
+            try:
+                return describe_instance(estate.clients.ec2, finding.instance_id)
+            except InstanceNotFoundError as error:
+                return str(error)
+
+        def take_slot() -> IsolationSlot | None:
+            if not count:
+                return None
+            limit = self.settings.max_isolations_per_hour
+            if limit == 0:
+                return IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=0)
+            return self.ledger.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
+
+        described, slot = run_parallel(lambda task: task(), [describe, take_slot])
+        if slot is not None:
+            logger.info("isolation slot", extra={"granted": slot.granted, "used": slot.used, "limit": slot.limit})
+        if isinstance(described, str):
+            return None, slot, described
+        return described, slot, None
+
+    def _isolated_already(self, instance_id: str) -> bool:
+        incident = self.ledger.get_incident(instance_id)
+        return incident is not None and incident.state == ISOLATED
+
+    def _give_back(self, finding: Finding, slot: IsolationSlot) -> None:
+        try:
+            self.ledger.give_back_slot(finding.account_id, finding.finding_id, slot.window)
+        except LedgerError as error:
+            # The hour then counts one isolation too many: safe, and it ends with the hour.
+            logger.warning("could not give back the isolation slot", extra={"error": str(error)})
 
     def _ticket(
         self,
@@ -424,7 +520,16 @@ class Responder:
 
     def _facts(self, decision: Decision, progress: _Progress, incident: IncidentClaim | None) -> dict[str, Any]:
         facts: dict[str, Any] = {"decision": decision.code, "action": decision.action.value, "reason": decision.reason}
-        for key in ("isolated_at", "snapshot_ids", "autoscaling_group", "target_groups"):
+        for key in (
+            "isolated_at",
+            "snapshot_ids",
+            "autoscaling_group",
+            "target_groups",
+            "isolation_slot",
+            "removed_instance_profiles",
+            "sessions_revoked_before",
+            "revoked_role",
+        ):
             if key in progress.values:
                 facts[key] = progress.values[key]
         if "original_groups" in progress.values:

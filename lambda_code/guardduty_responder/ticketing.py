@@ -77,7 +77,16 @@ def ticket_text(
     failures: Sequence[str] = (),
 ) -> TicketText:
     isolated = decision.isolates and contained
-    verb = "Isolated" if isolated else "NOT CONTAINED" if decision.isolates else "Review"
+    breaker = decision.code == "circuit-breaker"
+    verb = (
+        "Isolated"
+        if isolated
+        else "NOT CONTAINED"
+        if decision.isolates
+        else "CIRCUIT BREAKER OPEN, not isolated"
+        if breaker
+        else "Review"
+    )
     summary = plain(
         f"[GuardDuty {finding.severity_label}] {verb} {finding.instance_id}: {finding.finding_type}", 250
     )
@@ -88,6 +97,14 @@ def ticket_text(
         f"*Severity:* {finding.severity:g} ({finding.severity_label})",
         f"*Account / region:* {finding.account_id} / {finding.region}",
         f"*Instance:* {finding.instance_id}",
+        *(
+            [
+                f"*Credentials:* role {untrusted(finding.credentials.role_name, 64)}, "
+                f"access key {untrusted(finding.credentials.access_key_id, 128)}"
+            ]
+            if finding.credentials
+            else []
+        ),
         f"*Finding id:* {finding.finding_id}",
         f"*Seen:* {finding.count} time(s), updated {untrusted(finding.updated_at, 40)}",
         # Untrusted text never starts a line: Jira's block markup (h1., bq., lists) only works there.
@@ -114,11 +131,20 @@ def ticket_text(
         )
     else:
         lines.append("Nothing was changed on the instance; nothing to release.")
+    if breaker:
+        lines += [
+            "",
+            "h2. Circuit breaker",
+            f"More instances of account {finding.account_id} were to be isolated this hour than the limit allows: "
+            "a flood of false positives, or an outbreak. This instance was left running and connected. The breaker "
+            "closes at the start of the next hour (UTC); isolate by hand now if the finding is real.",
+        ]
     return TicketText(
         summary=summary,
         description="\n".join(lines),
-        priority=_PRIORITIES[finding.severity_label],
-        labels=(LABEL, "guardduty", finding_label(finding.finding_id)),
+        # A tripped breaker may be a flood of false positives or a real outbreak: either way, now.
+        priority=_PRIORITIES["CRITICAL"] if breaker else _PRIORITIES[finding.severity_label],
+        labels=(LABEL, "guardduty", finding_label(finding.finding_id)) + (("circuit-breaker",) if breaker else ()),
     )
 
 

@@ -1,0 +1,110 @@
+# The statements for acting on one account's instances, security groups, snapshots, Auto Scaling
+# groups and target groups: the responder's own account (root module) and each member account
+# (member-role module) get exactly the same ones, so the two cannot drift apart.
+
+locals {
+  in_regions = [for region in var.regions : "arn:${var.partition}:ec2:${region}:${var.account_id}"]
+
+  instances          = [for arn in local.in_regions : "${arn}:instance/*"]
+  volumes            = [for arn in local.in_regions : "${arn}:volume/*"]
+  vpcs               = [for arn in local.in_regions : "${arn}:vpc/*"]
+  security_groups    = [for arn in local.in_regions : "${arn}:security-group/*"]
+  network_interfaces = [for arn in local.in_regions : "${arn}:network-interface/*"]
+  # EC2 writes snapshot ARNs without an account field.
+  snapshots           = [for region in var.regions : "arn:${var.partition}:ec2:${region}::snapshot/*"]
+  auto_scaling_groups = [for region in var.regions : "arn:${var.partition}:autoscaling:${region}:${var.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
+  target_groups       = [for region in var.regions : "arn:${var.partition}:elasticloadbalancing:${region}:${var.account_id}:targetgroup/*/*"]
+
+  tag_keys = ["guardduty-responder:*", "Name"]
+
+  read_actions = concat(
+    ["ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
+    var.credential_actions ? ["ec2:DescribeIamInstanceProfileAssociations"] : [],
+  )
+
+  containment_statements = [
+    {
+      Sid       = "ReadTheEstate"
+      Effect    = "Allow"
+      Action    = local.read_actions
+      Resource  = "*" # Describe* actions support no resource-level permissions.
+      Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
+    },
+    {
+      Sid      = "CreateContainmentGroups"
+      Effect   = "Allow"
+      Action   = ["ec2:CreateSecurityGroup"]
+      Resource = concat(local.vpcs, local.security_groups)
+    },
+    {
+      Sid       = "ShapeOnlyTheResponderGroups"
+      Effect    = "Allow"
+      Action    = ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress"]
+      Resource  = local.security_groups
+      Condition = { StringLike = { "aws:ResourceTag/guardduty-responder:role" = ["isolation", "untracking"] } }
+    },
+    {
+      Sid      = "MoveNetworkInterfaces"
+      Effect   = "Allow"
+      Action   = ["ec2:ModifyNetworkInterfaceAttribute"]
+      Resource = concat(local.network_interfaces, local.security_groups, local.instances, local.vpcs)
+    },
+    {
+      Sid      = "KeepTheInstance"
+      Effect   = "Allow"
+      Action   = ["ec2:ModifyInstanceAttribute"]
+      Resource = local.instances
+    },
+    {
+      Sid      = "SnapshotTheVolumes"
+      Effect   = "Allow"
+      Action   = ["ec2:CreateSnapshots"]
+      Resource = concat(local.instances, local.volumes, local.snapshots)
+    },
+    {
+      Sid       = "WriteOnlyTheResponderTags"
+      Effect    = "Allow"
+      Action    = ["ec2:CreateTags"]
+      Resource  = concat(local.instances, local.snapshots)
+      Condition = { "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys } }
+    },
+    {
+      # Groups are tagged only as they are created: the role cannot mark an existing group as one
+      # of its own and then rewrite its rules.
+      Sid      = "TagGroupsOnlyAtCreation"
+      Effect   = "Allow"
+      Action   = ["ec2:CreateTags"]
+      Resource = local.security_groups
+      Condition = {
+        StringEquals              = { "ec2:CreateAction" = "CreateSecurityGroup" }
+        "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys }
+      }
+    },
+    {
+      Sid      = "TakeOutOfService"
+      Effect   = "Allow"
+      Action   = ["autoscaling:EnterStandby", "autoscaling:DetachInstances", "elasticloadbalancing:DeregisterTargets"]
+      Resource = concat(local.auto_scaling_groups, local.target_groups)
+    },
+  ]
+
+  # Stolen instance credentials stay valid until they expire: the instance loses its profile, and
+  # the role gets a deny-only inline policy for sessions issued before now (as the IAM console's
+  # "Revoke active sessions" does).
+  credential_statements = [
+    {
+      Sid      = "DetachTheInstanceProfile"
+      Effect   = "Allow"
+      Action   = ["ec2:DisassociateIamInstanceProfile"]
+      Resource = local.instances
+    },
+    {
+      Sid      = "RevokeOlderRoleSessions"
+      Effect   = "Allow"
+      Action   = ["iam:PutRolePolicy"]
+      Resource = "arn:${var.partition}:iam::${var.account_id}:role/*" # The instance's role is known only from the finding, and IAM cannot bound what the written policy says.
+    },
+  ]
+
+  statements = concat(local.containment_statements, [for statement in local.credential_statements : statement if var.credential_actions])
+}

@@ -1,0 +1,66 @@
+# The role the responder assumes in a member account. IAM is global: deploy this once per member
+# account, listing every region the responder is deployed in.
+
+terraform {
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.100.0"
+    }
+  }
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  # Built from the name, not read from the role, so that the policy is known before the role exists.
+  role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${var.role_name}"
+}
+
+module "estate_policy" {
+  source = "../estate-policy"
+
+  partition          = local.partition
+  account_id         = local.account_id
+  regions            = var.regions
+  credential_actions = var.credential_actions
+}
+
+resource "aws_iam_role" "this" {
+  name                 = var.role_name
+  description          = "Assumed by the GuardDuty responder to contain instances in this account"
+  max_session_duration = 3600
+  tags                 = var.tags
+
+  # Only the responder's roles, and only presenting the deployment's external id: the guard against
+  # a confused deputy that AWS recommends for roles assumed across accounts.
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { AWS = var.responder_role_arns }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "this" {
+  name = "responder"
+  role = aws_iam_role.this.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(module.estate_policy.statements, [
+      {
+        # With credential_actions the role may write inline policies on roles: never on its own.
+        Sid      = "NeverLoosenItsOwnPermissions"
+        Effect   = "Deny"
+        Action   = ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"]
+        Resource = local.role_arn
+      },
+    ])
+  })
+}

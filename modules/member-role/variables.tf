@@ -1,0 +1,53 @@
+variable "responder_role_arns" {
+  description = "Roles of the responder functions (one per region, in the delegated GuardDuty administrator account) that may assume this role: the root module's member_role_trust.responder_role_arn of each deployment."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.responder_role_arns) > 0 && alltrue([for arn in var.responder_role_arns : can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$", arn))])
+    error_message = "responder_role_arns must list at least one IAM role ARN, e.g. arn:aws:iam::111122223333:role/guardduty-responder-eu-west-1."
+  }
+}
+
+variable "external_id" {
+  description = "External id the responder presents when it assumes the role (the root module's member_role_external_id)."
+  type        = string
+
+  validation {
+    # RE2 repeats at most 1000 times, so the length is checked apart from the characters.
+    condition     = length(var.external_id) >= 2 && length(var.external_id) <= 1224 && can(regex("^[\\w+=,.@:/-]+$", var.external_id))
+    error_message = "external_id must be 2-1224 characters of letters, digits and + = , . @ : / - _ (what STS accepts)."
+  }
+}
+
+variable "role_name" {
+  description = "Name of the role; the same in every member account (the root module's member_role_name)."
+  type        = string
+  default     = "guardduty-responder-member"
+
+  validation {
+    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.role_name))
+    error_message = "role_name must be an IAM role name: 1-64 letters, digits and + = , . @ - _."
+  }
+}
+
+variable "regions" {
+  description = "Regions the responder is deployed in: the role acts only on resources there."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.regions) > 0 && alltrue([for region in var.regions : can(regex("^[a-z]{2,4}(-[a-z]+)+-[0-9]+$", region))])
+    error_message = "regions must name at least one region, each such as eu-west-1 or us-gov-west-1."
+  }
+}
+
+variable "credential_actions" {
+  description = "Let the responder detach instance profiles and revoke the role sessions of instances whose credentials were exfiltrated (set when the deployments use credential_findings = \"contain\")."
+  type        = bool
+  default     = false
+}
+
+variable "tags" {
+  description = "Tags of the role."
+  type        = map(string)
+  default     = {}
+}

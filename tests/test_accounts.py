@@ -1,0 +1,199 @@
+"""Delegated administrator: findings of member accounts are acted on through their member role (DESIGN.md 8)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ACCOUNT, REGION, Network, Stack
+from guardduty_responder import handler
+from guardduty_responder.embedded import create_network
+from guardduty_responder.responder import IncompleteResponseError
+
+MEMBER = "210987654321"
+NO_ROLE = "333344445555"
+ROLE_NAME = "guardduty-responder-member"
+EXTERNAL_ID = "gd-responder-7f3a9c"
+RESPONDER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/guardduty-responder-{REGION}"
+
+
+def admin_session(account_id: str) -> boto3.Session:
+    """Credentials in another moto account (moto maps an assumed role's keys to the role's account)."""
+    issued = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole", RoleSessionName="test-setup"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=issued["AccessKeyId"],
+        aws_secret_access_key=issued["SecretAccessKey"],
+        aws_session_token=issued["SessionToken"],
+        region_name=REGION,
+    )
+
+
+def create_member_role(iam: Any, *, trusted: str = RESPONDER_ROLE, external_id: str = EXTERNAL_ID) -> None:
+    """The member role as modules/member-role creates it: trusts only the responder's role, with the external id."""
+    iam.create_role(
+        RoleName=ROLE_NAME,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": [trusted]},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
+                    }
+                ],
+            }
+        ),
+    )
+
+
+def sts_checks_trust(responder: Any) -> list[dict[str, Any]]:
+    """Make AssumeRole refuse as AWS does when the role is missing or its trust does not match.
+
+    moto's AssumeRole grants any role ARN, existing or not (its source says so); AWS answers
+    AccessDenied unless the role exists, trusts the caller and the external id matches. The check
+    reads the role from moto's IAM in the target account. Returns the AssumeRole calls seen.
+    """
+    calls: list[dict[str, Any]] = []
+
+    def check(params: dict[str, Any], **_: Any) -> None:
+        calls.append(dict(params))
+        account, name = params["RoleArn"].split(":")[4], params["RoleArn"].split("/")[-1]
+        refused = ClientError(
+            {"Error": {"Code": "AccessDenied", "Message": f"User: {RESPONDER_ROLE} is not authorized to perform: sts:AssumeRole on resource: {params['RoleArn']}"}},
+            "AssumeRole",
+        )
+        try:
+            role = admin_session(account).client("iam").get_role(RoleName=name)["Role"]
+        except ClientError as error:
+            raise refused from error
+        trust = role["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        for statement in trust["Statement"]:
+            principals = statement["Principal"]["AWS"]
+            principals = principals if isinstance(principals, list) else [principals]
+            wanted = statement.get("Condition", {}).get("StringEquals", {}).get("sts:ExternalId")
+            if RESPONDER_ROLE in principals and wanted == params.get("ExternalId"):
+                return
+        raise refused
+
+    responder.clients.sts.meta.events.register("before-parameter-build.sts.AssumeRole", check)
+    return calls
+
+
+@pytest.fixture
+def member(stack: Stack) -> Network:
+    session = admin_session(MEMBER)
+    create_member_role(session.client("iam"))
+    ec2 = session.client("ec2")
+    vpc_id, subnet_id = create_network(ec2, REGION)
+    web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]
+    stack.configure(RESPONDER_ACCOUNT_ID=ACCOUNT, MEMBER_ROLE_NAME=ROLE_NAME, MEMBER_ROLE_EXTERNAL_ID=EXTERNAL_ID)
+    return Network(ec2, vpc_id, subnet_id, (web,))
+
+
+def member_event(stack: Stack, fixture: str, instance_id: str, network: Network, account: str = MEMBER) -> dict[str, Any]:
+    event = stack.event(fixture, instance_id, ec2=network.ec2)
+    event["account"] = event["detail"]["accountId"] = account
+    return event
+
+
+def test_a_member_account_instance_is_contained_through_the_assumed_role(stack: Stack, member: Network) -> None:
+    instance_id = stack.launch(enis=2, network=member)
+    responder = handler.get_responder()
+    assumed = sts_checks_trust(responder)
+
+    summary = stack.invoke(member_event(stack, "backdoor_cc_dns", instance_id, member))
+
+    assert summary["isolated"] is True
+    assert assumed == [
+        {
+            "RoleArn": f"arn:aws:iam::{MEMBER}:role/{ROLE_NAME}",
+            "RoleSessionName": "guardduty-responder",
+            "ExternalId": EXTERNAL_ID,
+            "DurationSeconds": 3600,
+        }
+    ]
+    # The groups, the moves and the snapshots are in the member account ...
+    isolation = stack.responder_groups(member.ec2)["isolation"]["GroupId"]
+    assert all(groups == [isolation] for groups in stack.groups_of(instance_id, member.ec2).values())
+    assert len(stack.snapshots_of(instance_id, member.ec2)) == 2
+    assert stack.describe(instance_id, member.ec2)["Tags"]
+    assert stack.responder_groups() == {}
+    # ... the record, the issue and the message at home.
+    record = stack.record(summary["finding_id"])
+    assert record["account_id"] == MEMBER and record["steps"]["contain"]["status"] == "done"
+    assert stack.record(f"instance#{instance_id}")["account_id"] == MEMBER
+    assert len(stack.jira.issues) == 1
+    (message,) = stack.messages()
+    assert f"Account {MEMBER}" in message["Message"]
+
+
+def test_a_second_finding_reuses_the_member_credentials_and_release_works_there(stack: Stack, member: Network) -> None:
+    first, second = stack.launch(network=member), stack.launch(network=member)
+    before = stack.groups_of(second, member.ec2)
+    responder = handler.get_responder()
+    assumed = sts_checks_trust(responder)
+
+    stack.invoke(member_event(stack, "tor_client", first, member))
+    stack.invoke(member_event(stack, "ssh_bruteforce", second, member))
+    released = responder.release(second, released_by="analyst")
+
+    assert len(assumed) == 1  # one assumption per account while the container is warm
+    assert released["released"] is True
+    assert stack.groups_of(second, member.ec2) == before
+
+
+def test_a_finding_for_an_account_without_the_role_is_recorded_notified_and_failed(stack: Stack, member: Network) -> None:
+    elsewhere = admin_session(NO_ROLE).client("ec2")
+    vpc_id, subnet_id = create_network(elsewhere, REGION)
+    group = elsewhere.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]
+    instance_id = stack.launch(network=Network(elsewhere, vpc_id, subnet_id, (group,)))
+    sts_checks_trust(handler.get_responder())
+    event = member_event(stack, "backdoor_cc_dns", instance_id, Network(elsewhere, vpc_id, subnet_id, (group,)), NO_ROLE)
+
+    # The failed invocation is retried by Lambda, then goes to the failed-findings queue with this error.
+    with pytest.raises(IncompleteResponseError) as failure:
+        stack.invoke(event)
+
+    reason = f"cannot act in account {NO_ROLE}: assuming arn:aws:iam::{NO_ROLE}:role/{ROLE_NAME} failed: AccessDenied"
+    assert reason in str(failure.value)
+    record = stack.record(event["detail"]["id"])
+    assert record["steps"]["contain"]["status"] == "failed" and reason in record["steps"]["contain"]["error"]
+    assert record["account_id"] == NO_ROLE and not record.get("completed")
+    (message,) = stack.messages()
+    assert "NOT CONTAINED" in message["Subject"] and reason in message["Message"]
+    (issue,) = stack.jira.issues.values()
+    assert "NOT CONTAINED" in issue["fields"]["summary"]
+    assert stack.groups_of(instance_id, elsewhere) == {eni: [group] for eni in stack.groups_of(instance_id, elsewhere)}
+
+
+def test_a_wrong_external_id_is_refused(stack: Stack, member: Network) -> None:
+    stack.configure(MEMBER_ROLE_EXTERNAL_ID="not-the-agreed-id")
+    instance_id = stack.launch(network=member)
+    sts_checks_trust(handler.get_responder())
+
+    with pytest.raises(IncompleteResponseError, match="AccessDenied"):
+        stack.invoke(member_event(stack, "tor_client", instance_id, member))
+
+    assert stack.responder_groups(member.ec2) == {}
+
+
+def test_without_a_member_role_a_finding_of_another_account_is_not_acted_on(stack: Stack) -> None:
+    stack.configure(RESPONDER_ACCOUNT_ID=ACCOUNT)
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    event["detail"]["accountId"] = MEMBER
+
+    with pytest.raises(IncompleteResponseError, match=f"from account {MEMBER}, but this responder acts only in its own account"):
+        stack.invoke(event)
+
+    assert stack.responder_groups() == {}
+    assert stack.record(event["detail"]["id"])["steps"]["contain"]["status"] == "failed"

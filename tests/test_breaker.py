@@ -1,0 +1,158 @@
+"""The circuit breaker: at most MAX_ISOLATIONS_PER_HOUR isolations per account and hour (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ACCOUNT, Stack
+from guardduty_responder import handler
+from guardduty_responder.clients import AwsClients
+from guardduty_responder.isolation import ContainmentError
+from guardduty_responder.ledger import breaker_key, breaker_window
+from guardduty_responder.responder import Responder
+
+HOUR = 3600.0
+
+
+def new_finding(stack: Stack, instance_id: str, fixture: str = "backdoor_cc_dns") -> dict[str, Any]:
+    return stack.event(fixture, instance_id, finding_id=uuid.uuid4().hex)
+
+
+def isolated(stack: Stack, instance_id: str) -> bool:
+    isolation = stack.responder_groups()["isolation"]["GroupId"]
+    return all(groups == [isolation] for groups in stack.groups_of(instance_id).values())
+
+
+def counted(stack: Stack, now: float) -> set[str]:
+    item = stack.record(breaker_key(ACCOUNT, breaker_window(now)))
+    return set(item["findings"]) if item and "findings" in item else set()
+
+
+def deliver_all_at_once(deliveries: list[Callable[[], dict[str, Any]]]) -> list[dict[str, Any]]:
+    start = threading.Barrier(len(deliveries))
+    outcomes: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def run(delivery: Callable[[], dict[str, Any]]) -> None:
+        start.wait()
+        try:
+            outcomes.append(delivery())
+        except BaseException as error:  # collected: the assertion names it
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(delivery,)) for delivery in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return outcomes
+
+
+@pytest.mark.usefixtures("atomic_dynamodb")
+def test_a_concurrent_burst_on_one_account_never_isolates_more_than_the_limit(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="3", JIRA_TIMEOUT_SECONDS="20")
+    instances = [stack.launch() for _ in range(8)]
+    events = [new_finding(stack, instance_id) for instance_id in instances]
+    # Every finding delivered twice, to ten cold containers at once: retries and repeats in the burst.
+    responders = [stack.responder() for _ in range(10)]
+    deliveries = [
+        (lambda responder=responders[index % 10], event=event: responder.respond(event, remaining_seconds=60))
+        for index, event in enumerate(events + events)
+    ]
+
+    outcomes = deliver_all_at_once(deliveries)
+
+    first = [outcome for outcome in outcomes if not outcome["repeat"]]
+    assert len(first) == 8
+    assert sum(1 for instance_id in instances if isolated(stack, instance_id)) == 3
+    assert sorted(outcome["decision"] for outcome in first) == ["circuit-breaker"] * 5 + ["isolate"] * 3
+    assert len(counted(stack, time.time())) == 3
+    held = [outcome for outcome in first if outcome["decision"] == "circuit-breaker"]
+    for outcome in held:
+        assert not isolated(stack, outcome["instance_id"])
+        issue = stack.jira.issues[outcome["jira_key"]]["fields"]
+        assert issue["priority"] == {"name": "Highest"}
+        assert "circuit-breaker" in issue["labels"]
+        assert "CIRCUIT BREAKER OPEN" in issue["summary"]
+        record = stack.record(outcome["finding_id"])
+        assert record["decision"] == "circuit-breaker" and "limit of 3 isolations per hour" in record["reason"]
+    subjects = [message["Subject"] for message in stack.messages()]
+    assert len(subjects) == 8
+    assert sum("CIRCUIT BREAKER OPEN, NOT ISOLATED, LOOK NOW" in subject for subject in subjects) == 5
+
+
+def test_the_limit_is_per_account_and_the_breaker_closes_with_the_next_hour(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
+    now = [1_800_000_000.0]  # 2027-01-15T08:00:00Z, the start of an hour
+    responder = Responder(stack.settings(), AwsClients(region="us-east-1"), clock=lambda: now[0])
+    first, second, third = (stack.launch() for _ in range(3))
+
+    assert responder.respond(new_finding(stack, first))["decision"] == "isolate"
+    held = responder.respond(new_finding(stack, second))
+    other_account = new_finding(stack, third)
+    other_account["detail"]["accountId"] = "210987654321"
+    assert responder.respond(other_account)["decision"] == "isolate"  # counted apart (with no member role configured, acted on here)
+    now[0] += HOUR
+    later = responder.respond(new_finding(stack, second, "tor_client"))
+
+    assert held["decision"] == "circuit-breaker" and held["isolated"] is False
+    assert later["decision"] == "isolate" and isolated(stack, second)
+
+
+def test_a_finding_that_isolates_nothing_gives_its_slot_back(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
+    exempt_now = stack.launch()
+    event = new_finding(stack, exempt_now)  # GuardDuty saw no exemption tag: the slot is taken ...
+    stack.ec2.create_tags(Resources=[exempt_now], Tags=[{"Key": "guardduty-responder:exempt", "Value": "true"}])
+    real = stack.launch()
+
+    exempt = stack.invoke(event)  # ... and given back once the live tags say exempt
+    contained = stack.invoke(new_finding(stack, real))
+    again = stack.invoke(new_finding(stack, real, "tor_client"))  # already isolated: counts nothing
+
+    assert exempt["decision"] == "exempt"
+    assert contained["decision"] == "isolate" and isolated(stack, real)
+    assert again["decision"] == "isolate"
+    assert counted(stack, time.time()) == {contained["finding_id"]}
+
+
+def test_a_retried_finding_is_counted_once(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
+    instance_id = stack.launch()
+    event = new_finding(stack, instance_id)
+    responder = handler.get_responder()
+    failing = {"on": True}
+
+    def refuse_once(**_: Any) -> None:
+        if failing["on"]:
+            failing["on"] = False
+            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "ModifyNetworkInterfaceAttribute")
+
+    responder.estates.home.clients.ec2.meta.events.register(
+        "before-call.ec2.ModifyNetworkInterfaceAttribute", refuse_once
+    )
+    with pytest.raises(ContainmentError):
+        stack.invoke(event)
+    retried = stack.invoke(event)
+
+    assert retried["decision"] == "isolate" and isolated(stack, instance_id)
+    assert counted(stack, time.time()) == {event["detail"]["id"]}
+
+
+def test_a_limit_of_zero_isolates_nothing(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="0")
+    instance_id = stack.launch()
+    before = stack.groups_of(instance_id)
+
+    outcome = stack.invoke(new_finding(stack, instance_id))
+
+    assert outcome["decision"] == "circuit-breaker" and stack.groups_of(instance_id) == before
+    assert counted(stack, time.time()) == set()

@@ -1,0 +1,142 @@
+"""Credential findings: InstanceCredentialExfiltration names an access key; the instance is its session name."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from conftest import REGION, Stack, load_event
+from guardduty_responder import handler
+from guardduty_responder.credentials import REVOKE_POLICY_NAME
+from guardduty_responder.finding import MalformedFindingError, parse_finding
+from guardduty_responder.responder import IncompleteResponseError
+
+ROLE = "analytics-etl-role"
+
+
+def credential_event(instance_id: str, role_name: str = ROLE) -> dict[str, Any]:
+    event = load_event("instance_credential_exfiltration")
+    details = event["detail"]["resource"]["accessKeyDetails"]
+    details["principalId"] = f"AROAV2N8C5Q1ZEXAMPLE1:{instance_id}"
+    details["userName"] = role_name
+    return event
+
+
+def launch_with_role(stack: Stack, role_name: str = ROLE) -> str:
+    iam = stack_iam()
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    profile = iam.create_instance_profile(InstanceProfileName=role_name)["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName=role_name, RoleName=role_name)
+    instance_id = stack.launch()
+    stack.ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile["Arn"]}, InstanceId=instance_id)
+    return instance_id
+
+
+def stack_iam() -> Any:
+    return boto3.client("iam", region_name=REGION)
+
+
+def associated_profiles(stack: Stack, instance_id: str) -> list[str]:
+    associations = stack.ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )["IamInstanceProfileAssociations"]
+    return [a["IamInstanceProfile"]["Arn"] for a in associations if a["State"] == "associated"]
+
+
+def isolated(stack: Stack, instance_id: str) -> bool:
+    groups = stack.responder_groups()
+    return "isolation" in groups and all(g == [groups["isolation"]["GroupId"]] for g in stack.groups_of(instance_id).values())
+
+
+def test_the_instance_is_the_session_name_at_the_end_of_the_principal_id() -> None:
+    finding = parse_finding(credential_event("i-0a1b2c3d4e5f60718"))
+
+    assert finding.instance_id == "i-0a1b2c3d4e5f60718"
+    assert finding.credentials is not None and finding.credentials.role_name == ROLE
+    assert finding.credentials.access_key_id == "ASIAV2N8C5Q1Z9XJ3TL7"
+    assert finding.interfaces == () and finding.tags == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["resource"]["accessKeyDetails"].update(principalId="AIDAV2N8C5Q1ZEXAMPLE1"), "accessKeyDetails.principalId"),
+        (lambda d: d["resource"]["accessKeyDetails"].update(principalId="AROAV2N8C5Q1ZEXAMPLE1:alice"), "accessKeyDetails.principalId"),
+        (lambda d: d["resource"]["accessKeyDetails"].update(userType="IAMUser"), "accessKeyDetails.userType"),
+        (lambda d: d["resource"]["accessKeyDetails"].update(userName="bad name!"), "accessKeyDetails.userName"),
+        (lambda d: d["resource"].pop("accessKeyDetails"), "detail.resource.accessKeyDetails"),
+        (lambda d: d.update(type="Recon:IAMUser/UserPermissions"), "detail.resource.resourceType"),
+    ],
+)
+def test_a_bad_credential_finding_is_rejected_naming_the_field(change: Any, field: str) -> None:
+    event = credential_event("i-0a1b2c3d4e5f60718")
+    change(event["detail"])
+
+    with pytest.raises(MalformedFindingError) as error:
+        parse_finding(event)
+
+    assert field in error.value.field
+
+
+def test_by_default_a_credential_finding_is_reported_not_acted_on(stack: Stack) -> None:
+    instance_id = launch_with_role(stack)
+
+    summary = stack.invoke(credential_event(instance_id))
+
+    assert summary["decision"] == "credentials-report" and summary["isolated"] is False
+    assert associated_profiles(stack, instance_id) and not isolated(stack, instance_id)
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == []
+    (issue,) = stack.jira.issues.values()
+    assert f"role {ROLE}, access key ASIAV2N8C5Q1Z9XJ3TL7" in issue["fields"]["description"]
+    (message,) = stack.messages()
+    assert "REVIEW" in message["Subject"] and f"Credentials: role {ROLE}" in message["Message"]
+
+
+def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: Stack) -> None:
+    stack.configure(CREDENTIAL_FINDINGS="contain")
+    instance_id = launch_with_role(stack)
+    before = time.time()
+
+    summary = stack.invoke(credential_event(instance_id))
+
+    assert summary["decision"] == "isolate-credentials" and summary["isolated"] is True
+    assert isolated(stack, instance_id)
+    assert associated_profiles(stack, instance_id) == []
+    policy = stack_iam().get_role_policy(RoleName=ROLE, PolicyName=REVOKE_POLICY_NAME)["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    (statement,) = policy["Statement"]
+    cutoff = statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+    assert statement["Effect"] == "Deny" and statement["Action"] == ["*"] and statement["Resource"] == ["*"]
+    assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1)) <= cutoff
+    record = stack.record(summary["finding_id"])
+    assert record["steps"]["instance_profile"]["status"] == "done"
+    assert record["steps"]["revoke_sessions"]["status"] == "done"
+    assert record["removed_instance_profiles"] == [f"arn:aws:iam::123456789012:instance-profile/{ROLE}"]
+    assert record["sessions_revoked_before"] == cutoff and record["revoked_role"] == ROLE
+    assert record["access_key_id"] == "ASIAV2N8C5Q1Z9XJ3TL7"
+
+
+def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(stack: Stack) -> None:
+    stack.configure(CREDENTIAL_FINDINGS="contain", MEMBER_ROLE_NAME="gd-member", MEMBER_ROLE_EXTERNAL_ID="x-123")
+    instance_id = launch_with_role(stack, "gd-member")
+
+    with pytest.raises(IncompleteResponseError, match="refused to revoke the sessions of gd-member"):
+        stack.invoke(credential_event(instance_id, "gd-member"))
+
+    assert isolated(stack, instance_id)
+    assert stack_iam().list_role_policies(RoleName="gd-member")["PolicyNames"] == []
+
+
+def test_ignore_records_and_notifies_only(stack: Stack) -> None:
+    stack.configure(CREDENTIAL_FINDINGS="ignore")
+    instance_id = launch_with_role(stack)
+
+    summary = stack.invoke(credential_event(instance_id))
+
+    assert summary["decision"] == "credentials-ignored" and summary["jira_key"] is None
+    assert stack.jira.issues == {} and len(stack.messages()) == 1
+    assert handler.get_responder().ledger.get_finding(summary["finding_id"]).decision == "credentials-ignored"
