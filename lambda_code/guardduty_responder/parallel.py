@@ -19,5 +19,12 @@ def run_parallel(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
     items = list(items)
     if len(items) <= 1:
         return [function(item) for item in items]
-    futures = [_executor.submit(contextvars.copy_context().run, function, item) for item in items]
-    return [future.result() for future in futures]
+    futures = [_executor.submit(contextvars.copy_context().run, function, item) for item in items[1:]]
+    # The calling thread takes the first item itself rather than waiting idle: one handoff fewer.
+    try:
+        first = contextvars.copy_context().run(function, items[0])
+    except BaseException:
+        for future in futures:
+            future.exception()  # the others finish before the error propagates, as they would have
+        raise
+    return [first, *(future.result() for future in futures)]

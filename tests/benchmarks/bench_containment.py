@@ -18,7 +18,11 @@ How the figures are taken:
   exist before a cold invocation creates them, so they cannot be hooked one by one).
 - Time to containment: from the handler being called to the moment the last
   ModifyNetworkInterfaceAttribute onto the isolation group returned, from those stamps.
-- Calls before containment: API calls issued before that moment.
+- Calls before containment: API calls issued before that moment. Round trips before containment:
+  the longest chain of those calls in which each was issued after the previous one returned.
+- The same warm invocations are also run with no simulated latency: moto answers in this process,
+  so its CPU time (and botocore's, and the responder's) is inside every figure, and varies with the
+  machine. The time target is that the latency adds at most four round trips to that.
 """
 
 from __future__ import annotations
@@ -127,6 +131,17 @@ class CallRecorder:
             call.ended = time.perf_counter()
 
 
+def round_trips(calls: list[Call]) -> int:
+    """The longest chain of calls each issued after the previous one returned: the sequential round
+    trips, whatever the machine's speed (calls made at the same time count once)."""
+    ordered = sorted(calls, key=lambda c: c.started)
+    depth: list[int] = []
+    for index, call in enumerate(ordered):
+        before = [depth[j] for j in range(index) if 0 < ordered[j].ended <= call.started]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)
+
+
 def containment_moment(calls: list[Call], isolation_group: str) -> float | None:
     moves = [c.ended for c in calls if c.operation == "ModifyNetworkInterfaceAttribute" and c.groups == (isolation_group,)]
     return max(moves) if moves else None
@@ -170,13 +185,17 @@ def child_containment(args: argparse.Namespace) -> dict[str, Any]:
     with mock_aws():
         stack = _estate(args.jira_latency_ms / 1000)
         events = []
-        for _ in range(1 + args.warm_runs):
+        # A cold invocation, warm ones, then as many warm ones with no simulated latency: what is
+        # left then is the CPU time of the responder, botocore and moto, all in this one process.
+        for _ in range(1 + 2 * args.warm_runs):
             instance_id = stack.launch(enis=args.enis)
             events.append(stack.event("tor_client", instance_id, finding_id=uuid.uuid4().hex))
         recorder = CallRecorder(args.aws_latency_ms / 1000)
         recorder.install()
         runs = []
         for index, event in enumerate(events):
+            kind = "cold" if index == 0 else "warm" if index <= args.warm_runs else "warm-no-latency"
+            recorder.latency_seconds = 0.0 if kind == "warm-no-latency" else args.aws_latency_ms / 1000
             started = time.perf_counter()
             summary = handler.lambda_handler(copy.deepcopy(event), Context())
             finished = time.perf_counter()
@@ -186,11 +205,12 @@ def child_containment(args: argparse.Namespace) -> dict[str, Any]:
             on_isolation = all(groups == [stack.isolation_group] for groups in stack.groups_of(instance_id).values())
             runs.append(
                 {
-                    "kind": "cold" if index == 0 else "warm",
+                    "kind": kind,
                     "isolated": bool(summary["isolated"]) and on_isolation,
                     "containment_ms": (contained - started) * 1000 if contained else None,
                     "invocation_ms": (finished - started) * 1000,
                     "calls_before_containment": sum(1 for c in calls if contained and c.started < contained),
+                    "round_trips_before_containment": round_trips([c for c in calls if contained and c.started < contained]),
                     "calls_total": len(calls),
                     "operations_before_containment": [
                         f"{c.service}:{c.operation}" for c in sorted(calls, key=lambda c: c.started) if contained and c.started < contained
@@ -432,7 +452,7 @@ def main() -> int:
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    for kind in ("cold", "warm"):
+    for kind in ("cold", "warm", "warm-no-latency"):
         chosen = [run for run in runs if run["kind"] == kind]
         summary[kind] = {
             "samples": len(chosen),
@@ -441,6 +461,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "containment_ms_max": max(run["containment_ms"] for run in chosen),
             "invocation_ms_median": statistics.median(run["invocation_ms"] for run in chosen),
             "calls_before_containment_max": max(run["calls_before_containment"] for run in chosen),
+            "round_trips_before_containment_max": max(run["round_trips_before_containment"] for run in chosen),
             "calls_total_max": max(run["calls_total"] for run in chosen),
             "operations_before_containment": chosen[0]["operations_before_containment"],
         }
@@ -461,7 +482,9 @@ def targets(
     checks = []
     for enis, figures in containment.items():
         warm, first = figures["warm"], figures["cold"]
-        limit = 2 + 2 * enis
+        # The claim, DescribeInstances and the circuit breaker's count (the last two at the same
+        # time), then two moves per ENI (the ENIs in parallel).
+        limit = 3 + 2 * enis
         checks.append(
             Target(
                 f"AWS calls before containment, {enis} ENI(s), warm / cold",
@@ -471,13 +494,28 @@ def targets(
             )
         )
     for enis, figures in containment.items():
-        warm = figures["warm"]
+        warm, first = figures["warm"], figures["cold"]
+        # Claim; describe and count; untracking moves; isolation moves. (Cold, the EC2 client is
+        # built while the count is in flight, so the chain counts the two one after the other.)
+        checks.append(
+            Target(
+                f"round trips before containment, {enis} ENI(s), warm",
+                "<= 4",
+                f"{warm['round_trips_before_containment_max']}",
+                warm["round_trips_before_containment_max"] <= 4,
+            )
+        )
+    for enis, figures in containment.items():
+        warm, bare = figures["warm"], figures["warm-no-latency"]
+        # The latency may add four round trips to the run's own CPU time, and not a fifth: what the
+        # simulated network costs, whatever the speed of the machine running moto in-process.
+        bound = 4.5 * latency + bare["containment_ms_median"]
         checks.append(
             Target(
                 f"warm time to containment, {enis} ENI(s) (median)",
-                f"<= {5 * latency:g} ms",
+                f"<= 4.5 x latency + {bare['containment_ms_median']:.0f} ms = {bound:.0f} ms",
                 f"{warm['containment_ms_median']:.0f} ms",
-                warm["containment_ms_median"] <= 5 * latency and warm["all_isolated"] and figures["cold"]["all_isolated"],
+                warm["containment_ms_median"] <= bound and warm["all_isolated"] and figures["cold"]["all_isolated"],
             )
         )
     checks.append(
@@ -508,14 +546,16 @@ def table(
 ) -> str:
     lines = [
         "",
-        f"| ENIs | time to containment, warm (median) | cold (median) | AWS calls before containment, warm / cold | AWS calls in total, warm / cold | whole invocation, warm (median) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| ENIs | time to containment, warm (median) | warm, no latency (CPU only) | cold (median) | AWS calls before containment, warm / cold | round trips before containment, warm / cold | AWS calls in total, warm / cold | whole invocation, warm (median) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for enis, figures in containment.items():
-        warm, first = figures["warm"], figures["cold"]
+        warm, first, bare = figures["warm"], figures["cold"], figures["warm-no-latency"]
         lines.append(
             f"| {enis} | {warm['containment_ms_median']:.0f} ms ({warm['containment_ms_median'] / latency:.1f} x latency) "
+            f"| {bare['containment_ms_median']:.0f} ms "
             f"| {first['containment_ms_median']:.0f} ms | {warm['calls_before_containment_max']} / {first['calls_before_containment_max']} "
+            f"| {warm['round_trips_before_containment_max']} / {first['round_trips_before_containment_max']} "
             f"| {warm['calls_total_max']} / {first['calls_total_max']} | {warm['invocation_ms_median']:.0f} ms |"
         )
     lines += [
