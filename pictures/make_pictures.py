@@ -1,10 +1,12 @@
-"""Draw the README's pictures: the deployed system, and the order of one containment.
+"""Draw the README's pictures: the deployed system, the order of one containment, and the
+deployment across an AWS Organization.
 
     make pictures        (or: python pictures/make_pictures.py, with `diagrams` installed)
 
-architecture.png uses the `diagrams` package (AWS icons) on Graphviz; containment-sequence.png is
-laid out here, point by point, and rendered by Graphviz's neato with fixed positions, because
-Graphviz has no sequence-diagram layout of its own. Both need Graphviz's `dot` on PATH.
+architecture.png and organisation.png use the `diagrams` package (AWS icons) on Graphviz;
+containment-sequence.png is laid out here, point by point, and rendered by Graphviz's neato with
+fixed positions, because Graphviz has no sequence-diagram layout of its own. All need Graphviz's
+`dot` on PATH.
 """
 
 from __future__ import annotations
@@ -75,6 +77,95 @@ def architecture(path: pathlib.Path) -> None:
         function >> Edge(label="4 issue / comment") >> jira
         function >> Edge(label="5 message") >> topic >> Edge(label="email, chat, pager") >> people
         function >> Edge(label="after the retries", color="darkorange", style="dashed") >> dead_letters >> alarm
+
+
+def organisation(path: pathlib.Path) -> None:
+    from diagrams import Cluster, Diagram, Edge
+    from diagrams.aws.compute import EC2Instances, Lambda
+    from diagrams.aws.database import Dynamodb
+    from diagrams.aws.integration import Eventbridge, SimpleNotificationServiceSns
+    from diagrams.aws.management import Organizations
+    from diagrams.aws.security import Guardduty, SecretsManager
+    # The icon sets have no Jira: a generic building stands for the Jira site, as in architecture().
+    from diagrams.aws.general import GenericOfficeBuilding
+
+    graph = {
+        "fontname": FONT,
+        "fontsize": "22",
+        "pad": "0.4",
+        "nodesep": "0.6",
+        # Closer than architecture(): this picture has seven columns.
+        "ranksep": "1.0",
+        "labelloc": "t",
+        "splines": "spline",
+        # Rank the nodes across the clusters: each member account spans the picture, from its
+        # detector on the left to its role and instances on the right, and nothing flows back.
+        "newrank": "true",
+    }
+    node = {"fontname": FONT, "fontsize": "13"}
+    edge = {"fontname": FONT, "fontsize": "12"}
+    cluster = {"fontname": FONT, "fontsize": "15"}
+    with Diagram(
+        "Across an AWS Organization: one administrator account, member roles, every region",
+        filename=str(path.with_suffix("")),
+        outformat="png",
+        show=False,
+        direction="LR",
+        graph_attr=graph,
+        node_attr=node,
+        edge_attr=edge,
+    ):
+        # Graphviz draws member account A below the administrator account and B above it.
+        with Cluster("AWS Organization", graph_attr=cluster):
+            members = [member_account("member account A", cluster)]
+            organization = Organizations("AWS Organizations\ndelegates GuardDuty\nadministration")
+            with Cluster("security account: GuardDuty delegated administrator", graph_attr=cluster):
+                with Cluster(
+                    "each region: one deployment of the root module\\l(eu-west-1, us-east-1, ...)\\l",
+                    # The margin keeps the last column's labels, wider than their icons, inside the box.
+                    graph_attr={**cluster, "style": "dashed,rounded", "margin": "24"},
+                ):
+                    administrator = Guardduty("GuardDuty\ndelegated\nadministrator:\nevery member's\nfindings")
+                    rule = Eventbridge("EventBridge rule")
+                    secret = SecretsManager("Secrets Manager\nJira credentials")
+                    function = Lambda("Lambda function\n(the responder's role)")
+                    own = EC2Instances("the account's\nown instances")
+                    topic = SimpleNotificationServiceSns("SNS topic")
+                    ledger = Dynamodb("DynamoDB ledger\nclaims, steps,\ncircuit-breaker\ncounts")
+            members.append(member_account("member account B, C, ...", cluster))
+        jira = GenericOfficeBuilding("Jira site")
+
+        # Two columns long, so that the organisation has a column of its own, left of the detectors.
+        organization >> Edge(label="delegated\nadministrator", style="dashed", minlen="2") >> administrator
+        administrator >> Edge(label="finding") >> rule >> Edge(label="invoke") >> function
+        # Drawn from the secret, so that it sits beside the rule rather than in the crowded last column.
+        secret << Edge(label="read at\nrun time", style="dashed") << function
+        function >> Edge(label="acted on\ndirectly", color="firebrick", style="bold") >> own
+        function >> Edge(label="message") >> topic
+        function >> Edge(label="claim,\ncircuit breaker", color="#555555") >> ledger
+        # Drawn from Jira, so that it takes the secret's column: its edge then crosses a member account
+        # where that account is empty.
+        jira << Edge(label="issue /\ncomment") << function
+        # Each edge into the administrator's GuardDuty meets the icon at the corner nearest its member
+        # account (A below, B above), clear of the label.
+        for (detector, role, instances), port in zip(members, ("sw", "nw")):
+            organization >> Edge(label="member", style="dashed", headport="w") >> detector
+            detector >> Edge(label="findings", headport=port) >> administrator
+            function >> Edge(label="sts:AssumeRole\n+ external id", headport="w") >> role
+            role >> Edge(label="isolate, snapshot", color="firebrick", style="bold") >> instances
+
+
+def member_account(name: str, cluster: dict[str, str]) -> tuple:
+    """One member account's cluster: its GuardDuty detector, the role the responder assumes, its instances."""
+    from diagrams import Cluster
+    from diagrams.aws.compute import EC2Instances
+    from diagrams.aws.security import Guardduty, IAMRole
+
+    with Cluster(name, graph_attr=cluster):
+        detector = Guardduty("GuardDuty detector\n(member)")
+        role = IAMRole("guardduty-responder-member\n(modules/member-role):\ntrusts only the responder's role")
+        instances = EC2Instances("EC2 instances")
+    return detector, role, instances
 
 
 # -- the sequence -------------------------------------------------------------------------------------
@@ -187,7 +278,8 @@ def main() -> int:
         return 1
     architecture(HERE / "architecture.png")
     containment_sequence(HERE / "containment-sequence.png")
-    for name in ("architecture.png", "containment-sequence.png"):
+    organisation(HERE / "organisation.png")
+    for name in ("architecture.png", "containment-sequence.png", "organisation.png"):
         print(f"wrote pictures/{name}")
     return 0
 
