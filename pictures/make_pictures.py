@@ -18,6 +18,11 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 FONT = "DejaVu Sans"
+# What the `diagrams` pictures share: fonts, spacing and curved edges (curves keep each label beside
+# its own edge; orthogonal routing lets them drift).
+GRAPH = {"fontname": FONT, "fontsize": "22", "pad": "0.4", "nodesep": "0.6", "ranksep": "1.3", "labelloc": "t", "splines": "spline"}
+NODE = {"fontname": FONT, "fontsize": "13"}
+EDGE = {"fontname": FONT, "fontsize": "12"}
 
 
 def architecture(path: pathlib.Path) -> None:
@@ -32,27 +37,15 @@ def architecture(path: pathlib.Path) -> None:
     # The icon sets have no Jira: a generic building stands for the Jira site.
     from diagrams.aws.general import GenericOfficeBuilding
 
-    # Curved edges keep each label beside its own edge (orthogonal routing lets them drift).
-    graph = {
-        "fontname": FONT,
-        "fontsize": "22",
-        "pad": "0.4",
-        "nodesep": "0.6",
-        "ranksep": "1.3",
-        "labelloc": "t",
-        "splines": "spline",
-    }
-    node = {"fontname": FONT, "fontsize": "13"}
-    edge = {"fontname": FONT, "fontsize": "12"}
     with Diagram(
         "GuardDuty EC2 responder: what `terraform apply` deploys",
         filename=str(path.with_suffix("")),
         outformat="png",
         show=False,
         direction="LR",
-        graph_attr=graph,
-        node_attr=node,
-        edge_attr=edge,
+        graph_attr=GRAPH,
+        node_attr=NODE,
+        edge_attr=EDGE,
     ):
         guardduty = Guardduty("Amazon GuardDuty\nEC2 finding")
         with Cluster("the responder (one per region)", graph_attr={"fontname": FONT, "fontsize": "15"}):
@@ -90,20 +83,13 @@ def organisation(path: pathlib.Path) -> None:
     from diagrams.aws.general import GenericOfficeBuilding
 
     graph = {
-        "fontname": FONT,
-        "fontsize": "22",
-        "pad": "0.4",
-        "nodesep": "0.6",
+        **GRAPH,
         # Closer than architecture(): this picture has seven columns.
         "ranksep": "1.0",
-        "labelloc": "t",
-        "splines": "spline",
         # Rank the nodes across the clusters: each member account spans the picture, from its
         # detector on the left to its role and instances on the right, and nothing flows back.
         "newrank": "true",
     }
-    node = {"fontname": FONT, "fontsize": "13"}
-    edge = {"fontname": FONT, "fontsize": "12"}
     cluster = {"fontname": FONT, "fontsize": "15"}
     with Diagram(
         "Across an AWS Organization: one administrator account, member roles, every region",
@@ -112,8 +98,8 @@ def organisation(path: pathlib.Path) -> None:
         show=False,
         direction="LR",
         graph_attr=graph,
-        node_attr=node,
-        edge_attr=edge,
+        node_attr=NODE,
+        edge_attr=EDGE,
     ):
         # Graphviz draws member account A below the administrator account and B above it.
         with Cluster("AWS Organization", graph_attr=cluster):

@@ -163,6 +163,19 @@ def test_the_deployed_rule_selects_guardduty_instance_findings(deployment: Any) 
     assert RECORD_ONLY_FIXTURES  # the low-severity probe is the one filtered at the edge
 
 
+def launch_instance(ec2: Any, prefix: str) -> tuple[str, str, str]:
+    """An instance in a new VPC `<prefix>.0.0/16`, on one group of its own: (instance, subnet, group)."""
+    vpc = ec2.create_vpc(CidrBlock=f"{prefix}.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.1.0/24")["Subnet"]["SubnetId"]
+    app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
+    instance_id = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [app]}],
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    )["Instances"][0]["InstanceId"]
+    return instance_id, subnet, app
+
+
 def deployed_archives(aws: LocalAws, workdir: TerraformDir, outputs: dict[str, Any]) -> tuple[pathlib.Path, pathlib.Path]:
     """The archive files whose hashes match what the function and its layer were deployed with."""
     function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
@@ -190,14 +203,7 @@ def test_the_deployed_function_contains_an_instance_with_the_deployed_role(deplo
             SecretId=outputs["jira_secret_arn"],
             SecretString=json.dumps({"url": jira.url, "username": "responder@example.com", "api_token": token}),
         )
-        vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
-        app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
-        instance_id = ec2.run_instances(
-            ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-            NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [app]}],
-            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
-        )["Instances"][0]["InstanceId"]
+        instance_id, subnet, app = launch_instance(ec2, "10.8")
         second = ec2.create_network_interface(SubnetId=subnet, Groups=[app])["NetworkInterface"]["NetworkInterfaceId"]
         ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=instance_id, DeviceIndex=1)
         sqs, sns = aws.client("sqs"), aws.client("sns")
@@ -337,14 +343,7 @@ def test_the_deployed_function_contains_a_member_account_instance_through_the_me
     assert role_arn == f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"
 
     ec2 = aws.client("ec2", **member)
-    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
-    app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
-    instance_id = ec2.run_instances(
-        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [app]}],
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
-    )["Instances"][0]["InstanceId"]
+    instance_id, _, _ = launch_instance(ec2, "10.9")
     event = load_event("tor_client")
     event["account"] = event["detail"]["accountId"] = MEMBER
     event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id

@@ -13,14 +13,14 @@ import logging
 import threading
 from dataclasses import dataclass
 
+import boto3
 import botocore.session
 from botocore.credentials import CredentialProvider, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-import boto3
-
 from .clients import AwsClients
 from .isolation import GroupDirectory
+from .steps import describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,10 @@ class Estates:
                     DurationSeconds=SESSION_SECONDS,
                 )
             except (ClientError, BotoCoreError) as error:
-                raise AccountAccessError(f"cannot act in account {role_arn.split(':')[4]}: assuming {role_arn} failed: {_describe(error)}") from error
+                account = role_arn.split(":")[4]
+                raise AccountAccessError(
+                    f"cannot act in account {account}: assuming {role_arn} failed: {describe_error(error)}"
+                ) from error
             issued = response["Credentials"]
             return {
                 "access_key": issued["AccessKeyId"],
@@ -131,11 +134,4 @@ def _session_with(credentials: RefreshableCredentials, region: str | None) -> bo
     core = botocore.session.Session()
     core.get_component("credential_provider").insert_before("env", _AssumedRole(credentials))
     return boto3.Session(botocore_session=core, region_name=region)
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, ClientError):
-        info = error.response.get("Error", {})
-        return f"{info.get('Code', 'ClientError')}: {info.get('Message', '')}".strip()
-    return f"{type(error).__name__}: {error}"
 

@@ -44,11 +44,12 @@ def run_step(name: str, action: Callable[[], tuple[str, dict[str, Any]]]) -> Ste
     try:
         detail, values = action()
     except STEP_ERRORS as error:
-        return StepResult(name, ok=False, error=_describe(error), seconds=time.monotonic() - started)
+        return StepResult(name, ok=False, error=describe_error(error), seconds=time.monotonic() - started)
     return StepResult(name, ok=True, detail=detail, values=values, seconds=time.monotonic() - started)
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
+    """One line for people: AWS's error code and message, or the exception's type and text."""
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
         return f"{info.get('Code', 'ClientError')}: {info.get('Message', '')}".strip()
