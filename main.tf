@@ -396,6 +396,8 @@ module "estate_policy" {
   account_id         = local.account_id
   regions            = [local.region]
   credential_actions = var.credential_findings == "contain"
+  # Every regional deployment's role carries the prefix.
+  protected_role_names = compact(["${local.name}-*", var.member_role_name])
 }
 
 locals {
@@ -502,6 +504,6 @@ resource "aws_iam_role_policy" "this" {
   role = aws_iam_role.this.id
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = concat(local.responder_statements, local.runtime_statements, local.guard_statements)
+    Statement = concat(local.responder_statements, local.runtime_statements, local.guard_statements, module.estate_policy.guard_statements)
   })
 }

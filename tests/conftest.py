@@ -240,25 +240,26 @@ class Stack:
         return {k: TypeDeserializer().deserialize(v) for k, v in item.items()} if item else None
 
 
-@pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB's per-item atomicity for moto, whose in-process backend does not lock between threads.
+@pytest.fixture(autouse=True)
+def moto_answers_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS's per-request atomicity for moto, whose in-process backends do not lock between threads.
 
-    DynamoDB evaluates a condition and applies the write as one step; moto checks, then writes, and
-    another thread may run in between. Tests of concurrent invocations serialise moto's item
-    operations so they test the responder's conditional writes rather than moto's thread safety.
+    DynamoDB evaluates a condition and applies the write as one step, and EC2 never shows a request
+    another one half done; moto, called from several threads at once (the responder's parallel
+    steps, concurrent invocations), can interleave inside its own code, check-then-write or
+    iterate a dict another thread is changing. Serialising the requests it answers makes the
+    tests test the responder, not moto's thread safety.
     """
-    from moto.dynamodb.models import DynamoDBBackend
+    from moto.core.botocore_stubber import BotocoreStubber
 
     lock = threading.RLock()
-    for name in ("put_item", "update_item", "get_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
+    answer = BotocoreStubber.process_request
 
-        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(self, *args, **kwargs)
+    def one_at_a_time(self: Any, request: Any) -> Any:
+        with lock:
+            return answer(self, request)
 
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
+    monkeypatch.setattr(BotocoreStubber, "process_request", one_at_a_time)
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ run "credential_findings_reach_the_function_when_reported" {
   }
 }
 
-run "credential_findings_are_contained_with_three_more_actions" {
+run "credential_findings_are_contained_with_four_more_actions_and_a_guard" {
   command = plan
 
   variables {
@@ -128,6 +128,16 @@ run "credential_findings_are_contained_with_three_more_actions" {
       contains(one([for statement in local.guard_statements : statement if statement.Effect == "Deny"]).Action, action)
     ])
     error_message = "the role must never be able to loosen its own permissions"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement.Resource if contains(statement.Action, "iam:GetInstanceProfile")]) == "arn:aws:iam::123456789012:instance-profile/*"
+    error_message = "confirming the instance's role reads the account's instance profiles only"
+  }
+  assert {
+    condition = alltrue([for arn in ["arn:aws:iam::123456789012:role/guardduty-responder-*", "arn:aws:iam::123456789012:role/aws-reserved/*", "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"] :
+      contains(one([for statement in module.estate_policy.guard_statements : statement if statement.Sid == "NeverWriteProtectedRoles"]).Resource, arn)
+    ]) && one([for statement in module.estate_policy.guard_statements : statement.Effect if statement.Sid == "NeverWriteProtectedRoles"]) == "Deny"
+    error_message = "the responder's roles in every region, AWS's reserved roles and the Organization's administrator role must never be written"
   }
 }
 
@@ -464,6 +474,13 @@ run "member_role_trusts_only_the_responder_roles_with_the_external_id" {
   }
 
   assert {
+    condition = alltrue([for name in ["guardduty-responder-member", "guardduty-responder-eu-west-1", "OrganizationAccountAccessRole"] :
+      contains(one([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : statement.Resource if statement.Sid == "NeverWriteProtectedRoles"]), "arn:aws:iam::210987654321:role/${name}")
+    ])
+    error_message = "with credential_actions the member role must be denied writing its own, the responder's and the administrator role's policies"
+  }
+
+  assert {
     condition = jsondecode(aws_iam_role.this.assume_role_policy).Statement == [{
       Effect    = "Allow"
       Principal = { AWS = ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1", "arn:aws:iam::123456789012:role/guardduty-responder-us-east-1"] }
@@ -487,7 +504,7 @@ run "member_role_trusts_only_the_responder_roles_with_the_external_id" {
     error_message = "the member role's allow statements must be the estate policy's, unchanged"
   }
   assert {
-    condition     = alltrue([for action in ["ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile", "iam:PutRolePolicy"] : contains(flatten([for statement in module.estate_policy.statements : statement.Action]), action)])
+    condition     = alltrue([for action in ["ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile", "iam:GetInstanceProfile", "iam:PutRolePolicy"] : contains(flatten([for statement in module.estate_policy.statements : statement.Action]), action)])
     error_message = "credential_actions must add the credential actions"
   }
   assert {
@@ -548,4 +565,24 @@ run "member_role_trusts_roles_only" {
   }
 
   expect_failures = [var.responder_role_arns]
+}
+
+run "member_role_may_also_trust_the_operators_who_release" {
+  command = plan
+
+  module {
+    source = "./modules/member-role"
+  }
+
+  variables {
+    responder_role_arns = ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1"]
+    operator_role_arns  = ["arn:aws:iam::123456789012:role/incident-responders"]
+    external_id         = "responder-7f3a"
+    regions             = ["eu-west-1"]
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1", "arn:aws:iam::123456789012:role/incident-responders"]
+    error_message = "operators named in operator_role_arns may assume the member role too, with the same external id"
+  }
 }

@@ -197,3 +197,24 @@ def test_without_a_member_role_a_finding_of_another_account_is_not_acted_on(stac
 
     assert stack.responder_groups() == {}
     assert stack.record(event["detail"]["id"])["steps"]["contain"]["status"] == "failed"
+
+
+def test_a_member_role_that_stops_working_is_reported_and_assumed_again(stack: Stack, member: Network) -> None:
+    first, second = stack.launch(network=member), stack.launch(network=member)
+    responder = handler.get_responder()
+    assumed = sts_checks_trust(responder)
+    stack.invoke(member_event(stack, "tor_client", first, member))
+    cached = responder.estates.for_account(MEMBER)
+
+    def refuse(**_: Any) -> None:  # the role was narrowed after it was assumed
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "not authorized"}}, "DescribeInstances")
+
+    cached.clients.ec2.meta.events.register("before-call.ec2.DescribeInstances", refuse)
+    event = member_event(stack, "ssh_bruteforce", second, member)
+
+    with pytest.raises(IncompleteResponseError, match=f"cannot act in account {MEMBER} through .*UnauthorizedOperation"):
+        stack.invoke(event)
+    assert "NOT CONTAINED" in stack.messages()[-1]["Subject"]
+    retried = stack.invoke(event)  # the next delivery assumes the role afresh
+
+    assert retried["isolated"] is True and len(assumed) == 2

@@ -15,8 +15,8 @@ from conftest import ACCOUNT, Stack
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.isolation import ContainmentError
+from guardduty_responder.responder import IncompleteResponseError, Responder
 from guardduty_responder.ledger import breaker_key, breaker_window
-from guardduty_responder.responder import Responder
 
 HOUR = 3600.0
 
@@ -56,7 +56,6 @@ def deliver_all_at_once(deliveries: list[Callable[[], dict[str, Any]]]) -> list[
     return outcomes
 
 
-@pytest.mark.usefixtures("atomic_dynamodb")
 def test_a_concurrent_burst_on_one_account_never_isolates_more_than_the_limit(stack: Stack) -> None:
     stack.configure(MAX_ISOLATIONS_PER_HOUR="3", JIRA_TIMEOUT_SECONDS="20")
     instances = [stack.launch() for _ in range(8)]
@@ -105,6 +104,38 @@ def test_the_limit_is_per_account_and_the_breaker_closes_with_the_next_hour(stac
 
     assert held["decision"] == "circuit-breaker" and held["isolated"] is False
     assert later["decision"] == "isolate" and isolated(stack, second)
+    hour = 1_800_000_000.0
+    assert len(counted(stack, hour)) == 1 and len(counted(stack, hour + HOUR)) == 1
+    other_item = stack.record(breaker_key("210987654321", breaker_window(hour)))
+    assert other_item["findings"] == {other_account["detail"]["id"]}
+
+
+def test_a_held_finding_stays_held_when_it_is_retried(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
+    stack.invoke(new_finding(stack, stack.launch()))
+    instance_id = stack.launch()
+    event = new_finding(stack, instance_id)
+    stack.jira.fail(503)  # the held finding's issue fails once: Lambda retries the finding
+
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(event)
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="5")  # room again (a new hour, or a raised limit)
+    retried = stack.invoke(event)
+
+    assert retried["decision"] == "circuit-breaker" and not isolated(stack, instance_id)
+    assert retried["jira_key"] is not None
+
+
+def test_an_exemption_only_in_the_findings_copy_of_the_tags_still_counts(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
+    stack.invoke(new_finding(stack, stack.launch()))
+    instance_id = stack.launch(tags={"guardduty-responder:exempt": "true"})
+    event = new_finding(stack, instance_id)  # GuardDuty saw the exemption tag ...
+    stack.ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": "guardduty-responder:exempt"}])  # ... now gone
+
+    outcome = stack.invoke(event)
+
+    assert outcome["decision"] == "circuit-breaker" and not isolated(stack, instance_id)
 
 
 def test_a_finding_that_isolates_nothing_gives_its_slot_back(stack: Stack) -> None:

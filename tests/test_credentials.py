@@ -13,7 +13,6 @@ from conftest import REGION, Stack, load_event
 from guardduty_responder import handler
 from guardduty_responder.credentials import REVOKE_POLICY_NAME
 from guardduty_responder.finding import MalformedFindingError, parse_finding
-from guardduty_responder.responder import IncompleteResponseError
 
 ROLE = "analytics-etl-role"
 
@@ -111,11 +110,14 @@ def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: 
     (statement,) = policy["Statement"]
     cutoff = statement["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
     assert statement["Effect"] == "Deny" and statement["Action"] == ["*"] and statement["Resource"] == ["*"]
+    after = time.time()
     assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1)) <= cutoff
+    assert cutoff <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(after + 1)), "a future cutoff would lock the role out"
     record = stack.record(summary["finding_id"])
     assert record["steps"]["instance_profile"]["status"] == "done"
     assert record["steps"]["revoke_sessions"]["status"] == "done"
     assert record["removed_instance_profiles"] == [f"arn:aws:iam::123456789012:instance-profile/{ROLE}"]
+    assert record["profile_roles"] == [ROLE]
     assert record["sessions_revoked_before"] == cutoff and record["revoked_role"] == ROLE
     assert record["access_key_id"] == "ASIAV2N8C5Q1Z9XJ3TL7"
 
@@ -124,11 +126,55 @@ def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(st
     stack.configure(CREDENTIAL_FINDINGS="contain", MEMBER_ROLE_NAME="gd-member", MEMBER_ROLE_EXTERNAL_ID="x-123")
     instance_id = launch_with_role(stack, "gd-member")
 
-    with pytest.raises(IncompleteResponseError, match="refused to revoke the sessions of gd-member"):
-        stack.invoke(credential_event(instance_id, "gd-member"))
+    summary = stack.invoke(credential_event(instance_id, "gd-member"))
 
-    assert isolated(stack, instance_id)
+    assert summary["isolated"] is True and isolated(stack, instance_id)
     assert stack_iam().list_role_policies(RoleName="gd-member")["PolicyNames"] == []
+    step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
+    assert step["status"] == "skipped" and "gd-member is the responder's own" in step["detail"]
+
+
+def test_a_role_the_instance_did_not_hold_is_left_alone(stack: Stack) -> None:
+    stack.configure(CREDENTIAL_FINDINGS="contain")
+    instance_id = launch_with_role(stack)
+    stack_iam().create_role(RoleName="admin", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+
+    summary = stack.invoke(credential_event(instance_id, "admin"))  # a finding naming another role
+
+    assert stack_iam().list_role_policies(RoleName="admin")["PolicyNames"] == []
+    step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
+    assert step["status"] == "skipped" and f"not the role of {instance_id}'s instance profile" in step["detail"]
+    (issue,) = stack.jira.issues.values()
+    assert "revoke its sessions by hand" in issue["fields"]["description"]
+
+
+def test_a_role_other_instances_share_is_not_revoked(stack: Stack) -> None:
+    stack.configure(CREDENTIAL_FINDINGS="contain")
+    instance_id = launch_with_role(stack)
+    other = stack.launch()
+    profile = stack_iam().get_instance_profile(InstanceProfileName=ROLE)["InstanceProfile"]["Arn"]
+    stack.ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=other)
+
+    summary = stack.invoke(credential_event(instance_id))
+
+    assert isolated(stack, instance_id) and associated_profiles(stack, instance_id) == []
+    assert associated_profiles(stack, other) == [profile]
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == []
+    step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
+    assert step["status"] == "skipped" and f"also used by 1 other instance(s) ({other})" in step["detail"]
+
+
+def test_a_credential_finding_on_an_instance_isolated_already_still_revokes(stack: Stack) -> None:
+    stack.configure(CREDENTIAL_FINDINGS="contain")
+    instance_id = launch_with_role(stack)
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id))  # isolated first for another finding
+
+    summary = stack.invoke(credential_event(instance_id))
+
+    assert summary["isolated"] is True
+    assert associated_profiles(stack, instance_id) == []
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == [REVOKE_POLICY_NAME]
+    assert stack.record(summary["finding_id"])["incident_role"] == "secondary"
 
 
 def test_ignore_records_and_notifies_only(stack: Stack) -> None:

@@ -312,10 +312,18 @@ def member_credentials(aws: LocalAws) -> dict[str, str]:
     }
 
 
+def environment_of(aws: LocalAws, credentials: dict[str, str]) -> dict[str, str]:
+    """Terraform's environment for the local AWS with these credentials."""
+    return {
+        **aws.env,
+        "AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": credentials["aws_session_token"],
+    }
+
+
 def test_the_deployed_function_contains_a_member_account_instance_through_the_member_role(deployment: Any) -> None:
     aws, workdir, outputs = deployment
-    python = lambda_python()
-    runtime = lambda_runtime_packages(python, workdir.path)
     trust = outputs["member_role_trust"]
     assert trust == {"responder_role_arn": outputs["role_arn"], "member_role_name": MEMBER_ROLE, "external_id": EXTERNAL_ID}
     member = member_credentials(aws)
@@ -331,15 +339,20 @@ def test_the_deployed_function_contains_a_member_account_instance_through_the_me
         '}\n'
         'output "role_arn" {\n  value = module.member.role_arn\n}\n'
     )
-    member_env = {
-        **aws.env,
-        "AWS_ACCESS_KEY_ID": member["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": member["aws_secret_access_key"],
-        "AWS_SESSION_TOKEN": member["aws_session_token"],
-    }
+    member_env = environment_of(aws, member)
     workdir.run("-chdir=member", "init", "-backend=false", "-input=false", "-no-color")
     workdir.run("-chdir=member", "apply", "-auto-approve", "-input=false", "-no-color", env=member_env, timeout=300)
-    role_arn = json.loads(workdir.run("-chdir=member", "output", "-json", env=member_env).stdout)["role_arn"]["value"]
+    try:
+        run_in_member_account(aws, workdir, outputs, member)
+    finally:
+        workdir.run("-chdir=member", "destroy", "-auto-approve", "-input=false", "-no-color", env=member_env, timeout=300)
+    assert aws.client("iam", **member).list_roles()["Roles"] == [], "destroy leaves no member role"
+
+
+def run_in_member_account(aws: LocalAws, workdir: TerraformDir, outputs: dict[str, Any], member: dict[str, str]) -> None:
+    python = lambda_python()
+    runtime = lambda_runtime_packages(python, workdir.path)
+    role_arn = json.loads(workdir.run("-chdir=member", "output", "-json", env=environment_of(aws, member)).stdout)["role_arn"]["value"]
     assert role_arn == f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"
 
     ec2 = aws.client("ec2", **member)
@@ -358,11 +371,10 @@ def test_the_deployed_function_contains_a_member_account_instance_through_the_me
         # Both roles as deployed: the function's at home, the member role in the member account.
         with actions_enforced(aws.client("iam", **member), MEMBER_ROLE), as_deployed_role(aws, outputs) as credentials:
             result = run_deployed_function(aws, python, runtime, function, function_zip, layer_zip, event, credentials)
+        assert result["summary"]["isolated"] is True, result
+        assert len(jira.issues_labelled(finding_label(event["detail"]["id"]))) == 1
     finally:
         jira.stop()
-    workdir.run("-chdir=member", "destroy", "-auto-approve", "-input=false", "-no-color", env=member_env, timeout=300)
-
-    assert result["summary"]["isolated"] is True, result
     isolation = ec2.describe_security_groups(
         Filters=[{"Name": "tag:guardduty-responder:role", "Values": ["isolation"]}]
     )["SecurityGroups"][0]["GroupId"]
@@ -371,7 +383,6 @@ def test_the_deployed_function_contains_a_member_account_instance_through_the_me
     assert len(ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:guardduty-responder:instance-id", "Values": [instance_id]}])["Snapshots"]) == 1
     ledger = aws.client("dynamodb").get_item(TableName=outputs["table_name"], Key={"pk": {"S": event["detail"]["id"]}})["Item"]
     assert ledger["account_id"] == {"S": MEMBER}
-    assert len(jira.issues_labelled(finding_label(event["detail"]["id"]))) == 1
 
 
 def run_deployed_function(

@@ -94,6 +94,11 @@ class Estates:
             logger.info("assumed member role", extra={"account_id": account_id, "role_arn": role_arn})
             return estate
 
+    def forget(self, account_id: str) -> None:
+        """Drop a member account's credentials: the next finding of that account assumes its role again."""
+        with self._lock:
+            self._members.pop(account_id, None)
+
     def _assume(self, role_arn: str) -> RefreshableCredentials:
         def fetch() -> dict[str, str]:
             try:

@@ -261,6 +261,7 @@ def _stand_in_instance(
 def _respond(responder: Any, event: Mapping[str, Any]) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from .accounts import AccountAccessError
     from .isolation import ContainmentError
     from .ledger import LedgerError
     from .responder import IncompleteResponseError
@@ -271,7 +272,7 @@ def _respond(responder: Any, event: Mapping[str, Any]) -> dict[str, Any]:
         raise OperationFailed(f"contained, but a later step failed (replay again to finish it): {error}") from error
     except ContainmentError as error:
         raise OperationFailed(f"containment failed: {error}") from error
-    except (LedgerError, ClientError, BotoCoreError) as error:
+    except (LedgerError, AccountAccessError, ClientError, BotoCoreError) as error:
         raise OperationFailed(str(error)) from error
 
 
@@ -316,6 +317,7 @@ def _print_replay(args: argparse.Namespace, summary: Mapping[str, Any], responde
 def _release(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from .accounts import AccountAccessError
     from .clients import AwsClients
     from .isolation import ContainmentError
     from .ledger import LedgerError
@@ -334,6 +336,10 @@ def _release(args: argparse.Namespace) -> int:
         result = responder.release(args.instance_id, released_by=args.released_by or _user_name())
     except ReleaseError as error:
         raise OperationFailed(f"release refused: {error}") from error
+    except AccountAccessError as error:
+        raise OperationFailed(
+            f"{error} (the member role must trust these credentials: operator_role_arns of modules/member-role)"
+        ) from error
     except ContainmentError as error:
         raise OperationFailed(f"restoring the groups failed (nothing recorded as released): {error}") from error
     except (LedgerError, ClientError, BotoCoreError) as error:

@@ -59,6 +59,8 @@ class FindingRecord:
     jira_key: str | None = None
     incident_role: str | None = None
     completed: bool = False
+    removed_instance_profiles: tuple[str, ...] = ()
+    profile_roles: tuple[str, ...] = ()
 
     def step_done(self, name: str) -> bool:
         state = self.steps.get(name)
@@ -80,6 +82,8 @@ class FindingRecord:
             jira_key=data.get("jira_key"),
             incident_role=data.get("incident_role"),
             completed=bool(data.get("completed", False)),
+            removed_instance_profiles=tuple(data.get("removed_instance_profiles", ())),
+            profile_roles=tuple(data.get("profile_roles", ())),
         )
 
 
@@ -381,7 +385,8 @@ class Ledger:
                         ":limit": limit,
                         ":kind": "breaker",
                         ":account": account_id,
-                        ":expires": int(now) + self._retention_seconds,
+                        # Needed only while its hour lasts; a day keeps it to look at afterwards.
+                        ":expires": (int(now) // 3600 + 1) * 3600 + 86400,
                     }
                 ),
                 ReturnValues="ALL_NEW",

@@ -45,12 +45,14 @@ from .ledger import (
 from .notification import notification_text, publish
 from .parallel import run_parallel
 from .policy import Action, Decision, decide
-from .steps import STEP_ERRORS, StepResult, run_step
+from .steps import STEP_ERRORS, StepResult, describe_error, run_step
 from .ticketing import JiraTicketing, TicketingError, comment_text, finding_label, plain, ticket_text
 
 logger = logging.getLogger(__name__)
 
 _GONE_STATES = ("shutting-down", "terminated")
+# What AWS answers with credentials that no longer carry the right (role deleted, narrowed, expired).
+_REFUSED = ("AccessDenied", "UnauthorizedOperation", "AuthFailure", "ExpiredToken", "InvalidClientTokenId", "RequestExpired")
 _DEFAULT_LEASE_SECONDS = 900.0
 # The Jira step makes at most two requests (a search, then a create or a comment), each bounded by
 # JIRA_TIMEOUT_SECONDS; the SNS message and the final record need a few seconds after it.
@@ -161,16 +163,29 @@ class Responder:
                 except AccountAccessError as error:
                     unreachable = str(error)
                 else:
-                    counts = decision.isolates and not progress.done("contain")
+                    contained_before = claim.record.steps.get("contain") is not None and (
+                        claim.record.steps["contain"].status == "done"
+                    )
+                    # A finding the breaker held stays held on its retries, whatever the hour.
+                    held_before = not claim.is_new and claim.record.decision == "circuit-breaker"
+                    counts = decision.isolates and not contained_before and not held_before
                     instance, slot, unreachable = self._look(finding, estate, count=counts, now=now)
-                    if slot is not None:
-                        progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
-                        if not slot.granted and self._isolated_already(finding.instance_id):
-                            # A further finding on an instance the responder holds isolated adds to
-                            # its incident: confirming an isolation takes no new slot.
-                            slot = None
+                    waived = contained_before
+                    if held_before:
+                        slot = IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=self.settings.max_isolations_per_hour)
+                    elif slot is not None and not slot.granted and self._isolated_already(finding.instance_id):
+                        # A further finding on an instance the responder holds isolated adds to
+                        # its incident: confirming an isolation takes no new slot.
+                        slot, waived = None, True
                     if instance is not None:
                         decision = self._decide(finding, instance_tags=instance.tags, slot=slot)
+                        if decision.isolates and slot is None and not waived:
+                            # The finding's copy of the tags held it back, the live ones do not: it
+                            # must be counted before anything moves (a round trip, in this case only).
+                            slot = self._take_slot(finding, now)
+                            decision = self._decide(finding, instance_tags=instance.tags, slot=slot)
+                    if slot is not None:
+                        progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
             logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
 
             incident: IncidentClaim | None = None
@@ -201,6 +216,8 @@ class Responder:
                     existing = self.ledger.get_incident(finding.instance_id)
                     if existing is not None and existing.state == ISOLATED and existing.finding_id != finding.finding_id:
                         incident = IncidentClaim(is_primary=False, incident=existing)
+            if decision.isolates and finding.credentials is not None and instance is not None and estate is not None:
+                self._contain_credentials(finding, instance, estate, progress)
             if slot is not None and slot.granted and (incident is None or not incident.is_primary):
                 # Counted, but this finding isolated nothing (exempt, gone, unreachable, or the
                 # instance was isolated already for another finding): the slot goes back to the hour.
@@ -298,7 +315,7 @@ class Responder:
                 originals=originals,
                 pause_seconds=self.settings.isolation_pause_seconds,
             )
-        except (ContainmentError, ClientError, BotoCoreError) as error:
+        except (ContainmentError, AccountAccessError, ClientError, BotoCoreError) as error:
             for vpc in vpcs:
                 estate.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
             failed = StepResult("contain", ok=False, error=str(error))
@@ -337,19 +354,38 @@ class Responder:
             ("load_balancers", lambda: evidence.leave_target_groups(clients.elbv2, instance)),
             ("tag_instance", lambda: evidence.tag_instance(ec2, instance, finding, isolated_at)),
         ]
-        stolen = finding.credentials
-        if stolen is not None:
-            now = self.clock()
-            protected = frozenset({self.settings.member_role_name} - {""})
-            steps += [
-                ("instance_profile", lambda: credentials.remove_instance_profile(ec2, instance)),
-                ("revoke_sessions", lambda: credentials.revoke_older_sessions(clients.iam, stolen, now=now, protected=protected)),
-            ]
         pending = [(name, action) for name, action in steps if not progress.done(name)]
         for result in run_parallel(lambda step: run_step(*step), pending):
             progress.add(result)
             if not result.ok:
                 logger.warning("evidence step failed", extra={"step": result.name, "error": result.error})
+
+    def _contain_credentials(self, finding: Finding, instance: InstanceFacts, estate: Estate, progress: _Progress) -> None:
+        """For every credential finding, first or not: the instance profile removed, then older sessions revoked."""
+        stolen = finding.credentials
+        if stolen is None:
+            return
+        clients = estate.clients
+        if not progress.done("instance_profile"):
+            result = run_step("instance_profile", lambda: credentials.remove_instance_profile(clients.ec2, clients.iam, instance))
+            progress.add(result)
+            if not result.ok:
+                return  # the revocation needs to know the instance's role, and comes after the removal
+        if progress.done("revoke_sessions"):
+            return
+        profiles = progress.values.get("removed_instance_profiles", progress.record.removed_instance_profiles)
+        roles = progress.values.get("profile_roles", progress.record.profile_roles)
+        protected = frozenset({self.settings.member_role_name} - {""})
+        progress.add(
+            run_step(
+                "revoke_sessions",
+                # The cutoff is taken now, after the profile is gone: no session issued before it survives.
+                lambda: credentials.revoke_older_sessions(
+                    clients.ec2, clients.iam, instance, stolen,
+                    profiles=profiles, profile_roles=roles, protected=protected, now=self.clock(),
+                ),
+            )
+        )
 
     def _decide(
         self, finding: Finding, *, instance_tags: Mapping[str, str] | None = None, slot: IsolationSlot | None = None
@@ -378,14 +414,18 @@ class Responder:
                 return describe_instance(estate.clients.ec2, finding.instance_id)
             except InstanceNotFoundError as error:
                 return str(error)
+            except AccountAccessError as error:  # the member role refused a refresh of its credentials
+                self.estates.forget(finding.account_id)
+                return str(error)
+            except ClientError as error:
+                if estate.role_arn is None or error.response.get("Error", {}).get("Code") not in _REFUSED:
+                    raise
+                # The member role was removed or narrowed since it was assumed: as if it had never been there.
+                self.estates.forget(finding.account_id)
+                return f"cannot act in account {finding.account_id} through {estate.role_arn}: {describe_error(error)}"
 
         def take_slot() -> IsolationSlot | None:
-            if not count:
-                return None
-            limit = self.settings.max_isolations_per_hour
-            if limit == 0:
-                return IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=0)
-            return self.ledger.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
+            return self._take_slot(finding, now) if count else None
 
         described, slot = run_parallel(lambda task: task(), [describe, take_slot])
         if slot is not None:
@@ -393,6 +433,12 @@ class Responder:
         if isinstance(described, str):
             return None, slot, described
         return described, slot, None
+
+    def _take_slot(self, finding: Finding, now: float) -> IsolationSlot:
+        limit = self.settings.max_isolations_per_hour
+        if limit == 0:
+            return IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=0)
+        return self.ledger.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
 
     def _isolated_already(self, instance_id: str) -> bool:
         incident = self.ledger.get_incident(instance_id)
@@ -527,6 +573,7 @@ class Responder:
             "target_groups",
             "isolation_slot",
             "removed_instance_profiles",
+            "profile_roles",
             "sessions_revoked_before",
             "revoked_role",
         ):

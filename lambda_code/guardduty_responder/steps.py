@@ -38,11 +38,17 @@ class StepResult:
         )
 
 
+class StepSkipped(Exception):
+    """A step chose not to act, for a reason a person must read; recorded as skipped, not retried."""
+
+
 def run_step(name: str, action: Callable[[], tuple[str, dict[str, Any]]]) -> StepResult:
     """Run one step; an expected failure becomes a failed result instead of stopping the flow."""
     started = time.monotonic()
     try:
         detail, values = action()
+    except StepSkipped as reason:
+        return StepResult(name, ok=True, detail=f"not done: {reason}", skipped=True, seconds=time.monotonic() - started)
     except STEP_ERRORS as error:
         return StepResult(name, ok=False, error=describe_error(error), seconds=time.monotonic() - started)
     return StepResult(name, ok=True, detail=detail, values=values, seconds=time.monotonic() - started)

@@ -99,6 +99,13 @@ locals {
       Resource = local.instances
     },
     {
+      # To confirm that the role a finding names is the one the instance's profile held.
+      Sid      = "ReadTheInstanceProfile"
+      Effect   = "Allow"
+      Action   = ["iam:GetInstanceProfile"]
+      Resource = "arn:${var.partition}:iam::${var.account_id}:instance-profile/*"
+    },
+    {
       Sid      = "RevokeOlderRoleSessions"
       Effect   = "Allow"
       Action   = ["iam:PutRolePolicy"]
@@ -107,4 +114,24 @@ locals {
   ]
 
   statements = concat(local.containment_statements, [for statement in local.credential_statements : statement if var.credential_actions])
+
+  # The roles whose policies must never be written: the responder's and the member roles, roles
+  # AWS manages (SSO, service-linked), and the Organization's administrator role. Deny wins over
+  # the RevokeOlderRoleSessions allow.
+  protected_roles = concat(
+    [for name in var.protected_role_names : "arn:${var.partition}:iam::${var.account_id}:role/${name}"],
+    [
+      "arn:${var.partition}:iam::${var.account_id}:role/aws-reserved/*",
+      "arn:${var.partition}:iam::${var.account_id}:role/aws-service-role/*",
+      "arn:${var.partition}:iam::${var.account_id}:role/OrganizationAccountAccessRole",
+    ],
+  )
+  guard_statements = var.credential_actions ? [
+    {
+      Sid      = "NeverWriteProtectedRoles"
+      Effect   = "Deny"
+      Action   = ["iam:PutRolePolicy"]
+      Resource = local.protected_roles
+    },
+  ] : []
 }

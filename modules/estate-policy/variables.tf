@@ -33,3 +33,9 @@ variable "credential_actions" {
   type        = bool
   default     = false
 }
+
+variable "protected_role_names" {
+  description = "Role names (IAM wildcards allowed) whose policies the credential statements must never write: the responder's own roles and the member role."
+  type        = list(string)
+  default     = []
+}

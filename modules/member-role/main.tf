@@ -27,6 +27,8 @@ module "estate_policy" {
   account_id         = local.account_id
   regions            = var.regions
   credential_actions = var.credential_actions
+  # This role, and the responder's roles should they live in this account too.
+  protected_role_names = concat([var.role_name], [for arn in var.responder_role_arns : element(split("/", arn), length(split("/", arn)) - 1)])
 }
 
 resource "aws_iam_role" "this" {
@@ -41,7 +43,7 @@ resource "aws_iam_role" "this" {
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
-      Principal = { AWS = var.responder_role_arns }
+      Principal = { AWS = concat(var.responder_role_arns, var.operator_role_arns) }
       Action    = "sts:AssumeRole"
       Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
     }]
@@ -53,7 +55,7 @@ resource "aws_iam_role_policy" "this" {
   role = aws_iam_role.this.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = concat(module.estate_policy.statements, [
+    Statement = concat(module.estate_policy.statements, module.estate_policy.guard_statements, [
       {
         # With credential_actions the role may write inline policies on roles: never on its own.
         Sid      = "NeverLoosenItsOwnPermissions"

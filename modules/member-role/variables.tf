@@ -51,3 +51,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "operator_role_arns" {
+  description = "Roles of the people who run `guardduty-responder release` (and status, replay) for this account's instances from the administrator account; they present the same external id."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.operator_role_arns : can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$", arn))])
+    error_message = "operator_role_arns must be IAM role ARNs."
+  }
+}
