@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -218,3 +219,26 @@ def test_a_member_role_that_stops_working_is_reported_and_assumed_again(stack: S
     retried = stack.invoke(event)  # the next delivery assumes the role afresh
 
     assert retried["isolated"] is True and len(assumed) == 2
+
+
+def test_member_credentials_are_assumed_again_before_they_expire(stack: Stack, member: Network) -> None:
+    first, second = stack.launch(network=member), stack.launch(network=member)
+    responder = handler.get_responder()
+    assumed = sts_checks_trust(responder)
+
+    issued: list[datetime.datetime] = []
+
+    def first_expires_soon(parsed: dict[str, Any], **_: Any) -> None:
+        if not issued:  # five minutes left: inside botocore's mandatory refresh window (ten minutes)
+            parsed["Credentials"]["Expiration"] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+        issued.append(parsed["Credentials"]["Expiration"])
+
+    responder.clients.sts.meta.events.register("after-call.sts.AssumeRole", first_expires_soon)
+
+    stack.invoke(member_event(stack, "tor_client", first, member))
+    stack.invoke(member_event(stack, "ssh_bruteforce", second, member))
+
+    # The credentials about to expire were replaced through AssumeRole once, then reused.
+    assert len(assumed) == 2
+    isolation = stack.responder_groups(member.ec2)["isolation"]["GroupId"]
+    assert all(groups == [isolation] for groups in stack.groups_of(second, member.ec2).values())
