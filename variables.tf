@@ -226,8 +226,8 @@ variable "member_role_name" {
   default     = null
 
   validation {
-    condition     = var.member_role_name == null || can(regex("^[\\w+=,.@-]{1,64}$", var.member_role_name))
-    error_message = "member_role_name must be an IAM role name: 1-64 letters, digits and + = , . @ - _."
+    condition     = var.member_role_name == null || can(regex("^[\\w+=,.@-]{1,56}$", var.member_role_name))
+    error_message = "member_role_name must be an IAM role name of 1-56 letters, digits and + = , . @ - _ (modules/member-role adds \"-release\" for the release role)."
   }
 }
 

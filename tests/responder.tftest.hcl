@@ -96,7 +96,7 @@ run "credential_findings_reach_the_function_when_reported" {
   }
 }
 
-run "credential_findings_are_contained_with_four_more_actions_and_a_guard" {
+run "credential_findings_are_contained_with_more_actions_and_a_guard" {
   command = plan
 
   variables {
@@ -130,8 +130,8 @@ run "credential_findings_are_contained_with_four_more_actions_and_a_guard" {
     error_message = "the role must never be able to loosen its own permissions"
   }
   assert {
-    condition     = one([for statement in local.responder_statements : statement.Resource if contains(statement.Action, "iam:GetInstanceProfile")]) == "arn:aws:iam::123456789012:instance-profile/*"
-    error_message = "confirming the instance's role reads the account's instance profiles only"
+    condition     = one([for statement in local.responder_statements : statement if contains(statement.Action, "iam:GetRole")]).Action == ["iam:GetRole", "iam:ListInstanceProfilesForRole"] && one([for statement in local.responder_statements : statement.Resource if contains(statement.Action, "iam:GetRole")]) == "arn:aws:iam::123456789012:role/*"
+    error_message = "confirming the stolen role reads the account's roles only"
   }
   assert {
     condition = alltrue([for arn in ["arn:aws:iam::123456789012:role/guardduty-responder-*", "arn:aws:iam::123456789012:role/aws-reserved/*", "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"] :
@@ -494,6 +494,10 @@ run "member_role_trusts_only_the_responder_roles_with_the_external_id" {
     error_message = "the member role has the default name and one-hour sessions"
   }
   assert {
+    condition     = length(aws_iam_role.release) == 0
+    error_message = "without operators there is no release role"
+  }
+  assert {
     condition = sort(distinct(flatten([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : statement.Action if statement.Effect == "Allow"]))) == sort(distinct(flatten([
       for statement in module.estate_policy.statements : statement.Action
     ])))
@@ -504,7 +508,7 @@ run "member_role_trusts_only_the_responder_roles_with_the_external_id" {
     error_message = "the member role's allow statements must be the estate policy's, unchanged"
   }
   assert {
-    condition     = alltrue([for action in ["ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile", "iam:GetInstanceProfile", "iam:PutRolePolicy"] : contains(flatten([for statement in module.estate_policy.statements : statement.Action]), action)])
+    condition     = alltrue([for action in ["ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile", "iam:GetRole", "iam:ListInstanceProfilesForRole", "iam:PutRolePolicy"] : contains(flatten([for statement in module.estate_policy.statements : statement.Action]), action)])
     error_message = "credential_actions must add the credential actions"
   }
   assert {
@@ -567,7 +571,7 @@ run "member_role_trusts_roles_only" {
   expect_failures = [var.responder_role_arns]
 }
 
-run "member_role_may_also_trust_the_operators_who_release" {
+run "operators_release_through_a_role_that_can_only_move_interfaces" {
   command = plan
 
   module {
@@ -582,7 +586,15 @@ run "member_role_may_also_trust_the_operators_who_release" {
   }
 
   assert {
-    condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1", "arn:aws:iam::123456789012:role/incident-responders"]
-    error_message = "operators named in operator_role_arns may assume the member role too, with the same external id"
+    condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1"]
+    error_message = "operators must never get the responder's member role"
+  }
+  assert {
+    condition     = aws_iam_role.release[0].name == "guardduty-responder-member-release" && jsondecode(aws_iam_role.release[0].assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::123456789012:role/incident-responders"] && jsondecode(aws_iam_role.release[0].assume_role_policy).Statement[0].Condition.StringEquals["sts:ExternalId"] == "responder-7f3a"
+    error_message = "the release role is the member role's name with -release, trusting the operators with the external id"
+  }
+  assert {
+    condition     = flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action]) == ["ec2:ModifyNetworkInterfaceAttribute"]
+    error_message = "the release role may only put network interfaces back on groups"
   }
 }

@@ -13,7 +13,9 @@ from botocore.exceptions import ClientError
 from conftest import ACCOUNT, REGION, Network, Stack
 from guardduty_responder import handler
 from guardduty_responder.embedded import create_network
-from guardduty_responder.responder import IncompleteResponseError
+from guardduty_responder.accounts import AccountAccessError
+from guardduty_responder.clients import AwsClients
+from guardduty_responder.responder import IncompleteResponseError, Responder
 
 MEMBER = "210987654321"
 NO_ROLE = "333344445555"
@@ -35,10 +37,12 @@ def admin_session(account_id: str) -> boto3.Session:
     )
 
 
-def create_member_role(iam: Any, *, trusted: str = RESPONDER_ROLE, external_id: str = EXTERNAL_ID) -> None:
+def create_member_role(
+    iam: Any, *, trusted: str = RESPONDER_ROLE, external_id: str = EXTERNAL_ID, name: str = ROLE_NAME
+) -> None:
     """The member role as modules/member-role creates it: trusts only the responder's role, with the external id."""
     iam.create_role(
-        RoleName=ROLE_NAME,
+        RoleName=name,
         AssumeRolePolicyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
@@ -55,7 +59,7 @@ def create_member_role(iam: Any, *, trusted: str = RESPONDER_ROLE, external_id: 
     )
 
 
-def sts_checks_trust(responder: Any) -> list[dict[str, Any]]:
+def sts_checks_trust(responder: Any, caller: str = RESPONDER_ROLE) -> list[dict[str, Any]]:
     """Make AssumeRole refuse as AWS does when the role is missing or its trust does not match.
 
     moto's AssumeRole grants any role ARN, existing or not (its source says so); AWS answers
@@ -68,7 +72,7 @@ def sts_checks_trust(responder: Any) -> list[dict[str, Any]]:
         calls.append(dict(params))
         account, name = params["RoleArn"].split(":")[4], params["RoleArn"].split("/")[-1]
         refused = ClientError(
-            {"Error": {"Code": "AccessDenied", "Message": f"User: {RESPONDER_ROLE} is not authorized to perform: sts:AssumeRole on resource: {params['RoleArn']}"}},
+            {"Error": {"Code": "AccessDenied", "Message": f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {params['RoleArn']}"}},
             "AssumeRole",
         )
         try:
@@ -81,7 +85,7 @@ def sts_checks_trust(responder: Any) -> list[dict[str, Any]]:
             principals = statement["Principal"]["AWS"]
             principals = principals if isinstance(principals, list) else [principals]
             wanted = statement.get("Condition", {}).get("StringEquals", {}).get("sts:ExternalId")
-            if RESPONDER_ROLE in principals and wanted == params.get("ExternalId"):
+            if caller in principals and wanted == params.get("ExternalId"):
                 return
         raise refused
 
@@ -242,3 +246,32 @@ def test_member_credentials_are_assumed_again_before_they_expire(stack: Stack, m
     assert len(assumed) == 2
     isolation = stack.responder_groups(member.ec2)["isolation"]["GroupId"]
     assert all(groups == [isolation] for groups in stack.groups_of(second, member.ec2).values())
+
+
+OPERATOR_ROLE = f"arn:aws:iam::{ACCOUNT}:role/incident-responders"
+
+
+def test_a_person_releases_a_member_instance_through_the_narrow_release_role(stack: Stack, member: Network) -> None:
+    instance_id = stack.launch(network=member)
+    before = stack.groups_of(instance_id, member.ec2)
+    sts_checks_trust(handler.get_responder())
+    stack.invoke(member_event(stack, "tor_client", instance_id, member))
+    create_member_role(admin_session(MEMBER).client("iam"), trusted=OPERATOR_ROLE, name=f"{ROLE_NAME}-release")
+    operator = Responder(stack.settings().for_release(), AwsClients(region=REGION))  # what `release` builds
+    assumed = sts_checks_trust(operator, caller=OPERATOR_ROLE)
+
+    released = operator.release(instance_id, released_by="analyst")
+
+    assert released["released"] is True and stack.groups_of(instance_id, member.ec2) == before
+    assert [call["RoleArn"] for call in assumed] == [f"arn:aws:iam::{MEMBER}:role/{ROLE_NAME}-release"]
+
+
+def test_without_a_release_role_a_person_is_refused_clearly(stack: Stack, member: Network) -> None:
+    instance_id = stack.launch(network=member)
+    sts_checks_trust(handler.get_responder())
+    stack.invoke(member_event(stack, "tor_client", instance_id, member))
+    operator = Responder(stack.settings().for_release(), AwsClients(region=REGION))
+    sts_checks_trust(operator, caller=OPERATOR_ROLE)
+
+    with pytest.raises(AccountAccessError, match=f"assuming arn:aws:iam::{MEMBER}:role/{ROLE_NAME}-release failed: AccessDenied"):
+        operator.release(instance_id, released_by="analyst")

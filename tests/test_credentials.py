@@ -17,17 +17,29 @@ from guardduty_responder.finding import MalformedFindingError, parse_finding
 ROLE = "analytics-etl-role"
 
 
-def credential_event(instance_id: str, role_name: str = ROLE) -> dict[str, Any]:
+EC2_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def credential_event(instance_id: str, role_name: str = ROLE, role_id: str = "AROAV2N8C5Q1ZEXAMPLE1") -> dict[str, Any]:
+    """The finding GuardDuty writes when a session of `role_name` on `instance_id` is used elsewhere."""
     event = load_event("instance_credential_exfiltration")
     details = event["detail"]["resource"]["accessKeyDetails"]
-    details["principalId"] = f"AROAV2N8C5Q1ZEXAMPLE1:{instance_id}"
+    details["principalId"] = f"{role_id}:{instance_id}"
     details["userName"] = role_name
     return event
 
 
+def stolen(instance_id: str, role_name: str = ROLE) -> dict[str, Any]:
+    """The same, for a role of the embedded AWS (inside a stack): its real unique id in the principal."""
+    return credential_event(instance_id, role_name, stack_iam().get_role(RoleName=role_name)["Role"]["RoleId"])
+
+
 def launch_with_role(stack: Stack, role_name: str = ROLE) -> str:
     iam = stack_iam()
-    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(EC2_TRUST))
     profile = iam.create_instance_profile(InstanceProfileName=role_name)["InstanceProfile"]
     iam.add_role_to_instance_profile(InstanceProfileName=role_name, RoleName=role_name)
     instance_id = stack.launch()
@@ -84,7 +96,7 @@ def test_a_bad_credential_finding_is_rejected_naming_the_field(change: Any, fiel
 def test_by_default_a_credential_finding_is_reported_not_acted_on(stack: Stack) -> None:
     instance_id = launch_with_role(stack)
 
-    summary = stack.invoke(credential_event(instance_id))
+    summary = stack.invoke(stolen(instance_id))
 
     assert summary["decision"] == "credentials-report" and summary["isolated"] is False
     assert associated_profiles(stack, instance_id) and not isolated(stack, instance_id)
@@ -100,7 +112,7 @@ def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: 
     instance_id = launch_with_role(stack)
     before = time.time()
 
-    summary = stack.invoke(credential_event(instance_id))
+    summary = stack.invoke(stolen(instance_id))
 
     assert summary["decision"] == "isolate-credentials" and summary["isolated"] is True
     assert isolated(stack, instance_id)
@@ -117,7 +129,6 @@ def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: 
     assert record["steps"]["instance_profile"]["status"] == "done"
     assert record["steps"]["revoke_sessions"]["status"] == "done"
     assert record["removed_instance_profiles"] == [f"arn:aws:iam::123456789012:instance-profile/{ROLE}"]
-    assert record["profile_roles"] == [ROLE]
     assert record["sessions_revoked_before"] == cutoff and record["revoked_role"] == ROLE
     assert record["access_key_id"] == "ASIAV2N8C5Q1Z9XJ3TL7"
 
@@ -126,7 +137,7 @@ def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(st
     stack.configure(CREDENTIAL_FINDINGS="contain", MEMBER_ROLE_NAME="gd-member", MEMBER_ROLE_EXTERNAL_ID="x-123")
     instance_id = launch_with_role(stack, "gd-member")
 
-    summary = stack.invoke(credential_event(instance_id, "gd-member"))
+    summary = stack.invoke(stolen(instance_id, "gd-member"))
 
     assert summary["isolated"] is True and isolated(stack, instance_id)
     assert stack_iam().list_role_policies(RoleName="gd-member")["PolicyNames"] == []
@@ -134,18 +145,21 @@ def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(st
     assert step["status"] == "skipped" and "gd-member is the responder's own" in step["detail"]
 
 
-def test_a_role_the_instance_did_not_hold_is_left_alone(stack: Stack) -> None:
+def test_a_role_other_than_the_stolen_one_is_left_alone(stack: Stack) -> None:
     stack.configure(CREDENTIAL_FINDINGS="contain")
     instance_id = launch_with_role(stack)
     stack_iam().create_role(RoleName="admin", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
 
-    summary = stack.invoke(credential_event(instance_id, "admin"))  # a finding naming another role
+    event = stolen(instance_id)
+    event["detail"]["resource"]["accessKeyDetails"]["userName"] = "admin"  # a name that is not the stolen role's
+
+    summary = stack.invoke(event)
 
     assert stack_iam().list_role_policies(RoleName="admin")["PolicyNames"] == []
     step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
-    assert step["status"] == "skipped" and f"not the role of {instance_id}'s instance profile" in step["detail"]
+    assert step["status"] == "skipped" and "role admin is not the role" in step["detail"]
     (issue,) = stack.jira.issues.values()
-    assert "revoke its sessions by hand" in issue["fields"]["description"]
+    assert "revoke by hand" in issue["fields"]["description"]
 
 
 def test_a_role_other_instances_share_is_not_revoked(stack: Stack) -> None:
@@ -155,7 +169,7 @@ def test_a_role_other_instances_share_is_not_revoked(stack: Stack) -> None:
     profile = stack_iam().get_instance_profile(InstanceProfileName=ROLE)["InstanceProfile"]["Arn"]
     stack.ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=other)
 
-    summary = stack.invoke(credential_event(instance_id))
+    summary = stack.invoke(stolen(instance_id))
 
     assert isolated(stack, instance_id) and associated_profiles(stack, instance_id) == []
     assert associated_profiles(stack, other) == [profile]
@@ -169,7 +183,7 @@ def test_a_credential_finding_on_an_instance_isolated_already_still_revokes(stac
     instance_id = launch_with_role(stack)
     stack.invoke(stack.event("backdoor_cc_dns", instance_id))  # isolated first for another finding
 
-    summary = stack.invoke(credential_event(instance_id))
+    summary = stack.invoke(stolen(instance_id))
 
     assert summary["isolated"] is True
     assert associated_profiles(stack, instance_id) == []
@@ -181,8 +195,41 @@ def test_ignore_records_and_notifies_only(stack: Stack) -> None:
     stack.configure(CREDENTIAL_FINDINGS="ignore")
     instance_id = launch_with_role(stack)
 
-    summary = stack.invoke(credential_event(instance_id))
+    summary = stack.invoke(stolen(instance_id))
 
     assert summary["decision"] == "credentials-ignored" and summary["jira_key"] is None
     assert stack.jira.issues == {} and len(stack.messages()) == 1
     assert handler.get_responder().ledger.get_finding(summary["finding_id"]).decision == "credentials-ignored"
+
+
+def test_a_role_others_may_assume_is_not_revoked(stack: Stack) -> None:
+    stack.configure(CREDENTIAL_FINDINGS="contain")
+    instance_id = launch_with_role(stack)
+    shared_trust = {**EC2_TRUST, "Statement": [*EC2_TRUST["Statement"], {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    stack_iam().update_assume_role_policy(RoleName=ROLE, PolicyDocument=json.dumps(shared_trust))
+
+    summary = stack.invoke(stolen(instance_id))
+
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == []
+    step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
+    assert step["status"] == "skipped" and "ecs-tasks.amazonaws.com" in step["detail"]
+    assert summary["steps"]["revoke_sessions"] == "skipped"
+
+
+def test_a_second_credential_finding_after_the_profile_is_gone_still_revokes(stack: Stack) -> None:
+    stack.configure(CREDENTIAL_FINDINGS="contain")
+    instance_id = launch_with_role(stack)
+    inside = stolen(instance_id)
+    inside["detail"]["id"] = "4f0b2d8c6e1a4b3d9f7c5e2a1b0d8c6e"
+    inside["detail"]["type"] = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.InsideAWS"
+    stack.invoke(inside)  # removes the profile and revokes
+    stack_iam().delete_role_policy(RoleName=ROLE, PolicyName=REVOKE_POLICY_NAME)
+
+    summary = stack.invoke(stolen(instance_id))  # the OutsideAWS finding: no profile left to read
+
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == [REVOKE_POLICY_NAME]
+    record = stack.record(summary["finding_id"])
+    assert record["steps"]["instance_profile"]["detail"] == "no instance profile associated"
+    assert record["steps"]["revoke_sessions"]["status"] == "done"
+    (issue,) = stack.jira.issues.values()
+    assert any(f"sessions of role {ROLE} issued before" in comment for comment in issue["comments"]), issue["comments"]

@@ -17,7 +17,7 @@ from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.embedded import create_network
 from test_accounts import EXTERNAL_ID, MEMBER, ROLE_NAME, admin_session, member_event
-from test_credentials import credential_event, launch_with_role
+from test_credentials import launch_with_role, stolen
 from guardduty_responder.permissions import required_actions
 from guardduty_responder.responder import IncompleteResponseError
 
@@ -91,7 +91,7 @@ def test_every_call_is_declared_and_every_declared_action_is_called(stack: Stack
     stack.invoke(stack.event("backdoor_cc_dns", standalone))  # the retry looks for snapshots first
     responder.release(standalone, released_by="analyst")
     responder.ledger.scan()
-    stack.invoke(credential_event(launch_with_role(stack)))
+    stack.invoke(stolen(launch_with_role(stack)))
     member_ec2 = admin_session(MEMBER).client("ec2")
     vpc_id, subnet_id = create_network(member_ec2, REGION)
     web = member_ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]

@@ -331,14 +331,15 @@ def _release(args: argparse.Namespace) -> int:
             f"--local does not apply to release: the embedded AWS lives only as long as one command. "
             f"`{PROG} demo` shows a release."
         )
-    responder = Responder(_settings(), AwsClients(_session(args)))
+    # In a member account a person acts through the narrow release role, not the responder's role.
+    responder = Responder(_settings().for_release(), AwsClients(_session(args)))
     try:
         result = responder.release(args.instance_id, released_by=args.released_by or _user_name())
     except ReleaseError as error:
         raise OperationFailed(f"release refused: {error}") from error
     except AccountAccessError as error:
         raise OperationFailed(
-            f"{error} (the member role must trust these credentials: operator_role_arns of modules/member-role)"
+            f"{error} (list your role in operator_role_arns of modules/member-role in that account)"
         ) from error
     except ContainmentError as error:
         raise OperationFailed(f"restoring the groups failed (nothing recorded as released): {error}") from error

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _JIRA_PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,254}$")
 _TAG_KEY = re.compile(r"^[^\x00-\x1f]{1,128}$")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+# 56, not IAM's 64: the release role of modules/member-role adds "-release" to the name.
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,56}$")
+RELEASE_ROLE_SUFFIX = "-release"
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 CREDENTIAL_CHOICES = ("ignore", "report", "contain")
 # The breaker's hourly item lists the findings it counted; this keeps it far below DynamoDB's 400 KB.
@@ -43,6 +45,12 @@ class Settings:
     member_role_external_id: str = ""
     # What a credential-exfiltration finding does: ignore (record only), report (Jira), contain.
     credential_findings: str = "report"
+
+    def for_release(self) -> Settings:
+        """The settings of a person releasing an instance: in member accounts, the narrow release role."""
+        if not self.member_role_name:
+            return self
+        return replace(self, member_role_name=self.member_role_name + RELEASE_ROLE_SUFFIX)
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:

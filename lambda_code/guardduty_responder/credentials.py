@@ -13,43 +13,34 @@ is gone, so that no session issued in between survives.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
 
 from . import utc_timestamp
 from .finding import ExfiltratedCredentials
 from .isolation import InstanceFacts
 from .steps import StepSkipped as Skip
 
-PROFILE_PERMISSIONS = (
-    "ec2:DescribeIamInstanceProfileAssociations",
-    "ec2:DisassociateIamInstanceProfile",
-    "iam:GetInstanceProfile",
-)
-REVOKE_PERMISSIONS = ("iam:PutRolePolicy",)
+PROFILE_PERMISSIONS = ("ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile")
+REVOKE_PERMISSIONS = ("iam:GetRole", "iam:ListInstanceProfilesForRole", "iam:PutRolePolicy")
 PERMISSIONS = PROFILE_PERMISSIONS + REVOKE_PERMISSIONS
 
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 _LIVE = ("associating", "associated")
+_EC2_SERVICE = "ec2.amazonaws.com"
 
 
-def remove_instance_profile(ec2: Any, iam: Any, instance: InstanceFacts) -> tuple[str, dict]:
-    """Disassociate the instance profile, recording which one it was and its roles.
-
-    The roles are what the revocation may touch: the role a finding names is revoked only when
-    it is the one this instance really held.
-    """
+def remove_instance_profile(ec2: Any, instance: InstanceFacts) -> tuple[str, dict]:
+    """Disassociate the instance profile first (the urgent part), recording which one it was."""
     live = [a for a in _associations(ec2, instance.instance_id) if a.get("State") in _LIVE]
     if not live:
-        return "no instance profile associated", {"removed_instance_profiles": [], "profile_roles": []}
-    profiles = sorted({a["IamInstanceProfile"]["Arn"] for a in live})
-    roles = sorted({role["RoleName"] for arn in profiles for role in _profile(iam, arn)["Roles"]})
+        return "no instance profile associated", {"removed_instance_profiles": []}
     for association in live:
         ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
-    return (
-        f"instance profile removed: {', '.join(profiles)} (role {', '.join(roles) or 'none'})",
-        {"removed_instance_profiles": profiles, "profile_roles": roles},
-    )
+    profiles = sorted({a["IamInstanceProfile"]["Arn"] for a in live})
+    return f"instance profile removed: {', '.join(profiles)}", {"removed_instance_profiles": profiles}
 
 
 def revoke_older_sessions(
@@ -58,26 +49,39 @@ def revoke_older_sessions(
     instance: InstanceFacts,
     credentials: ExfiltratedCredentials,
     *,
-    profiles: Iterable[str],
-    profile_roles: Iterable[str],
     protected: frozenset[str],
     now: float,
 ) -> tuple[str, dict]:
     """Deny everything to the role's sessions issued before `now`; sessions issued later are unaffected.
 
-    Refused (recorded as skipped, for a person) when the role is not the one the instance held,
-    when it is the responder's own, or when other instances use the same profile: their current
-    sessions were issued before now too, and would lose their access with the stolen ones.
+    Refused (recorded as skipped, for a person) unless the role is the one whose session was stolen
+    (its unique id is the first half of the finding's principal id), is not the responder's own, can
+    be assumed by EC2 only, and is held by no other instance of this region through any of its
+    instance profiles: everything else using the role would lose its access with the stolen sessions.
     """
-    role = credentials.role_name
-    if role in protected:
-        raise Skip(f"role {role} is the responder's own: its sessions are not revoked")
-    if role not in set(profile_roles):
+    role_name = credentials.role_name
+    if role_name in protected:
+        raise Skip(f"role {role_name} is the responder's own: its sessions are not revoked")
+    try:
+        role = iam.get_role(RoleName=role_name)["Role"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
+            raise
+        raise Skip(f"role {role_name} no longer exists") from error
+    role_id = credentials.principal_id.split(":", 1)[0]
+    if role.get("RoleId") != role_id:
+        raise Skip(f"role {role_name} is not the role {role_id} whose session was stolen (recreated since?): revoke by hand")
+    principals = _trusted_principals(role.get("AssumeRolePolicyDocument"))
+    if principals != {("Service", _EC2_SERVICE)}:
         raise Skip(
-            f"role {role} named by the finding is not the role of {instance.instance_id}'s instance profile: "
-            "revoke its sessions by hand if it was stolen"
+            f"role {role_name} can be assumed by more than EC2 ({', '.join(sorted(p for _, p in principals)) or 'unreadable trust policy'}): "
+            "revoking its sessions could cut off others; revoke by hand if that is acceptable"
         )
-    profiles = set(profiles)
+    profiles = {
+        profile["Arn"]
+        for page in iam.get_paginator("list_instance_profiles_for_role").paginate(RoleName=role_name)
+        for profile in page["InstanceProfiles"]
+    }
     sharing = sorted(
         {
             a["InstanceId"]
@@ -88,7 +92,7 @@ def revoke_older_sessions(
     if sharing:
         shown = ", ".join(sharing[:5]) + (f" and {len(sharing) - 5} more" if len(sharing) > 5 else "")
         raise Skip(
-            f"role {role} is also used by {len(sharing)} other instance(s) ({shown}): revoking its sessions would "
+            f"role {role_name} is also used by {len(sharing)} other instance(s) ({shown}): revoking its sessions would "
             "cut them off too; revoke by hand (IAM console, role, Revoke active sessions) if that is acceptable"
         )
     cutoff = utc_timestamp(now)
@@ -103,11 +107,42 @@ def revoke_older_sessions(
             }
         ],
     }
-    iam.put_role_policy(RoleName=role, PolicyName=REVOKE_POLICY_NAME, PolicyDocument=json.dumps(policy))
+    try:
+        iam.put_role_policy(RoleName=role_name, PolicyName=REVOKE_POLICY_NAME, PolicyDocument=json.dumps(policy))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("AccessDenied", "AccessDeniedException"):
+            raise
+        # A protected role (the policies deny writing it), or a member role without the credential
+        # actions: retrying cannot help.
+        raise Skip(f"writing {REVOKE_POLICY_NAME} on role {role_name} was refused (AccessDenied): revoke by hand") from error
     return (
-        f"sessions of role {role} issued before {cutoff} revoked ({REVOKE_POLICY_NAME})",
-        {"sessions_revoked_before": cutoff, "revoked_role": role},
+        f"sessions of role {role_name} issued before {cutoff} revoked ({REVOKE_POLICY_NAME})",
+        {"sessions_revoked_before": cutoff, "revoked_role": role_name},
     )
+
+
+def _trusted_principals(document: Any) -> set[tuple[str, str]]:
+    """(kind, principal) pairs the trust policy allows to assume the role; empty when unreadable."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            return set()
+    if not isinstance(document, dict):
+        return set()
+    statements = document.get("Statement", [])
+    found: set[tuple[str, str]] = set()
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal", {})
+        if not isinstance(principal, dict):
+            found.add(("AWS", str(principal)))  # "*"
+            continue
+        for kind, values in principal.items():
+            for value in values if isinstance(values, list) else [values]:
+                found.add((kind, str(value)))
+    return found
 
 
 def _associations(ec2: Any, instance_id: str | None = None) -> list[dict[str, Any]]:
@@ -120,7 +155,3 @@ def _associations(ec2: Any, instance_id: str | None = None) -> list[dict[str, An
         token = page.get("NextToken")
         if not token:
             return found
-
-
-def _profile(iam: Any, arn: str) -> dict[str, Any]:
-    return iam.get_instance_profile(InstanceProfileName=arn.rsplit("/", 1)[-1])["InstanceProfile"]

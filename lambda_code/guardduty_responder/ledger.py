@@ -60,7 +60,6 @@ class FindingRecord:
     incident_role: str | None = None
     completed: bool = False
     removed_instance_profiles: tuple[str, ...] = ()
-    profile_roles: tuple[str, ...] = ()
 
     def step_done(self, name: str) -> bool:
         state = self.steps.get(name)
@@ -83,7 +82,6 @@ class FindingRecord:
             incident_role=data.get("incident_role"),
             completed=bool(data.get("completed", False)),
             removed_instance_profiles=tuple(data.get("removed_instance_profiles", ())),
-            profile_roles=tuple(data.get("profile_roles", ())),
         )
 
 

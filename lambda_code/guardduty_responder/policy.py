@@ -80,6 +80,7 @@ def decide(
         return Decision(
             Action.ISOLATE,
             "isolate-credentials",
-            f"{used}: the instance is isolated, its instance profile removed and the role's older sessions revoked",
+            f"{used}: isolate the instance, remove its instance profile and revoke the role's older sessions "
+            "(the actions say what was done)",
         )
     return Decision(Action.ISOLATE, "isolate", "the instance is the actor of the finding: isolated")

@@ -173,19 +173,20 @@ class Responder:
                     waived = contained_before
                     if held_before:
                         slot = IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=self.settings.max_isolations_per_hour)
-                    elif slot is not None and not slot.granted and self._isolated_already(finding.instance_id):
-                        # A further finding on an instance the responder holds isolated adds to
-                        # its incident: confirming an isolation takes no new slot.
-                        slot, waived = None, True
+                    elif slot is not None:
+                        progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
                     if instance is not None:
                         decision = self._decide(finding, instance_tags=instance.tags, slot=slot)
                         if decision.isolates and slot is None and not waived:
                             # The finding's copy of the tags held it back, the live ones do not: it
                             # must be counted before anything moves (a round trip, in this case only).
                             slot = self._take_slot(finding, now)
-                            decision = self._decide(finding, instance_tags=instance.tags, slot=slot)
-                    if slot is not None:
-                        progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
+                            progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
+                        if slot is not None and not slot.granted and self._isolated_already(finding.instance_id):
+                            # A further finding on an instance the responder holds isolated adds to
+                            # its incident: confirming an isolation takes no new slot.
+                            slot = None
+                        decision = self._decide(finding, instance_tags=instance.tags, slot=slot)
             logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
 
             incident: IncidentClaim | None = None
@@ -361,28 +362,26 @@ class Responder:
                 logger.warning("evidence step failed", extra={"step": result.name, "error": result.error})
 
     def _contain_credentials(self, finding: Finding, instance: InstanceFacts, estate: Estate, progress: _Progress) -> None:
-        """For every credential finding, first or not: the instance profile removed, then older sessions revoked."""
+        """For every credential finding, first or not: the instance profile removed, then older sessions revoked.
+
+        In that order, so that the cutoff falls after the instance stopped getting new credentials;
+        the revocation runs even if the removal failed (the stolen sessions are the threat), and
+        each is retried on its own.
+        """
         stolen = finding.credentials
         if stolen is None:
             return
         clients = estate.clients
         if not progress.done("instance_profile"):
-            result = run_step("instance_profile", lambda: credentials.remove_instance_profile(clients.ec2, clients.iam, instance))
-            progress.add(result)
-            if not result.ok:
-                return  # the revocation needs to know the instance's role, and comes after the removal
+            progress.add(run_step("instance_profile", lambda: credentials.remove_instance_profile(clients.ec2, instance)))
         if progress.done("revoke_sessions"):
             return
-        profiles = progress.values.get("removed_instance_profiles", progress.record.removed_instance_profiles)
-        roles = progress.values.get("profile_roles", progress.record.profile_roles)
         protected = frozenset({self.settings.member_role_name} - {""})
         progress.add(
             run_step(
                 "revoke_sessions",
-                # The cutoff is taken now, after the profile is gone: no session issued before it survives.
                 lambda: credentials.revoke_older_sessions(
-                    clients.ec2, clients.iam, instance, stolen,
-                    profiles=profiles, profile_roles=roles, protected=protected, now=self.clock(),
+                    clients.ec2, clients.iam, instance, stolen, protected=protected, now=self.clock()
                 ),
             )
         )
@@ -468,7 +467,9 @@ class Responder:
                 key = incident.incident.jira_key or self.ticketing.find_issue(finding_label(incident.incident.finding_id))
                 if key is None:
                     raise TicketingError("the incident's Jira issue is not filed yet; retried with the next delivery")
-                self.ticketing.add_comment(key, comment_text(finding, decision))
+                self.ticketing.add_comment(
+                    key, comment_text(finding, decision, actions=progress.actions(), failures=progress.failures())
+                )
                 return f"commented on {key}", {"jira_key": key}
             # A delivery after the first may follow a crash between filing and recording: look first.
             key = self.ticketing.find_issue(finding_label(finding.finding_id)) if search_first else None
@@ -573,7 +574,6 @@ class Responder:
             "target_groups",
             "isolation_slot",
             "removed_instance_profiles",
-            "profile_roles",
             "sessions_revoked_before",
             "revoked_role",
         ):
@@ -605,7 +605,9 @@ class Responder:
             "action": decision.action.value,
             "reason": decision.reason,
             "isolated": decision.isolates and progress.done("contain"),
-            "steps": {name: ("done" if r.ok else "failed") for name, r in progress.results.items()},
+            "steps": {
+                name: ("skipped" if r.skipped else "done" if r.ok else "failed") for name, r in progress.results.items()
+            },
             "snapshot_ids": list(progress.values.get("snapshot_ids") or progress.record.snapshot_ids),
             "jira_key": progress.values.get("jira_key") or progress.record.jira_key,
         }

@@ -148,17 +148,26 @@ def ticket_text(
     )
 
 
-def comment_text(finding: Finding, decision: Decision) -> str:
-    return "\n".join(
-        [
-            f"Another GuardDuty finding on {finding.instance_id}, which is already isolated:",
-            f"*Type:* {untrusted(finding.finding_type)}",
-            f"*Title:* {untrusted(finding.title)}",
-            f"*Severity:* {finding.severity:g} ({finding.severity_label})",
-            f"*Finding id:* {finding.finding_id}",
-            f"*Decision:* {untrusted(decision.reason)}",
-        ]
-    )
+def comment_text(
+    finding: Finding, decision: Decision, *, actions: Sequence[str] = (), failures: Sequence[str] = ()
+) -> str:
+    lines = [
+        f"Another GuardDuty finding on {finding.instance_id}, which is already isolated:",
+        f"*Type:* {untrusted(finding.finding_type)}",
+        f"*Title:* {untrusted(finding.title)}",
+        f"*Severity:* {finding.severity:g} ({finding.severity_label})",
+        f"*Finding id:* {finding.finding_id}",
+        f"*Decision:* {untrusted(decision.reason)}",
+    ]
+    if finding.credentials:
+        lines.append(
+            f"*Credentials:* role {untrusted(finding.credentials.role_name, 64)}, "
+            f"access key {untrusted(finding.credentials.access_key_id, 128)}"
+        )
+    lines += [f"* {untrusted(action, 1000)}" for action in actions]
+    if failures:
+        lines += ["*Not done (retried automatically):*", *(f"* {untrusted(failure, 1000)}" for failure in failures)]
+    return "\n".join(lines)
 
 
 class JiraTicketing:

@@ -99,11 +99,12 @@ locals {
       Resource = local.instances
     },
     {
-      # To confirm that the role a finding names is the one the instance's profile held.
-      Sid      = "ReadTheInstanceProfile"
+      # To confirm that the role a finding names is the one whose session was stolen, and that
+      # nothing but this instance uses it, before its sessions are revoked.
+      Sid      = "ReadTheInstanceRole"
       Effect   = "Allow"
-      Action   = ["iam:GetInstanceProfile"]
-      Resource = "arn:${var.partition}:iam::${var.account_id}:instance-profile/*"
+      Action   = ["iam:GetRole", "iam:ListInstanceProfilesForRole"]
+      Resource = "arn:${var.partition}:iam::${var.account_id}:role/*"
     },
     {
       Sid      = "RevokeOlderRoleSessions"

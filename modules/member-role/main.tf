@@ -18,6 +18,8 @@ locals {
   partition  = data.aws_partition.current.partition
   # Built from the name, not read from the role, so that the policy is known before the role exists.
   role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${var.role_name}"
+  # The command line's release assumes this name: the member role's name with "-release".
+  release_role_name = "${var.role_name}-release"
 }
 
 module "estate_policy" {
@@ -28,7 +30,7 @@ module "estate_policy" {
   regions            = var.regions
   credential_actions = var.credential_actions
   # This role, and the responder's roles should they live in this account too.
-  protected_role_names = concat([var.role_name], [for arn in var.responder_role_arns : element(split("/", arn), length(split("/", arn)) - 1)])
+  protected_role_names = concat([var.role_name, local.release_role_name], [for arn in var.responder_role_arns : element(split("/", arn), length(split("/", arn)) - 1)])
 }
 
 resource "aws_iam_role" "this" {
@@ -43,7 +45,7 @@ resource "aws_iam_role" "this" {
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
-      Principal = { AWS = concat(var.responder_role_arns, var.operator_role_arns) }
+      Principal = { AWS = var.responder_role_arns }
       Action    = "sts:AssumeRole"
       Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
     }]
@@ -64,5 +66,42 @@ resource "aws_iam_role_policy" "this" {
         Resource = local.role_arn
       },
     ])
+  })
+}
+
+# People release isolated instances with `guardduty-responder release`: through a role of their own
+# that can only put network interfaces back on groups, never through the responder's member role.
+resource "aws_iam_role" "release" {
+  count                = length(var.operator_role_arns) == 0 ? 0 : 1
+  name                 = local.release_role_name
+  description          = "Assumed by the people who release instances the GuardDuty responder isolated in this account"
+  max_session_duration = 3600
+  tags                 = var.tags
+
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { AWS = var.operator_role_arns }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "release" {
+  count = length(var.operator_role_arns) == 0 ? 0 : 1
+  name  = "release"
+  role  = aws_iam_role.release[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "PutNetworkInterfacesBack"
+      Effect = "Allow"
+      Action = ["ec2:ModifyNetworkInterfaceAttribute"]
+      Resource = flatten([for region in var.regions : [
+        for kind in ["network-interface", "security-group", "instance", "vpc"] : "arn:${local.partition}:ec2:${region}:${local.account_id}:${kind}/*"
+      ]])
+    }]
   })
 }

@@ -7,3 +7,8 @@ output "role_name" {
   description = "Name of the role (the root module's member_role_name)."
   value       = aws_iam_role.this.name
 }
+
+output "release_role_arn" {
+  description = "Role the operators in operator_role_arns assume to release this account's instances (null without operators)."
+  value       = one(aws_iam_role.release[*].arn)
+}

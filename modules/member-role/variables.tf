@@ -25,8 +25,8 @@ variable "role_name" {
   default     = "guardduty-responder-member"
 
   validation {
-    condition     = can(regex("^[\\w+=,.@-]{1,64}$", var.role_name))
-    error_message = "role_name must be an IAM role name: 1-64 letters, digits and + = , . @ - _."
+    condition     = can(regex("^[\\w+=,.@-]{1,56}$", var.role_name))
+    error_message = "role_name must be an IAM role name of 1-56 letters, digits and + = , . @ - _ (the release role adds \"-release\")."
   }
 }
 
@@ -53,7 +53,7 @@ variable "tags" {
 }
 
 variable "operator_role_arns" {
-  description = "Roles of the people who run `guardduty-responder release` (and status, replay) for this account's instances from the administrator account; they present the same external id."
+  description = "Roles of the people who run `guardduty-responder release` for this account's instances: they get a role of their own, <role_name>-release, that can only put network interfaces back on groups (same external id)."
   type        = list(string)
   default     = []
 
