@@ -246,7 +246,8 @@ def test_enough_time_left_files_the_issue_in_the_same_invocation(stack: Stack) -
     instance_id = stack.launch()
     event = stack.event("ssh_bruteforce", instance_id)
 
-    summary = stack.invoke(event, remaining_seconds=9)
+    # 7 s are needed once containment and evidence are done; they take a second or two on moto.
+    summary = stack.invoke(event, remaining_seconds=15)
 
     assert summary["jira_key"] is not None
     assert stack.record(event["detail"]["id"])["steps"]["ticket"]["status"] == "done"
