@@ -20,6 +20,19 @@ locals {
   role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${var.role_name}"
   # The command line's release assumes this name: the member role's name with "-release".
   release_role_name = "${var.role_name}-release"
+
+  # Each role trusts only its callers, and only presenting the deployment's external id.
+  trust_policies = {
+    for callers, principals in { responder = var.responder_role_arns, operators = var.operator_role_arns } : callers => jsonencode({
+      Version = "2012-10-17"
+      Statement = [{
+        Effect    = "Allow"
+        Principal = { AWS = principals }
+        Action    = "sts:AssumeRole"
+        Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
+      }]
+    })
+  }
 }
 
 module "estate_policy" {
@@ -41,15 +54,7 @@ resource "aws_iam_role" "this" {
 
   # Only the responder's roles, and only presenting the deployment's external id: the guard against
   # a confused deputy that AWS recommends for roles assumed across accounts.
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { AWS = var.responder_role_arns }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
-    }]
-  })
+  assume_role_policy = local.trust_policies.responder
 }
 
 resource "aws_iam_role_policy" "this" {
@@ -78,15 +83,7 @@ resource "aws_iam_role" "release" {
   max_session_duration = 3600
   tags                 = var.tags
 
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { AWS = var.operator_role_arns }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
-    }]
-  })
+  assume_role_policy = local.trust_policies.operators
 }
 
 resource "aws_iam_role_policy" "release" {
