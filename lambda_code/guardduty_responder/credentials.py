@@ -147,11 +147,5 @@ def _trusted_principals(document: Any) -> set[tuple[str, str]]:
 
 def _associations(ec2: Any, instance_id: str | None = None) -> list[dict[str, Any]]:
     filters = [{"Name": "instance-id", "Values": [instance_id]}] if instance_id else []
-    found: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        page = ec2.describe_iam_instance_profile_associations(Filters=filters, **({"NextToken": token} if token else {}))
-        found.extend(page["IamInstanceProfileAssociations"])
-        token = page.get("NextToken")
-        if not token:
-            return found
+    pages = ec2.get_paginator("describe_iam_instance_profile_associations").paginate(Filters=filters)
+    return [association for page in pages for association in page["IamInstanceProfileAssociations"]]

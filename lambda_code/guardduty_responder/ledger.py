@@ -59,7 +59,6 @@ class FindingRecord:
     jira_key: str | None = None
     incident_role: str | None = None
     completed: bool = False
-    removed_instance_profiles: tuple[str, ...] = ()
 
     def step_done(self, name: str) -> bool:
         state = self.steps.get(name)
@@ -81,7 +80,6 @@ class FindingRecord:
             jira_key=data.get("jira_key"),
             incident_role=data.get("incident_role"),
             completed=bool(data.get("completed", False)),
-            removed_instance_profiles=tuple(data.get("removed_instance_profiles", ())),
         )
 
 

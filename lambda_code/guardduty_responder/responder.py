@@ -170,23 +170,12 @@ class Responder:
                     held_before = not claim.is_new and claim.record.decision == "circuit-breaker"
                     counts = decision.isolates and not contained_before and not held_before
                     instance, slot, unreachable = self._look(finding, estate, count=counts, now=now)
-                    waived = contained_before
-                    if held_before:
-                        slot = IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=self.settings.max_isolations_per_hour)
-                    elif slot is not None:
-                        progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
                     if instance is not None:
-                        decision = self._decide(finding, instance_tags=instance.tags, slot=slot)
-                        if decision.isolates and slot is None and not waived:
-                            # The finding's copy of the tags held it back, the live ones do not: it
-                            # must be counted before anything moves (a round trip, in this case only).
-                            slot = self._take_slot(finding, now)
-                            progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
-                        if slot is not None and not slot.granted and self._isolated_already(finding.instance_id):
-                            # A further finding on an instance the responder holds isolated adds to
-                            # its incident: confirming an isolation takes no new slot.
-                            slot = None
-                        decision = self._decide(finding, instance_tags=instance.tags, slot=slot)
+                        decision, slot = self._decide_with_breaker(
+                            finding, instance, slot, held=held_before, counted=counts or contained_before, now=now
+                        )
+                    if slot is not None:
+                        progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
             logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
 
             incident: IncidentClaim | None = None
@@ -387,17 +376,43 @@ class Responder:
         )
 
     def _decide(
-        self, finding: Finding, *, instance_tags: Mapping[str, str] | None = None, slot: IsolationSlot | None = None
+        self, finding: Finding, *, instance_tags: Mapping[str, str] | None = None, breaker_open: bool = False
     ) -> Decision:
         return decide(
             finding,
             dry_run=self.settings.dry_run,
             exempt_tag_key=self.settings.exempt_tag_key,
             instance_tags=instance_tags,
-            breaker_open=slot is not None and not slot.granted,
+            breaker_open=breaker_open,
             isolation_limit=self.settings.max_isolations_per_hour,
             credential_findings=self.settings.credential_findings,
         )
+
+    def _decide_with_breaker(
+        self,
+        finding: Finding,
+        instance: InstanceFacts,
+        slot: IsolationSlot | None,
+        *,
+        held: bool,
+        counted: bool,
+        now: float,
+    ) -> tuple[Decision, IsolationSlot | None]:
+        """The decision from the live tags and the circuit breaker, and the slot it rests on.
+
+        `held`: the breaker held this finding before (it stays held); `counted`: the slot was asked
+        for already, or the finding isolated already and needs none.
+        """
+        if not held and not counted and self._decide(finding, instance_tags=instance.tags).isolates:
+            # The finding's copy of the tags held it back, the live ones do not: it must be counted
+            # before anything moves (a round trip, in this case only).
+            slot = self._take_slot(finding, now)
+        refused = held or (slot is not None and not slot.granted)
+        if refused and self._isolated_already(finding.instance_id):
+            # A further finding on an instance the responder holds isolated adds to its incident:
+            # confirming an isolation takes no new slot.
+            refused = False
+        return self._decide(finding, instance_tags=instance.tags, breaker_open=refused), slot
 
     def _look(
         self, finding: Finding, estate: Estate, *, count: bool, now: float

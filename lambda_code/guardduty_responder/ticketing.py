@@ -97,14 +97,7 @@ def ticket_text(
         f"*Severity:* {finding.severity:g} ({finding.severity_label})",
         f"*Account / region:* {finding.account_id} / {finding.region}",
         f"*Instance:* {finding.instance_id}",
-        *(
-            [
-                f"*Credentials:* role {untrusted(finding.credentials.role_name, 64)}, "
-                f"access key {untrusted(finding.credentials.access_key_id, 128)}"
-            ]
-            if finding.credentials
-            else []
-        ),
+        *_credentials_lines(finding),
         f"*Finding id:* {finding.finding_id}",
         f"*Seen:* {finding.count} time(s), updated {untrusted(finding.updated_at, 40)}",
         # Untrusted text never starts a line: Jira's block markup (h1., bq., lists) only works there.
@@ -148,6 +141,16 @@ def ticket_text(
     )
 
 
+def _credentials_lines(finding: Finding) -> list[str]:
+    """The stolen credentials a credential finding names, for an issue or a comment (none otherwise)."""
+    if finding.credentials is None:
+        return []
+    return [
+        f"*Credentials:* role {untrusted(finding.credentials.role_name, 64)}, "
+        f"access key {untrusted(finding.credentials.access_key_id, 128)}"
+    ]
+
+
 def comment_text(
     finding: Finding, decision: Decision, *, actions: Sequence[str] = (), failures: Sequence[str] = ()
 ) -> str:
@@ -159,11 +162,7 @@ def comment_text(
         f"*Finding id:* {finding.finding_id}",
         f"*Decision:* {untrusted(decision.reason)}",
     ]
-    if finding.credentials:
-        lines.append(
-            f"*Credentials:* role {untrusted(finding.credentials.role_name, 64)}, "
-            f"access key {untrusted(finding.credentials.access_key_id, 128)}"
-        )
+    lines += _credentials_lines(finding)
     lines += [f"* {untrusted(action, 1000)}" for action in actions]
     if failures:
         lines += ["*Not done (retried automatically):*", *(f"* {untrusted(failure, 1000)}" for failure in failures)]
