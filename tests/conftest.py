@@ -189,6 +189,13 @@ class Stack:
             {tag["Key"]: tag["Value"] for tag in group["Tags"]}["guardduty-responder:role"]: group for group in groups
         }
 
+    def isolated(self, instance_id: str, ec2: Any = None) -> bool:
+        """Every network interface of the instance on the isolation group, and on nothing else."""
+        groups = self.responder_groups(ec2)
+        return "isolation" in groups and all(
+            found == [groups["isolation"]["GroupId"]] for found in self.groups_of(instance_id, ec2).values()
+        )
+
     def snapshots_of(self, instance_id: str, ec2: Any = None) -> list[dict[str, Any]]:
         return (ec2 or self.ec2).describe_snapshots(
             OwnerIds=["self"], Filters=[{"Name": "tag:guardduty-responder:instance-id", "Values": [instance_id]}]

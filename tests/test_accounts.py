@@ -127,8 +127,7 @@ def test_a_member_account_instance_is_contained_through_the_assumed_role(stack: 
         }
     ]
     # The groups, the moves and the snapshots are in the member account ...
-    isolation = stack.responder_groups(member.ec2)["isolation"]["GroupId"]
-    assert all(groups == [isolation] for groups in stack.groups_of(instance_id, member.ec2).values())
+    assert stack.isolated(instance_id, member.ec2)
     assert len(stack.snapshots_of(instance_id, member.ec2)) == 2
     assert stack.describe(instance_id, member.ec2)["Tags"]
     assert stack.responder_groups() == {}
@@ -244,8 +243,7 @@ def test_member_credentials_are_assumed_again_before_they_expire(stack: Stack, m
 
     # The credentials about to expire were replaced through AssumeRole once, then reused.
     assert len(assumed) == 2
-    isolation = stack.responder_groups(member.ec2)["isolation"]["GroupId"]
-    assert all(groups == [isolation] for groups in stack.groups_of(second, member.ec2).values())
+    assert stack.isolated(second, member.ec2)
 
 
 OPERATOR_ROLE = f"arn:aws:iam::{ACCOUNT}:role/incident-responders"

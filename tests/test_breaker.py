@@ -25,11 +25,6 @@ def new_finding(stack: Stack, instance_id: str, fixture: str = "backdoor_cc_dns"
     return stack.event(fixture, instance_id, finding_id=uuid.uuid4().hex)
 
 
-def isolated(stack: Stack, instance_id: str) -> bool:
-    isolation = stack.responder_groups()["isolation"]["GroupId"]
-    return all(groups == [isolation] for groups in stack.groups_of(instance_id).values())
-
-
 def counted(stack: Stack, now: float) -> set[str]:
     item = stack.record(breaker_key(ACCOUNT, breaker_window(now)))
     return set(item["findings"]) if item and "findings" in item else set()
@@ -71,12 +66,12 @@ def test_a_concurrent_burst_on_one_account_never_isolates_more_than_the_limit(st
 
     first = [outcome for outcome in outcomes if not outcome["repeat"]]
     assert len(first) == 8
-    assert sum(1 for instance_id in instances if isolated(stack, instance_id)) == 3
+    assert sum(1 for instance_id in instances if stack.isolated(instance_id)) == 3
     assert sorted(outcome["decision"] for outcome in first) == ["circuit-breaker"] * 5 + ["isolate"] * 3
     assert len(counted(stack, time.time())) == 3
     held = [outcome for outcome in first if outcome["decision"] == "circuit-breaker"]
     for outcome in held:
-        assert not isolated(stack, outcome["instance_id"])
+        assert not stack.isolated(outcome["instance_id"])
         issue = stack.jira.issues[outcome["jira_key"]]["fields"]
         assert issue["priority"] == {"name": "Highest"}
         assert "circuit-breaker" in issue["labels"]
@@ -103,7 +98,7 @@ def test_the_limit_is_per_account_and_the_breaker_closes_with_the_next_hour(stac
     later = responder.respond(new_finding(stack, second, "tor_client"))
 
     assert held["decision"] == "circuit-breaker" and held["isolated"] is False
-    assert later["decision"] == "isolate" and isolated(stack, second)
+    assert later["decision"] == "isolate" and stack.isolated(second)
     hour = 1_800_000_000.0
     assert len(counted(stack, hour)) == 1 and len(counted(stack, hour + HOUR)) == 1
     other_item = stack.record(breaker_key("210987654321", breaker_window(hour)))
@@ -122,7 +117,7 @@ def test_a_held_finding_stays_held_when_it_is_retried(stack: Stack) -> None:
     stack.configure(MAX_ISOLATIONS_PER_HOUR="5")  # room again (a new hour, or a raised limit)
     retried = stack.invoke(event)
 
-    assert retried["decision"] == "circuit-breaker" and not isolated(stack, instance_id)
+    assert retried["decision"] == "circuit-breaker" and not stack.isolated(instance_id)
     assert retried["jira_key"] is not None
 
 
@@ -135,7 +130,7 @@ def test_an_exemption_only_in_the_findings_copy_of_the_tags_still_counts(stack: 
 
     outcome = stack.invoke(event)
 
-    assert outcome["decision"] == "circuit-breaker" and not isolated(stack, instance_id)
+    assert outcome["decision"] == "circuit-breaker" and not stack.isolated(instance_id)
 
 
 def test_a_finding_that_isolates_nothing_gives_its_slot_back(stack: Stack) -> None:
@@ -150,7 +145,7 @@ def test_a_finding_that_isolates_nothing_gives_its_slot_back(stack: Stack) -> No
     again = stack.invoke(new_finding(stack, real, "tor_client"))  # already isolated: counts nothing
 
     assert exempt["decision"] == "exempt"
-    assert contained["decision"] == "isolate" and isolated(stack, real)
+    assert contained["decision"] == "isolate" and stack.isolated(real)
     assert again["decision"] == "isolate"
     assert counted(stack, time.time()) == {contained["finding_id"]}
 
@@ -174,7 +169,7 @@ def test_a_retried_finding_is_counted_once(stack: Stack) -> None:
         stack.invoke(event)
     retried = stack.invoke(event)
 
-    assert retried["decision"] == "isolate" and isolated(stack, instance_id)
+    assert retried["decision"] == "isolate" and stack.isolated(instance_id)
     assert counted(stack, time.time()) == {event["detail"]["id"]}
 
 

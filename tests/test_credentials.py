@@ -58,11 +58,6 @@ def associated_profiles(stack: Stack, instance_id: str) -> list[str]:
     return [a["IamInstanceProfile"]["Arn"] for a in associations if a["State"] == "associated"]
 
 
-def isolated(stack: Stack, instance_id: str) -> bool:
-    groups = stack.responder_groups()
-    return "isolation" in groups and all(g == [groups["isolation"]["GroupId"]] for g in stack.groups_of(instance_id).values())
-
-
 def test_the_instance_is_the_session_name_at_the_end_of_the_principal_id() -> None:
     finding = parse_finding(credential_event("i-0a1b2c3d4e5f60718"))
 
@@ -99,7 +94,7 @@ def test_by_default_a_credential_finding_is_reported_not_acted_on(stack: Stack) 
     summary = stack.invoke(stolen(instance_id))
 
     assert summary["decision"] == "credentials-report" and summary["isolated"] is False
-    assert associated_profiles(stack, instance_id) and not isolated(stack, instance_id)
+    assert associated_profiles(stack, instance_id) and not stack.isolated(instance_id)
     assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == []
     (issue,) = stack.jira.issues.values()
     assert f"role {ROLE}, access key ASIAV2N8C5Q1Z9XJ3TL7" in issue["fields"]["description"]
@@ -115,7 +110,7 @@ def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: 
     summary = stack.invoke(stolen(instance_id))
 
     assert summary["decision"] == "isolate-credentials" and summary["isolated"] is True
-    assert isolated(stack, instance_id)
+    assert stack.isolated(instance_id)
     assert associated_profiles(stack, instance_id) == []
     policy = stack_iam().get_role_policy(RoleName=ROLE, PolicyName=REVOKE_POLICY_NAME)["PolicyDocument"]
     policy = json.loads(policy) if isinstance(policy, str) else policy
@@ -139,7 +134,7 @@ def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(st
 
     summary = stack.invoke(stolen(instance_id, "gd-member"))
 
-    assert summary["isolated"] is True and isolated(stack, instance_id)
+    assert summary["isolated"] is True and stack.isolated(instance_id)
     assert stack_iam().list_role_policies(RoleName="gd-member")["PolicyNames"] == []
     step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
     assert step["status"] == "skipped" and "gd-member is the responder's own" in step["detail"]
@@ -171,7 +166,7 @@ def test_a_role_other_instances_share_is_not_revoked(stack: Stack) -> None:
 
     summary = stack.invoke(stolen(instance_id))
 
-    assert isolated(stack, instance_id) and associated_profiles(stack, instance_id) == []
+    assert stack.isolated(instance_id) and associated_profiles(stack, instance_id) == []
     assert associated_profiles(stack, other) == [profile]
     assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == []
     step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
