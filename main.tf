@@ -35,8 +35,7 @@ locals {
   build_dir      = "${path.module}/.build"
   builder        = "${path.module}/lambda_code/build_archives.py"
   package_dir    = "${path.module}/lambda_code/guardduty_responder"
-  command_line   = ["__main__.py", "cli.py", "demo.py", "embedded.py", "jira_standin.py", "terminal.py"]
-  package_files  = sort([for file in fileset(local.package_dir, "*.py") : file if !contains(local.command_line, file)])
+  package_files  = sort(fileset(local.package_dir, "**/*.py"))
   function_hash  = sha256(join(",", concat([filesha256(local.builder)], [for file in local.package_files : "${file}:${filesha256("${local.package_dir}/${file}")}"])))
   layer_hash     = sha256(join(",", [filesha256(local.builder), filesha256("${path.module}/lambda_code/layer-requirements.txt"), var.architecture]))
   function_zip   = "${local.build_dir}/function-${substr(local.function_hash, 0, 20)}.zip"

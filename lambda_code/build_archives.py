@@ -3,7 +3,9 @@
     python3 build_archives.py function OUT.zip
     python3 build_archives.py layer OUT.zip --architecture x86_64|arm64
 
-The function archive holds the package without what only the demo and tests use. The layer holds
+The function archive is the deployed core, the `guardduty_responder` package: every Python file in
+it, and nothing else (the command line, the demo and the stand-ins live in `guardduty_responder_tools`,
+which the core never imports). The layer holds
 the pinned dependencies of layer-requirements.txt, installed by pip from wheels built for the Lambda
 platform (Python 3.13 on Amazon Linux 2023), whatever machine runs the build. Entries are sorted and
 carry a fixed time and mode, so `terraform apply` with no source change changes nothing.
@@ -23,18 +25,15 @@ import zipfile
 HERE = pathlib.Path(__file__).resolve().parent
 PACKAGE = HERE / "guardduty_responder"
 REQUIREMENTS = HERE / "layer-requirements.txt"
-# The command line, the demo and the tests' stand-ins: never imported by the handler, and the
-# demo needs moto, which is not in the layer. main.tf leaves the same files out of its hash.
-LEFT_OUT = {"__main__.py", "cli.py", "demo.py", "embedded.py", "jira_standin.py", "terminal.py"}
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def write_zip(root: pathlib.Path, prefix: str, out: pathlib.Path, skip: set[str] = set()) -> None:
+def write_zip(root: pathlib.Path, prefix: str, out: pathlib.Path, pattern: str = "*") -> None:
     files = sorted(
         path
-        for path in root.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc" and path.name not in skip
+        for path in root.rglob(pattern)
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial")
@@ -48,7 +47,8 @@ def write_zip(root: pathlib.Path, prefix: str, out: pathlib.Path, skip: set[str]
 
 
 def build_function(out: pathlib.Path) -> None:
-    write_zip(PACKAGE, "guardduty_responder/", out, LEFT_OUT)
+    # Python files only, as main.tf's hash of the package counts them.
+    write_zip(PACKAGE, "guardduty_responder/", out, "*.py")
 
 
 def build_layer(out: pathlib.Path, architecture: str) -> None:

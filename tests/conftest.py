@@ -18,9 +18,9 @@ from moto import mock_aws
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.config import Settings
-from guardduty_responder.embedded import create_network, create_responder_resources, drain_messages
+from guardduty_responder_tools.embedded import create_network, create_responder_resources, drain_messages
 from guardduty_responder.responder import Responder
-from guardduty_responder.jira_standin import JiraStandIn
+from guardduty_responder_tools.jira_standin import JiraStandIn
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "events"
 ACCOUNT = "123456789012"

@@ -272,7 +272,7 @@ run "role_grants_what_the_code_calls_and_no_more" {
       "elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
       "secretsmanager:GetSecretValue", "sns:Publish",
     ])
-    error_message = "the role's actions must be exactly the code's (see guardduty_responder.permissions)"
+    error_message = "the role's actions must be exactly the code's (see guardduty_responder_tools.permissions)"
   }
   assert {
     condition = alltrue(flatten([for statement in local.responder_statements : [

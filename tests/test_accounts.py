@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT, REGION, Network, Stack
 from guardduty_responder import handler
-from guardduty_responder.embedded import create_network
+from guardduty_responder_tools.embedded import create_network
 from guardduty_responder.accounts import AccountAccessError
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.responder import IncompleteResponseError, Responder

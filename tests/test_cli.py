@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import FIXTURES, Stack, load_event
-from guardduty_responder import cli, demo
+from guardduty_responder_tools import cli, demo
 
 
 def write_event(directory: pathlib.Path, event: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ import pytest
 from moto.events.models import EventPattern, EventPatternParser
 
 from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, load_event
-from guardduty_responder.jira_standin import JiraStandIn
+from guardduty_responder_tools.jira_standin import JiraStandIn
 from guardduty_responder.ticketing import finding_label
 from terraform_support import TerraformDir, require_terraform
 

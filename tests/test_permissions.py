@@ -15,10 +15,10 @@ from botocore.exceptions import ClientError
 from conftest import REGION, Network, Stack
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
-from guardduty_responder.embedded import create_network
+from guardduty_responder_tools.embedded import create_network
 from test_accounts import EXTERNAL_ID, MEMBER, ROLE_NAME, admin_session, member_event
 from test_credentials import launch_with_role, stolen
-from guardduty_responder.permissions import required_actions
+from guardduty_responder_tools.permissions import required_actions
 from guardduty_responder.responder import IncompleteResponseError
 
 

@@ -14,7 +14,7 @@ import pytest
 from moto.events.models import EventPattern, EventPatternParser
 
 from conftest import load_event
-from guardduty_responder.permissions import estate_actions, home_actions, required_actions
+from guardduty_responder_tools.permissions import estate_actions, home_actions, required_actions
 from terraform_support import ROOT, TerraformDir, require_terraform
 
 # The variables of an organisation's delegated administrator that contains credential findings.
@@ -131,10 +131,14 @@ def test_checkov_finds_nothing_unexplained() -> None:
     assert unexplained == [], "every skip needs its reason next to it"
 
 
-def test_the_function_hash_leaves_out_what_the_archive_leaves_out(module_dir: TerraformDir) -> None:
+def test_the_function_hash_covers_exactly_what_the_archive_holds(module_dir: TerraformDir, tmp_path: pathlib.Path) -> None:
     import importlib.util
+    import zipfile
 
     spec = importlib.util.spec_from_file_location("build_archives", ROOT / "lambda_code" / "build_archives.py")
-    builder = importlib.util.module_from_spec(spec)
+    builder = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(builder)  # type: ignore[union-attr]
-    assert set(evaluate(module_dir, "local.command_line")) == builder.LEFT_OUT
+    builder.build_function(tmp_path / "function.zip")
+    with zipfile.ZipFile(tmp_path / "function.zip") as archive:
+        archived = sorted(name.removeprefix("guardduty_responder/") for name in archive.namelist())
+    assert evaluate(module_dir, "local.package_files") == archived

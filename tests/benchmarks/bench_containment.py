@@ -156,7 +156,7 @@ def _estate(jira_latency_seconds: float) -> Any:
     from conftest import Stack  # noqa: E402  (the tests' estate, so the benchmark measures the same thing)
 
     from guardduty_responder.isolation import GroupDirectory
-    from guardduty_responder.jira_standin import JiraStandIn
+    from guardduty_responder_tools.jira_standin import JiraStandIn
 
     class Environment:
         def setenv(self, key: str, value: str) -> None:

@@ -173,7 +173,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .finding import MalformedFindingError, parse_finding
+    from guardduty_responder.finding import MalformedFindingError, parse_finding
 
     event = _read_event(args.event_file)
     try:
@@ -184,8 +184,8 @@ def _replay(args: argparse.Namespace) -> int:
         _refuse_profile_with_local(args)
         return _replay_locally(args, event, finding.region)
 
-    from .clients import AwsClients
-    from .responder import Responder
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.responder import Responder
 
     session = _session(args)
     if session.region_name != finding.region:
@@ -200,10 +200,10 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_locally(args: argparse.Namespace, event: Mapping[str, Any], region: str) -> int:
-    from .clients import AwsClients
+    from guardduty_responder.clients import AwsClients
     from .embedded import point_event_at
-    from .finding import parse_finding
-    from .responder import Responder
+    from guardduty_responder.finding import parse_finding
+    from guardduty_responder.responder import Responder
 
     finding = parse_finding(event)
     with _embedded(region) as aws:
@@ -261,10 +261,10 @@ def _stand_in_instance(
 def _respond(responder: Any, event: Mapping[str, Any]) -> dict[str, Any]:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .accounts import AccountAccessError
-    from .isolation import ContainmentError
-    from .ledger import LedgerError
-    from .responder import IncompleteResponseError
+    from guardduty_responder.accounts import AccountAccessError
+    from guardduty_responder.isolation import ContainmentError
+    from guardduty_responder.ledger import LedgerError
+    from guardduty_responder.responder import IncompleteResponseError
 
     try:
         return responder.respond(dict(event))
@@ -317,11 +317,11 @@ def _print_replay(args: argparse.Namespace, summary: Mapping[str, Any], responde
 def _release(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .accounts import AccountAccessError
-    from .clients import AwsClients
-    from .isolation import ContainmentError
-    from .ledger import LedgerError
-    from .responder import ReleaseError, Responder
+    from guardduty_responder.accounts import AccountAccessError
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.isolation import ContainmentError
+    from guardduty_responder.ledger import LedgerError
+    from guardduty_responder.responder import ReleaseError, Responder
     from .terminal import key_values
 
     if not _INSTANCE_ID.fullmatch(args.instance_id):
@@ -367,8 +367,8 @@ def _release(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .clients import AwsClients
-    from .ledger import Ledger
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.ledger import Ledger
 
     if args.local:
         raise UsageError(
@@ -502,7 +502,7 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def _settings() -> Any:
-    from .config import ConfigError, Settings
+    from guardduty_responder.config import ConfigError, Settings
 
     try:
         return Settings.from_environ(os.environ)
@@ -570,7 +570,7 @@ def _json_value(value: Any) -> Any:
 @contextmanager
 def _package_logs(debug: bool) -> Iterator[None]:
     """The responder's JSON logs on standard error (warnings, or everything with --debug), for this command only."""
-    from .logs import JsonFormatter
+    from guardduty_responder.logs import JsonFormatter
 
     package_logger = logging.getLogger("guardduty_responder")
     saved = (list(package_logger.handlers), package_logger.level, package_logger.propagate)

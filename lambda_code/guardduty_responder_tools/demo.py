@@ -23,12 +23,14 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import handler, terminal
+from guardduty_responder import handler
+
+from . import terminal
 from .embedded import ACCOUNT_ID, EmbeddedAws, point_event_at
-from .isolation import ContainmentError
-from .ledger import Ledger, LedgerError
-from .logs import JsonFormatter
-from .responder import IncompleteResponseError, ReleaseError
+from guardduty_responder.isolation import ContainmentError
+from guardduty_responder.ledger import Ledger, LedgerError
+from guardduty_responder.logs import JsonFormatter
+from guardduty_responder.responder import IncompleteResponseError, ReleaseError
 
 EXEMPT_TAG = "guardduty-responder:exempt"
 _STEP_ORDER = (

@@ -8,7 +8,7 @@ role); the home actions only in the responder's own account.
 
 from __future__ import annotations
 
-from . import accounts, credentials, evidence, isolation, ledger, notification, ticketing
+from guardduty_responder import accounts, credentials, evidence, isolation, ledger, notification, ticketing
 
 ESTATE_MODULES = (isolation, evidence)
 HOME_MODULES = (ledger, notification, ticketing)

@@ -1,5 +1,0 @@
-"""`python -m guardduty_responder`: the same command line as `guardduty-responder`."""
-
-from .cli import main
-
-raise SystemExit(main())
