@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test bench demo pictures clean
+.PHONY: test check bench demo pictures clean
 
 # The `test` extra includes `local` (moto and the Jira stand-in), so the demo shares this environment.
 $(STAMP): pyproject.toml
@@ -23,8 +23,14 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/pip install --quiet checkov==3.3.30
 	touch $(TOOLS_STAMP)
 
-test: $(STAMP) $(TOOLS_STAMP)
+# Static checks first (lint with a complexity bound, formatting, types), then every test.
+test: check $(TOOLS_STAMP)
 	CHECKOV=$(TOOLS)/bin/checkov $(BIN)/pytest
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Containment benchmark on moto with simulated AWS and Jira latency; not part of `make test`.
 bench: $(STAMP)

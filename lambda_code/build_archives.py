@@ -56,11 +56,27 @@ def build_layer(out: pathlib.Path, architecture: str) -> None:
         target = pathlib.Path(work) / "python"
         subprocess.run(
             [
-                sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
                 # The builder's own Python may be older than the target's; the pins and the platform decide.
-                "--no-compile", "--no-deps", "--only-binary=:all:", "--ignore-requires-python",
-                "--platform", PLATFORMS[architecture], "--python-version", "3.13", "--implementation", "cp",
-                "--target", str(target), "--requirement", str(REQUIREMENTS),
+                "--no-compile",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--ignore-requires-python",
+                "--platform",
+                PLATFORMS[architecture],
+                "--python-version",
+                "3.13",
+                "--implementation",
+                "cp",
+                "--target",
+                str(target),
+                "--requirement",
+                str(REQUIREMENTS),
             ],
             check=True,
         )

@@ -20,7 +20,15 @@ HERE = pathlib.Path(__file__).resolve().parent
 FONT = "DejaVu Sans"
 # What the `diagrams` pictures share: fonts, spacing and curved edges (curves keep each label beside
 # its own edge; orthogonal routing lets them drift).
-GRAPH = {"fontname": FONT, "fontsize": "22", "pad": "0.4", "nodesep": "0.6", "ranksep": "1.3", "labelloc": "t", "splines": "spline"}
+GRAPH = {
+    "fontname": FONT,
+    "fontsize": "22",
+    "pad": "0.4",
+    "nodesep": "0.6",
+    "ranksep": "1.3",
+    "labelloc": "t",
+    "splines": "spline",
+}
 NODE = {"fontname": FONT, "fontsize": "13"}
 EDGE = {"fontname": FONT, "fontsize": "12"}
 
@@ -29,13 +37,14 @@ def architecture(path: pathlib.Path) -> None:
     from diagrams import Cluster, Diagram, Edge
     from diagrams.aws.compute import EC2Instances, Lambda
     from diagrams.aws.database import Dynamodb
+
+    # The icon sets have no Jira: a generic building stands for the Jira site.
+    from diagrams.aws.general import GenericOfficeBuilding
     from diagrams.aws.integration import Eventbridge, SimpleNotificationServiceSns, SimpleQueueServiceSqs
     from diagrams.aws.management import CloudwatchAlarm
     from diagrams.aws.security import Guardduty, SecretsManager
     from diagrams.aws.storage import ElasticBlockStoreEBSSnapshot
     from diagrams.onprem.client import Users
-    # The icon sets have no Jira: a generic building stands for the Jira site.
-    from diagrams.aws.general import GenericOfficeBuilding
 
     with Diagram(
         "GuardDuty EC2 responder: what `terraform apply` deploys",
@@ -76,11 +85,12 @@ def organisation(path: pathlib.Path) -> None:
     from diagrams import Cluster, Diagram, Edge
     from diagrams.aws.compute import EC2Instances, Lambda
     from diagrams.aws.database import Dynamodb
+
+    # The icon sets have no Jira: a generic building stands for the Jira site, as in architecture().
+    from diagrams.aws.general import GenericOfficeBuilding
     from diagrams.aws.integration import Eventbridge, SimpleNotificationServiceSns
     from diagrams.aws.management import Organizations
     from diagrams.aws.security import Guardduty, SecretsManager
-    # The icon sets have no Jira: a generic building stands for the Jira site, as in architecture().
-    from diagrams.aws.general import GenericOfficeBuilding
 
     graph = {
         **GRAPH,
@@ -105,7 +115,8 @@ def organisation(path: pathlib.Path) -> None:
         with Cluster("AWS Organization", graph_attr=cluster):
             members = [member_account("member account A", cluster)]
             organization = Organizations("AWS Organizations\ndelegates GuardDuty\nadministration")
-            with Cluster("security account: GuardDuty delegated administrator", graph_attr=cluster):
+            # The nesting of the with statements is the nesting of the boxes in the picture.
+            with Cluster("security account: GuardDuty delegated administrator", graph_attr=cluster):  # noqa: SIM117
                 with Cluster(
                     "each region: one deployment of the root module\\l(eu-west-1, us-east-1, ...)\\l",
                     # The margin keeps the last column's labels, wider than their icons, inside the box.
@@ -134,7 +145,7 @@ def organisation(path: pathlib.Path) -> None:
         jira << Edge(label="issue /\ncomment") << function
         # Each edge into the administrator's GuardDuty meets the icon at the corner nearest its member
         # account (A below, B above), clear of the label.
-        for (detector, role, instances), port in zip(members, ("sw", "nw")):
+        for (detector, role, instances), port in zip(members, ("sw", "nw"), strict=True):
             organization >> Edge(label="member", style="dashed", headport="w") >> detector
             detector >> Edge(label="findings", headport=port) >> administrator
             function >> Edge(label="sts:AssumeRole\n+ external id", headport="w") >> role
@@ -224,7 +235,7 @@ def containment_sequence(path: pathlib.Path) -> None:
                 width = x["ec2"] - x["function"] + 380
                 lines.append(
                     f'  phase_box [label="", shape=box, style="dashed,rounded", color=firebrick, penwidth=1.5, '
-                    f'width={width / 72:.2f}, height={height / 72:.2f}, '
+                    f"width={width / 72:.2f}, height={height / 72:.2f}, "
                     f'pos="{(x["function"] + x["ec2"]) / 2 + 130},{centre_y}!"];'
                 )
             continue
@@ -255,7 +266,10 @@ def containment_sequence(path: pathlib.Path) -> None:
 
 def main() -> int:
     if shutil.which("dot") is None:
-        print("Graphviz's `dot` is not on PATH: install graphviz (apt-get install graphviz, brew install graphviz)", file=sys.stderr)
+        print(
+            "Graphviz's `dot` is not on PATH: install graphviz (apt-get install graphviz, brew install graphviz)",
+            file=sys.stderr,
+        )
         return 1
     try:
         import diagrams  # noqa: F401

@@ -1,4 +1,4 @@
-"""Hostile input (DESIGN.md 2.2, 2.8, 5): a finding is attacker-influenced text.
+"""Hostile input (README, "What happens to a finding", "Failure semantics"): a finding is attacker-influenced text.
 
 The parser rejects anything malformed with its own error and nothing else; hostile values travel a
 full run and come out inert in the Jira issue and the SNS message; the Jira token never reaches the logs.

@@ -1,4 +1,4 @@
-"""Delegated administrator: findings of member accounts are acted on through their member role (DESIGN.md 8)."""
+"""Delegated administrator: findings of member accounts are acted on through their member role (README, "Across an AWS Organization")."""
 
 from __future__ import annotations
 

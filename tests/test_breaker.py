@@ -1,4 +1,4 @@
-"""The circuit breaker: at most MAX_ISOLATIONS_PER_HOUR isolations per account and hour (DESIGN.md section 6)."""
+"""The circuit breaker: at most MAX_ISOLATIONS_PER_HOUR isolations per account and hour (README, "The circuit breaker")."""
 
 from __future__ import annotations
 

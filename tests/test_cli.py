@@ -1,4 +1,4 @@
-"""The command line (DESIGN.md section 7): help, replay, release, status and the embedded demo."""
+"""The command line (README, "Command line"): help, replay, release, status and the embedded demo."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Containment exactly as DESIGN.md section 3: untracking group first, then the isolation group."""
+"""Containment exactly as the README's "How containment works, and its limits": untracking group first, then the isolation group."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evidence (DESIGN.md 2.6): out of its Auto Scaling group and target groups, so nothing terminates it."""
+"""Evidence (README, "What happens to a finding"): out of its Auto Scaling group and target groups, so nothing terminates it."""
 
 from __future__ import annotations
 

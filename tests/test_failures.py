@@ -1,4 +1,4 @@
-"""Failure semantics (DESIGN.md section 5): containment failing fails at once; later steps never block it."""
+"""Failure semantics (README, "Failure semantics"): containment failing fails at once; later steps never block it."""
 
 from __future__ import annotations
 

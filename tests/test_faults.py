@@ -1,4 +1,4 @@
-"""Faults on the way (DESIGN.md section 5): AWS throttling and a short deadline.
+"""Faults on the way (README, "Failure semantics"): AWS throttling and a short deadline.
 
 Each case ends with containment done or the invocation failed for retry, the state recorded, and a
 later delivery finishing the job: one isolation, one set of snapshots, one issue, one message.

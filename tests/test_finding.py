@@ -1,4 +1,4 @@
-"""Parsing (DESIGN.md 2.2): a typed, immutable finding, or one error type that names the bad field."""
+"""Parsing (README, "What happens to a finding"): a typed, immutable finding, or one error type that names the bad field."""
 
 from __future__ import annotations
 

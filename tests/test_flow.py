@@ -1,4 +1,4 @@
-"""The whole flow through the Lambda entry point, per finding type (DESIGN.md section 2)."""
+"""The whole flow through the Lambda entry point, per finding type (README, "What happens to a finding")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""At-least-once delivery: the same finding twice, or eight times at once, is handled once (DESIGN.md 4, 5)."""
+"""At-least-once delivery: the same finding twice, or eight times at once, is handled once (README, "The ledger", "Failure semantics")."""
 
 from __future__ import annotations
 

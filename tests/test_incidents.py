@@ -1,4 +1,4 @@
-"""One incident per isolated instance: other findings join it, and a release is final (DESIGN.md 2.4, 3)."""
+"""One incident per isolated instance: other findings join it, and a release is final (README, "The ledger")."""
 
 from __future__ import annotations
 

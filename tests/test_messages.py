@@ -1,4 +1,4 @@
-"""The Jira issue and the SNS message (DESIGN.md 2.8, 2.9): the facts a responder needs, nothing injected."""
+"""The Jira issue and the SNS message (README, "What happens to a finding"): the facts a responder needs, nothing injected."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 from guardduty_responder.finding import parse_finding
 from guardduty_responder.notification import notification_text
-from guardduty_responder.policy import Action, Decision
+from guardduty_responder.policy import Action, Decision, DecisionCode, Outcome
 from guardduty_responder.ticketing import finding_label, ticket_text, untrusted
 
-ISOLATED = Decision(Action.ISOLATE, "isolate", "the instance is the actor of the finding: isolated")
+ISOLATED = Decision(Action.ISOLATE, DecisionCode.ISOLATE, "the instance is the actor of the finding: isolated")
 HOSTILE = {
     "title": "Click [here|http://evil.example/x] {color:red}*urgent*{color} !http://evil.example/p.png!",
     "description": "line one\r\nh1. Fake heading\n----\n\x1b[31m\u202eevil\x00 mailto:x@evil.example [~admin]",
@@ -29,7 +29,7 @@ def hostile_finding(size: int = 0):
 
 
 def test_values_from_the_finding_cannot_inject_markup_or_links() -> None:
-    text = ticket_text(hostile_finding(), ISOLATED, actions=["contain: done"], snapshot_ids=[], original_groups={})
+    text = ticket_text(hostile_finding(), ISOLATED, outcome=Outcome.ISOLATED, actions=["contain: done"], snapshot_ids=[], original_groups={})
 
     description = text.description
     assert "http://" not in description and "mailto:" not in description
@@ -44,7 +44,7 @@ def test_untrusted_text_never_starts_a_line_of_block_markup(block: str) -> None:
     event["detail"]["description"] = block
     event["detail"]["title"] = block
 
-    text = ticket_text(parse_finding(event), ISOLATED, actions=[block], snapshot_ids=[], original_groups={})
+    text = ticket_text(parse_finding(event), ISOLATED, outcome=Outcome.ISOLATED, actions=[block], snapshot_ids=[], original_groups={})
 
     for line in text.description.splitlines():
         assert not line.startswith(block), line
@@ -57,8 +57,8 @@ def test_a_link_glued_to_a_word_is_defanged_too() -> None:
 def test_a_100_kb_field_is_bounded_in_the_issue_and_the_message() -> None:
     finding = hostile_finding(size=100_000)
 
-    text = ticket_text(finding, ISOLATED, actions=[], snapshot_ids=[], original_groups={})
-    message = notification_text(finding, ISOLATED, outcome="isolated", actions=[], jira_key="SEC-1")
+    text = ticket_text(finding, ISOLATED, outcome=Outcome.ISOLATED, actions=[], snapshot_ids=[], original_groups={})
+    message = notification_text(finding, ISOLATED, outcome=Outcome.ISOLATED, actions=[], jira_key="SEC-1")
 
     assert len(text.description) < 8_000
     assert len(message.body) < 3_000
@@ -73,7 +73,7 @@ def test_priority_follows_guardduty_severity_bands(severity: float, priority: st
     event = load_event("tor_client")
     event["detail"]["severity"] = severity
 
-    text = ticket_text(parse_finding(event), ISOLATED, actions=[], snapshot_ids=[], original_groups={})
+    text = ticket_text(parse_finding(event), ISOLATED, outcome=Outcome.ISOLATED, actions=[], snapshot_ids=[], original_groups={})
 
     assert text.priority == priority
 
@@ -84,6 +84,7 @@ def test_the_issue_carries_the_facts_a_responder_needs() -> None:
     text = ticket_text(
         finding,
         ISOLATED,
+        outcome=Outcome.ISOLATED,
         actions=["contain: 1 network interface(s) on isolation group sg-0123456789abcdef0"],
         snapshot_ids=["snap-0123456789abcdef0"],
         original_groups={"eni-0123456789abcdef0": ("sg-0aaaaaaaaaaaaaaaa",)},
@@ -100,7 +101,7 @@ def test_the_issue_carries_the_facts_a_responder_needs() -> None:
 def test_the_message_fits_a_phone_and_can_be_filtered(fixture: str) -> None:
     finding = parse_finding(load_event(fixture))
 
-    message = notification_text(finding, ISOLATED, outcome="isolated", actions=["contain: done"], jira_key="SEC-9")
+    message = notification_text(finding, ISOLATED, outcome=Outcome.ISOLATED, actions=["contain: done"], jira_key="SEC-9")
 
     assert len(message.subject) < 100
     assert all(" " <= c <= "~" for c in message.subject)

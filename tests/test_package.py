@@ -135,3 +135,18 @@ def test_the_tools_build_on_the_core_and_not_the_reverse() -> None:
     core = {module_name(path.relative_to(CODE)) for path in (CODE / CORE).rglob("*.py")}
     reverse = {module: names for module in core if (names := {n for n in imports_of(module) if n.startswith(TOOLS)})}
     assert reverse == {}
+
+
+# A core function reads on one screen; the codebases this one is measured against stay there too.
+LONGEST_FUNCTION = 50
+
+
+def test_no_core_function_is_longer_than_a_screen() -> None:
+    long: dict[str, int] = {}
+    for path in (CODE / CORE).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > LONGEST_FUNCTION:
+                    long[f"{path.relative_to(CODE)}:{node.lineno} {node.name}"] = length
+    assert long == {}

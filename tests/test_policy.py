@@ -1,4 +1,4 @@
-"""Decisions (DESIGN.md 2.3): pure code, every outcome with its reason."""
+"""Decisions (README, "What happens to a finding"): pure code, every outcome with its reason."""
 
 from __future__ import annotations
 

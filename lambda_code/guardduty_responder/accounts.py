@@ -1,7 +1,7 @@
 """Where a finding is acted on: the responder's own account, or a member account through its role.
 
 In an AWS Organization the GuardDuty delegated administrator receives every member account's
-findings (DESIGN.md section 8). The responder keeps its state, messages and Jira credentials at
+findings (README, "Across an AWS Organization"). The responder keeps its state, messages and Jira credentials at
 home, and acts on the instance in the finding's account (`detail.accountId`) through a role there
 that trusts only the responder's role, with an external id. Credentials are assumed once per
 account and refreshed before they expire while the container is warm.
@@ -18,9 +18,9 @@ import botocore.session
 from botocore.credentials import CredentialProvider, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws_errors import describe_error
 from .clients import AwsClients
 from .isolation import GroupDirectory
-from .steps import describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -139,4 +139,3 @@ def _session_with(credentials: RefreshableCredentials, region: str | None) -> bo
     core = botocore.session.Session()
     core.get_component("credential_provider").insert_before("env", _AssumedRole(credentials))
     return boto3.Session(botocore_session=core, region_name=region)
-

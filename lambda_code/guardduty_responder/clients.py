@@ -45,7 +45,8 @@ class AwsClients:
             with self._lock:
                 client = self._clients.get(service)
                 if client is None:
-                    client = self._session.client(service, config=_CONFIG)
+                    # The service is one of the names below; the stubs type only literal names.
+                    client = self._session.client(service, config=_CONFIG)  # type: ignore[call-overload]
                     self._clients[service] = client
         return client
 

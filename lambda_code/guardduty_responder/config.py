@@ -54,74 +54,86 @@ class Settings:
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> Settings:
-        problems: list[str] = []
-
-        def required(key: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
-            value = env.get(key, "").strip()
-            if not value:
-                problems.append(f"{key} is not set")
-            elif pattern is not None and not pattern.match(value):
-                problems.append(f"{key}={value!r} is not {hint}")
-            return value
-
-        def optional(key: str, pattern: re.Pattern[str], hint: str) -> str:
-            value = env.get(key, "").strip()
-            if value and not pattern.match(value):
-                problems.append(f"{key}={value[:80]!r} is not {hint}")
-                return ""
-            return value
-
-        def choice(key: str, choices: tuple[str, ...], default: str) -> str:
-            value = env.get(key, "").strip().lower() or default
-            if value not in choices:
-                problems.append(f"{key}={value[:40]!r} must be one of {', '.join(choices)}")
-                return default
-            return value
-
-        def boolean(key: str, default: bool) -> bool:
-            raw = env.get(key, "").strip().lower()
-            if not raw:
-                return default
-            if raw in ("true", "false"):
-                return raw == "true"
-            problems.append(f"{key}={raw!r} must be 'true' or 'false'")
-            return default
-
-        def number(key: str, default: float, minimum: float, maximum: float, integer: bool = True) -> float:
-            raw = env.get(key, "").strip()
-            if not raw:
-                return default
-            try:
-                value = int(raw) if integer else float(raw)
-            except ValueError:
-                problems.append(f"{key}={raw!r} is not a {'whole ' if integer else ''}number")
-                return default
-            if not minimum <= value <= maximum:
-                problems.append(f"{key}={raw} is outside {minimum:g}..{maximum:g}")
-                return default
-            return value
-
+        read = _EnvironmentReader(env)
         settings = cls(
-            table_name=required("RESPONDER_TABLE"),
-            topic_arn=required("RESPONDER_TOPIC_ARN", _SNS_TOPIC_ARN, "an SNS topic ARN"),
-            jira_secret_arn=required("JIRA_SECRET_ARN", _SECRET_ARN, "a Secrets Manager secret ARN"),
-            jira_project_key=required("JIRA_PROJECT_KEY", _JIRA_PROJECT_KEY, "a Jira project key (upper case)"),
+            table_name=read.required("RESPONDER_TABLE"),
+            topic_arn=read.required("RESPONDER_TOPIC_ARN", _SNS_TOPIC_ARN, "an SNS topic ARN"),
+            jira_secret_arn=read.required("JIRA_SECRET_ARN", _SECRET_ARN, "a Secrets Manager secret ARN"),
+            jira_project_key=read.required("JIRA_PROJECT_KEY", _JIRA_PROJECT_KEY, "a Jira project key (upper case)"),
             jira_issue_type=env.get("JIRA_ISSUE_TYPE", "").strip() or "Task",
-            dry_run=boolean("DRY_RUN", default=False),
-            exempt_tag_key=required("EXEMPT_TAG_KEY", _TAG_KEY, "a tag key")
+            dry_run=read.boolean("DRY_RUN", default=False),
+            exempt_tag_key=read.required("EXEMPT_TAG_KEY", _TAG_KEY, "a tag key")
             if "EXEMPT_TAG_KEY" in env
             else "guardduty-responder:exempt",
-            max_isolations_per_hour=int(number("MAX_ISOLATIONS_PER_HOUR", 20, 0, MAX_ISOLATION_LIMIT)),
-            isolation_pause_seconds=number("ISOLATION_PAUSE_SECONDS", 0.0, 0, 600, integer=False),
-            jira_timeout_seconds=int(number("JIRA_TIMEOUT_SECONDS", 10, 1, 120)),
-            record_retention_days=int(number("RECORD_RETENTION_DAYS", 365, 1, 3650)),
-            responder_account_id=optional("RESPONDER_ACCOUNT_ID", _ACCOUNT_ID, "a 12-digit account id"),
-            member_role_name=optional("MEMBER_ROLE_NAME", _ROLE_NAME, "an IAM role name"),
-            member_role_external_id=optional("MEMBER_ROLE_EXTERNAL_ID", _EXTERNAL_ID, "an external id (2-1224 characters)"),
-            credential_findings=choice("CREDENTIAL_FINDINGS", CREDENTIAL_CHOICES, "report"),
+            max_isolations_per_hour=int(read.number("MAX_ISOLATIONS_PER_HOUR", 20, 0, MAX_ISOLATION_LIMIT)),
+            isolation_pause_seconds=read.number("ISOLATION_PAUSE_SECONDS", 0.0, 0, 600, integer=False),
+            jira_timeout_seconds=int(read.number("JIRA_TIMEOUT_SECONDS", 10, 1, 120)),
+            record_retention_days=int(read.number("RECORD_RETENTION_DAYS", 365, 1, 3650)),
+            responder_account_id=read.optional("RESPONDER_ACCOUNT_ID", _ACCOUNT_ID, "a 12-digit account id"),
+            member_role_name=read.optional("MEMBER_ROLE_NAME", _ROLE_NAME, "an IAM role name"),
+            member_role_external_id=read.optional(
+                "MEMBER_ROLE_EXTERNAL_ID", _EXTERNAL_ID, "an external id (2-1224 characters)"
+            ),
+            credential_findings=read.choice("CREDENTIAL_FINDINGS", CREDENTIAL_CHOICES, "report"),
         )
         if settings.member_role_name and not settings.member_role_external_id:
-            problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")
-        if problems:
-            raise ConfigError("invalid responder configuration: " + "; ".join(problems))
+            read.problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")
+        if read.problems:
+            raise ConfigError("invalid responder configuration: " + "; ".join(read.problems))
         return settings
+
+
+class _EnvironmentReader:
+    """Reads settings one by one, collecting every problem so that one error can name them all."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.problems: list[str] = []
+
+    def _raw(self, key: str) -> str:
+        return self._env.get(key, "").strip()
+
+    def required(self, key: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> str:
+        value = self._raw(key)
+        if not value:
+            self.problems.append(f"{key} is not set")
+        elif pattern is not None and not pattern.match(value):
+            self.problems.append(f"{key}={value!r} is not {hint}")
+        return value
+
+    def optional(self, key: str, pattern: re.Pattern[str], hint: str) -> str:
+        value = self._raw(key)
+        if value and not pattern.match(value):
+            self.problems.append(f"{key}={value[:80]!r} is not {hint}")
+            return ""
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self._raw(key).lower() or default
+        if value not in choices:
+            self.problems.append(f"{key}={value[:40]!r} must be one of {', '.join(choices)}")
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        raw = self._raw(key).lower()
+        if not raw:
+            return default
+        if raw in ("true", "false"):
+            return raw == "true"
+        self.problems.append(f"{key}={raw!r} must be 'true' or 'false'")
+        return default
+
+    def number(self, key: str, default: float, minimum: float, maximum: float, integer: bool = True) -> float:
+        raw = self._raw(key)
+        if not raw:
+            return default
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            self.problems.append(f"{key}={raw!r} is not a {'whole ' if integer else ''}number")
+            return default
+        if not minimum <= value <= maximum:
+            self.problems.append(f"{key}={raw} is outside {minimum:g}..{maximum:g}")
+            return default
+        return value

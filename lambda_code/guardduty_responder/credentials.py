@@ -19,6 +19,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from . import utc_timestamp
+from .aws_errors import error_code
 from .finding import ExfiltratedCredentials
 from .isolation import InstanceFacts
 from .steps import StepSkipped as Skip
@@ -32,7 +33,7 @@ _LIVE = ("associating", "associated")
 _EC2_SERVICE = "ec2.amazonaws.com"
 
 
-def remove_instance_profile(ec2: Any, instance: InstanceFacts) -> tuple[str, dict]:
+def remove_instance_profile(ec2: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
     """Disassociate the instance profile first (the urgent part), recording which one it was."""
     live = [a for a in _associations(ec2, instance.instance_id) if a.get("State") in _LIVE]
     if not live:
@@ -51,7 +52,7 @@ def revoke_older_sessions(
     *,
     protected: frozenset[str],
     now: float,
-) -> tuple[str, dict]:
+) -> tuple[str, dict[str, Any]]:
     """Deny everything to the role's sessions issued before `now`; sessions issued later are unaffected.
 
     Refused (recorded as skipped, for a person) unless the role is the one whose session was stolen
@@ -62,39 +63,8 @@ def revoke_older_sessions(
     role_name = credentials.role_name
     if role_name in protected:
         raise Skip(f"role {role_name} is the responder's own: its sessions are not revoked")
-    try:
-        role = iam.get_role(RoleName=role_name)["Role"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "NoSuchEntity":
-            raise
-        raise Skip(f"role {role_name} no longer exists") from error
-    role_id = credentials.principal_id.split(":", 1)[0]
-    if role.get("RoleId") != role_id:
-        raise Skip(f"role {role_name} is not the role {role_id} whose session was stolen (recreated since?): revoke by hand")
-    principals = _trusted_principals(role.get("AssumeRolePolicyDocument"))
-    if principals != {("Service", _EC2_SERVICE)}:
-        raise Skip(
-            f"role {role_name} can be assumed by more than EC2 ({', '.join(sorted(p for _, p in principals)) or 'unreadable trust policy'}): "
-            "revoking its sessions could cut off others; revoke by hand if that is acceptable"
-        )
-    profiles = {
-        profile["Arn"]
-        for page in iam.get_paginator("list_instance_profiles_for_role").paginate(RoleName=role_name)
-        for profile in page["InstanceProfiles"]
-    }
-    sharing = sorted(
-        {
-            a["InstanceId"]
-            for a in _associations(ec2)
-            if a.get("State") in _LIVE and a["IamInstanceProfile"]["Arn"] in profiles and a["InstanceId"] != instance.instance_id
-        }
-    )
-    if sharing:
-        shown = ", ".join(sharing[:5]) + (f" and {len(sharing) - 5} more" if len(sharing) > 5 else "")
-        raise Skip(
-            f"role {role_name} is also used by {len(sharing)} other instance(s) ({shown}): revoking its sessions would "
-            "cut them off too; revoke by hand (IAM console, role, Revoke active sessions) if that is acceptable"
-        )
+    _check_it_is_the_stolen_ec2_role(iam, credentials)
+    _check_no_other_instance_uses(ec2, iam, role_name, instance)
     cutoff = utc_timestamp(now)
     policy = {
         "Version": "2012-10-17",
@@ -110,15 +80,64 @@ def revoke_older_sessions(
     try:
         iam.put_role_policy(RoleName=role_name, PolicyName=REVOKE_POLICY_NAME, PolicyDocument=json.dumps(policy))
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in ("AccessDenied", "AccessDeniedException"):
+        if error_code(error) not in ("AccessDenied", "AccessDeniedException"):
             raise
         # A protected role (the policies deny writing it), or a member role without the credential
         # actions: retrying cannot help.
-        raise Skip(f"writing {REVOKE_POLICY_NAME} on role {role_name} was refused (AccessDenied): revoke by hand") from error
+        raise Skip(
+            f"writing {REVOKE_POLICY_NAME} on role {role_name} was refused (AccessDenied): revoke by hand"
+        ) from error
     return (
         f"sessions of role {role_name} issued before {cutoff} revoked ({REVOKE_POLICY_NAME})",
         {"sessions_revoked_before": cutoff, "revoked_role": role_name},
     )
+
+
+def _check_it_is_the_stolen_ec2_role(iam: Any, credentials: ExfiltratedCredentials) -> None:
+    """Skip unless the role is the very one whose session was stolen, and only EC2 may assume it."""
+    role_name = credentials.role_name
+    try:
+        role = iam.get_role(RoleName=role_name)["Role"]
+    except ClientError as error:
+        if error_code(error) != "NoSuchEntity":
+            raise
+        raise Skip(f"role {role_name} no longer exists") from error
+    role_id = credentials.principal_id.split(":", 1)[0]
+    if role.get("RoleId") != role_id:
+        raise Skip(
+            f"role {role_name} is not the role {role_id} whose session was stolen (recreated since?): revoke by hand"
+        )
+    principals = _trusted_principals(role.get("AssumeRolePolicyDocument"))
+    if principals != {("Service", _EC2_SERVICE)}:
+        who = ", ".join(sorted(p for _, p in principals)) or "unreadable trust policy"
+        raise Skip(
+            f"role {role_name} can be assumed by more than EC2 ({who}): "
+            "revoking its sessions could cut off others; revoke by hand if that is acceptable"
+        )
+
+
+def _check_no_other_instance_uses(ec2: Any, iam: Any, role_name: str, instance: InstanceFacts) -> None:
+    """Skip when another instance of the region holds the role through any of its instance profiles."""
+    profiles = {
+        profile["Arn"]
+        for page in iam.get_paginator("list_instance_profiles_for_role").paginate(RoleName=role_name)
+        for profile in page["InstanceProfiles"]
+    }
+    sharing = sorted(
+        {
+            a["InstanceId"]
+            for a in _associations(ec2)
+            if a.get("State") in _LIVE
+            and a["IamInstanceProfile"]["Arn"] in profiles
+            and a["InstanceId"] != instance.instance_id
+        }
+    )
+    if sharing:
+        shown = ", ".join(sharing[:5]) + (f" and {len(sharing) - 5} more" if len(sharing) > 5 else "")
+        raise Skip(
+            f"role {role_name} is also used by {len(sharing)} other instance(s) ({shown}): revoking its sessions would "
+            "cut them off too; revoke by hand (IAM console, role, Revoke active sessions) if that is acceptable"
+        )
 
 
 def _trusted_principals(document: Any) -> set[tuple[str, str]]:

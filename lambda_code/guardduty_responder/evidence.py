@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import TAG_PREFIX, utc_timestamp
+from .aws_errors import error_code
 from .finding import Finding
 from .isolation import InstanceFacts
 from .parallel import run_parallel
@@ -37,7 +38,9 @@ FINDING_ID_TAG = f"{TAG_PREFIX}finding-id"
 _STANDBY_REFUSED = ("ValidationError", "ScalingActivityInProgress")
 
 
-def snapshot_volumes(ec2: Any, instance: InstanceFacts, finding: Finding, *, look_first: bool) -> tuple[str, dict]:
+def snapshot_volumes(
+    ec2: Any, instance: InstanceFacts, finding: Finding, *, look_first: bool
+) -> tuple[str, dict[str, Any]]:
     """One crash-consistent CreateSnapshots call for every attached EBS volume, each snapshot tagged.
 
     On a retry (`look_first`) snapshots already taken for this finding are found by tag and reused.
@@ -79,7 +82,7 @@ def snapshot_volumes(ec2: Any, instance: InstanceFacts, finding: Finding, *, loo
     return f"{len(ids)} snapshot(s): {', '.join(ids)}", {"snapshot_ids": ids}
 
 
-def protect_instance(ec2: Any, instance: InstanceFacts) -> tuple[str, dict]:
+def protect_instance(ec2: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
     """Keep the instance and its volumes: no API termination, stop on shutdown, volumes survive termination."""
     ec2.modify_instance_attribute(InstanceId=instance.instance_id, DisableApiTermination={"Value": True})
     ec2.modify_instance_attribute(InstanceId=instance.instance_id, InstanceInitiatedShutdownBehavior={"Value": "stop"})
@@ -92,7 +95,7 @@ def protect_instance(ec2: Any, instance: InstanceFacts) -> tuple[str, dict]:
     return "termination protection on, shutdown behaviour stop, volumes kept on termination", {}
 
 
-def leave_autoscaling_group(autoscaling: Any, instance: InstanceFacts) -> tuple[str, dict]:
+def leave_autoscaling_group(autoscaling: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
     """Move the instance to standby (or detach it) so its group neither replaces nor terminates it."""
     if instance.autoscaling_group is None:
         return "not in an Auto Scaling group", {}
@@ -108,7 +111,7 @@ def leave_autoscaling_group(autoscaling: Any, instance: InstanceFacts) -> tuple[
         )
         return f"moved to standby in {group}", {"autoscaling_group": group}
     except ClientError as error:
-        if error.response["Error"]["Code"] not in _STANDBY_REFUSED:
+        if error_code(error) not in _STANDBY_REFUSED:
             raise
     autoscaling.detach_instances(
         AutoScalingGroupName=group, InstanceIds=[instance.instance_id], ShouldDecrementDesiredCapacity=False
@@ -116,7 +119,7 @@ def leave_autoscaling_group(autoscaling: Any, instance: InstanceFacts) -> tuple[
     return f"detached from {group} (standby refused)", {"autoscaling_group": group}
 
 
-def leave_target_groups(elbv2: Any, instance: InstanceFacts) -> tuple[str, dict]:
+def leave_target_groups(elbv2: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
     """Deregister the instance from every instance-type target group of its VPC that holds it."""
     candidates = [
         group["TargetGroupArn"]
@@ -140,7 +143,7 @@ def leave_target_groups(elbv2: Any, instance: InstanceFacts) -> tuple[str, dict]
     return f"deregistered from {len(left)} target group(s)", {"target_groups": left}
 
 
-def tag_instance(ec2: Any, instance: InstanceFacts, finding: Finding, isolated_at: str) -> tuple[str, dict]:
+def tag_instance(ec2: Any, instance: InstanceFacts, finding: Finding, isolated_at: str) -> tuple[str, dict[str, Any]]:
     ec2.create_tags(
         Resources=[instance.instance_id],
         Tags=[

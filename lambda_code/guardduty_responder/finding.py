@@ -102,33 +102,10 @@ def parse_finding(event: Any) -> Finding:
     if not isinstance(event, Mapping):
         raise MalformedFindingError("event", f"must be a JSON object, got {type(event).__name__}")
     detail = _mapping(event, "detail", "detail")
-    resource = _mapping(detail, "resource", "detail.resource")
-    resource_type = _string(resource, "resourceType", "detail.resource.resourceType")
     finding_type = _string(detail, "type", "detail.type", _FINDING_TYPE)
-    credentials: ExfiltratedCredentials | None = None
-    if resource_type == "Instance":
-        instance = _mapping(resource, "instanceDetails", "detail.resource.instanceDetails")
-        instance_id = _string(instance, "instanceId", "detail.resource.instanceDetails.instanceId", _INSTANCE_ID)
-    elif resource_type == "AccessKey" and finding_type.startswith(CREDENTIAL_EXFILTRATION):
-        credentials, instance_id = _exfiltrated(_mapping(resource, "accessKeyDetails", "detail.resource.accessKeyDetails"))
-        instance = {}
-    else:
-        raise MalformedFindingError(
-            "detail.resource.resourceType",
-            f"is {resource_type!r}: expected 'Instance', or 'AccessKey' with a {CREDENTIAL_EXFILTRATION}.* type",
-        )
-    service = detail.get("service", {})
-    if not isinstance(service, Mapping):
-        raise MalformedFindingError("detail.service", "must be an object")
-
-    count = service.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise MalformedFindingError("detail.service.count", f"must be a positive whole number, got {count!r}")
-    role = service.get("resourceRole")
-    if role is not None and role not in ("ACTOR", "TARGET"):
-        raise MalformedFindingError("detail.service.resourceRole", f"is {role!r}, expected 'ACTOR' or 'TARGET'")
+    instance, instance_id, credentials = _resource(detail, finding_type)
+    service, count, role = _service(detail)
     event_id = event.get("id")
-
     return Finding(
         finding_id=_string(detail, "id", "detail.id", _FINDING_ID),
         finding_arn=_display(detail.get("arn", "")),
@@ -149,6 +126,40 @@ def parse_finding(event: Any) -> Finding:
         tags=_tags(instance.get("tags", [])),
         credentials=credentials,
     )
+
+
+def _resource(
+    detail: Mapping[str, Any], finding_type: str
+) -> tuple[Mapping[str, Any], str, ExfiltratedCredentials | None]:
+    """The instance's details as GuardDuty reported them, its id, and the credentials a credential finding names."""
+    resource = _mapping(detail, "resource", "detail.resource")
+    resource_type = _string(resource, "resourceType", "detail.resource.resourceType")
+    if resource_type == "Instance":
+        instance = _mapping(resource, "instanceDetails", "detail.resource.instanceDetails")
+        instance_id = _string(instance, "instanceId", "detail.resource.instanceDetails.instanceId", _INSTANCE_ID)
+        return instance, instance_id, None
+    if resource_type == "AccessKey" and finding_type.startswith(CREDENTIAL_EXFILTRATION):
+        details = _mapping(resource, "accessKeyDetails", "detail.resource.accessKeyDetails")
+        credentials, instance_id = _exfiltrated(details)
+        return {}, instance_id, credentials
+    raise MalformedFindingError(
+        "detail.resource.resourceType",
+        f"is {resource_type!r}: expected 'Instance', or 'AccessKey' with a {CREDENTIAL_EXFILTRATION}.* type",
+    )
+
+
+def _service(detail: Mapping[str, Any]) -> tuple[Mapping[str, Any], int, str | None]:
+    """GuardDuty's own part of the finding, the times it saw the activity, and the instance's role in it."""
+    service = detail.get("service", {})
+    if not isinstance(service, Mapping):
+        raise MalformedFindingError("detail.service", "must be an object")
+    count = service.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise MalformedFindingError("detail.service.count", f"must be a positive whole number, got {count!r}")
+    role = service.get("resourceRole")
+    if role is not None and role not in ("ACTOR", "TARGET"):
+        raise MalformedFindingError("detail.service.resourceRole", f"is {role!r}, expected 'ACTOR' or 'TARGET'")
+    return service, count, role
 
 
 def _exfiltrated(details: Mapping[str, Any]) -> tuple[ExfiltratedCredentials, str]:
@@ -244,9 +255,10 @@ def _interfaces(raw: Any) -> tuple[ReportedInterface, ...]:
         if not (isinstance(vpc_id, str) and _VPC_ID.fullmatch(vpc_id)) or not isinstance(groups, list):
             continue
         group_ids = [group.get("groupId") for group in groups if isinstance(group, Mapping)]
-        if len(group_ids) != len(groups) or not all(isinstance(g, str) and _GROUP_ID.fullmatch(g) for g in group_ids):
+        valid = [g for g in group_ids if isinstance(g, str) and _GROUP_ID.fullmatch(g)]
+        if len(valid) != len(groups):
             continue
-        interfaces.append(ReportedInterface(eni_id=eni_id, vpc_id=vpc_id, group_ids=tuple(group_ids)))
+        interfaces.append(ReportedInterface(eni_id=eni_id, vpc_id=vpc_id, group_ids=tuple(valid)))
     return tuple(interfaces)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import TAG_PREFIX
+from .aws_errors import error_code
 from .parallel import run_parallel
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ _ALREADY_THERE = ("InvalidPermission.Duplicate",)
 _ALREADY_GONE = ("InvalidPermission.NotFound",)
 _GROUP_EXISTS = ("InvalidGroup.Duplicate",)
 _INSTANCE_GONE = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
+_AUTOSCALING_TAG = "aws:autoscaling:groupName"
 
 
 class ContainmentError(RuntimeError):
@@ -78,7 +80,41 @@ class InstanceFacts:
 
     @property
     def autoscaling_group(self) -> str | None:
-        return self.tags.get("aws:autoscaling:groupName")
+        return self.tags.get(_AUTOSCALING_TAG)
+
+    @property
+    def gone(self) -> bool:
+        """Terminated or on its way: nothing left to contain."""
+        return self.state in ("shutting-down", "terminated")
+
+    def to_record(self) -> dict[str, Any]:
+        """What the phases after containment need, as the ledger keeps it (tags other than the group's left out)."""
+        return {
+            "instance_id": self.instance_id,
+            "state": self.state,
+            "vpc_id": self.vpc_id or "",
+            "tags": {key: value for key, value in self.tags.items() if key == _AUTOSCALING_TAG},
+            "interfaces": [
+                {"eni_id": i.eni_id, "vpc_id": i.vpc_id, "group_ids": list(i.group_ids)} for i in self.interfaces
+            ],
+            "volumes": [[device, volume, delete] for device, volume, delete in self.volumes],
+        }
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> InstanceFacts:
+        return cls(
+            instance_id=str(data["instance_id"]),
+            state=str(data.get("state", "unknown")),
+            vpc_id=str(data.get("vpc_id")) or None,
+            tags={str(key): str(value) for key, value in data.get("tags", {}).items()},
+            interfaces=tuple(
+                Interface(eni_id=str(i["eni_id"]), vpc_id=str(i["vpc_id"]), group_ids=tuple(i.get("group_ids", ())))
+                for i in data.get("interfaces", ())
+            ),
+            volumes=tuple(
+                (str(device), str(volume), bool(delete)) for device, volume, delete in data.get("volumes", ())
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -102,7 +138,7 @@ def describe_instance(ec2: Any, instance_id: str) -> InstanceFacts:
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     except ClientError as error:
-        if error.response["Error"]["Code"] in _INSTANCE_GONE:
+        if error_code(error) in _INSTANCE_GONE:
             raise InstanceNotFoundError(f"instance {instance_id} does not exist in this account and region") from error
         raise
     instances = [instance for reservation in reservations for instance in reservation["Instances"]]
@@ -115,7 +151,9 @@ def describe_instance(ec2: Any, instance_id: str) -> InstanceFacts:
             vpc_id=eni.get("VpcId") or instance.get("VpcId", ""),
             group_ids=tuple(group["GroupId"] for group in eni.get("Groups", [])),
         )
-        for eni in sorted(instance.get("NetworkInterfaces", []), key=lambda eni: eni.get("Attachment", {}).get("DeviceIndex", 0))
+        for eni in sorted(
+            instance.get("NetworkInterfaces", []), key=lambda eni: eni.get("Attachment", {}).get("DeviceIndex", 0)
+        )
     )
     volumes = tuple(
         (mapping["DeviceName"], mapping["Ebs"]["VolumeId"], bool(mapping["Ebs"].get("DeleteOnTermination")))
@@ -198,7 +236,7 @@ class GroupDirectory:
             )["GroupId"]
             logger.info("created containment group", extra={"vpc_id": vpc_id, "role": role, "group_id": group_id})
         except ClientError as error:
-            if error.response["Error"]["Code"] not in _GROUP_EXISTS:
+            if error_code(error) not in _GROUP_EXISTS:
                 raise
             # Another invocation created it between our lookup and our create: use that one.
             existing = self._ec2.describe_security_groups(
@@ -225,9 +263,16 @@ class GroupDirectory:
         egress = group.get("IpPermissionsEgress", [])
         if role == ISOLATION:
             if ingress:
-                _ignoring(_ALREADY_GONE, self._ec2.revoke_security_group_ingress, GroupId=group_id, IpPermissions=_bare(ingress))
+                _ignoring(
+                    _ALREADY_GONE,
+                    self._ec2.revoke_security_group_ingress,
+                    GroupId=group_id,
+                    IpPermissions=_bare(ingress),
+                )
             if egress:
-                _ignoring(_ALREADY_GONE, self._ec2.revoke_security_group_egress, GroupId=group_id, IpPermissions=_bare(egress))
+                _ignoring(
+                    _ALREADY_GONE, self._ec2.revoke_security_group_egress, GroupId=group_id, IpPermissions=_bare(egress)
+                )
             return
         for rules, authorize in (
             (ingress, self._ec2.authorize_security_group_ingress),
@@ -258,7 +303,7 @@ def _ignoring(codes: tuple[str, ...], call: Any, **kwargs: Any) -> None:
     try:
         call(**kwargs)
     except ClientError as error:
-        if error.response["Error"]["Code"] not in codes:
+        if error_code(error) not in codes:
             raise
 
 
@@ -323,7 +368,9 @@ def isolate_instance(
 def _close_again(ec2: Any, eni_id: str, original: tuple[str, ...] | None) -> None:
     """Take an ENI off the untracking group after a failed isolation move: back to where it was."""
     if not original:
-        logger.critical("network interface left on the untracking group: no original groups known", extra={"eni": eni_id})
+        logger.critical(
+            "network interface left on the untracking group: no original groups known", extra={"eni": eni_id}
+        )
         return
     try:
         _move(ec2, eni_id, *original)
@@ -341,6 +388,4 @@ def _move(ec2: Any, eni_id: str, *group_ids: str) -> None:
     try:
         ec2.modify_network_interface_attribute(NetworkInterfaceId=eni_id, Groups=list(group_ids))
     except ClientError as error:
-        raise ContainmentError(
-            f"moving {eni_id} to {', '.join(group_ids)} failed: {error.response['Error']['Code']}"
-        ) from error
+        raise ContainmentError(f"moving {eni_id} to {', '.join(group_ids)} failed: {error_code(error)}") from error

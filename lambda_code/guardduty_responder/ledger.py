@@ -6,6 +6,7 @@ this delivery resume the work?") are conditional, so concurrent deliveries canno
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,7 +16,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from . import utc_timestamp
+from .aws_errors import error_code
 from .finding import Finding
+from .steps import Phase, StepState
 
 PERMISSIONS = (
     "dynamodb:PutItem",
@@ -34,15 +37,15 @@ ISOLATED = "isolated"
 
 
 class LedgerError(RuntimeError):
-    """DynamoDB refused or failed a ledger write."""
+    """DynamoDB refused or failed a ledger request."""
 
 
-@dataclass(frozen=True)
-class StepState:
-    status: str  # done | failed | skipped | deferred
-    at: str
-    detail: str = ""
-    error: str = ""
+class _ConditionFailed(Exception):
+    """A conditional write found the item not as it required; `item` is the item as it was, if returned."""
+
+    def __init__(self, item: Mapping[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,23 @@ class FindingRecord:
     service_count: int
     lease_until: float
     decision: str
+    # The last phase of the flow this finding completed; a later invocation resumes after it.
+    phase: Phase = Phase.CLAIMED
+    action: str = ""
+    reason: str = ""
     steps: Mapping[str, StepState] = field(default_factory=dict)
     original_groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     snapshot_ids: tuple[str, ...] = ()
     jira_key: str | None = None
     incident_role: str | None = None
+    incident_finding_id: str | None = None
+    # The instance as the containment phase saw it, for the phases after it.
+    instance: Mapping[str, Any] | None = None
     completed: bool = False
 
     def step_done(self, name: str) -> bool:
         state = self.steps.get(name)
-        return state is not None and state.status in ("done", "skipped")
+        return state is not None and state.status.settled
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> FindingRecord:
@@ -74,11 +84,16 @@ class FindingRecord:
             service_count=int(data.get("service_count", 1)),
             lease_until=float(data.get("lease_until", 0)),
             decision=data.get("decision", ""),
-            steps={name: StepState(**state) for name, state in data.get("steps", {}).items()},
+            phase=Phase.named(data.get("phase")),
+            action=data.get("action", ""),
+            reason=data.get("reason", ""),
+            steps={name: StepState.from_record(state) for name, state in data.get("steps", {}).items()},
             original_groups={eni: tuple(groups) for eni, groups in data.get("original_groups", {}).items()},
             snapshot_ids=tuple(data.get("snapshot_ids", ())),
             jira_key=data.get("jira_key"),
             incident_role=data.get("incident_role"),
+            incident_finding_id=data.get("incident_finding_id"),
+            instance=data.get("instance"),
             completed=bool(data.get("completed", False)),
         )
 
@@ -162,55 +177,30 @@ class Ledger:
         original_groups: Mapping[str, Iterable[str]],
     ) -> Claim:
         """Insert the finding once. A repeat costs this one call: the failed write returns the record."""
-        item = {
-            "pk": finding.finding_id,
-            "kind": "finding",
-            "instance_id": finding.instance_id,
-            "account_id": finding.account_id,
-            "region": finding.region,
-            "finding_type": finding.finding_type,
-            "title": finding.title[:512],
-            "severity": Decimal(str(finding.severity)),
-            "severity_label": finding.severity_label,
-            "resource_role": finding.resource_role or "",
-            "is_sample": finding.is_sample,
-            **(
-                {"access_key_id": finding.credentials.access_key_id, "role_name": finding.credentials.role_name}
-                if finding.credentials
-                else {}
-            ),
-            "service_count": finding.count,
-            "updated_at": finding.updated_at,
-            "first_seen": utc_timestamp(now),
-            "last_seen": utc_timestamp(now),
-            "status": OPEN,
-            "decision": decision,
-            "lease_until": Decimal(str(round(now + lease_seconds, 3))),
-            "steps": {},
-            "original_groups": {eni: list(groups) for eni, groups in original_groups.items()},
-            "expires_at": int(now) + self._retention_seconds,
-        }
+        item = _finding_item(finding, now=now, decision=decision, original_groups=original_groups)
+        item["lease_until"] = Decimal(str(round(now + lease_seconds, 3)))
+        item["expires_at"] = int(now) + self._retention_seconds
         try:
-            self._dynamodb.put_item(
-                TableName=self._table,
+            self._request(
+                f"claiming finding {finding.finding_id}",
+                "put_item",
                 Item=_dynamo(item),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as error:
-            if _code(error) != _CONDITION_FAILED:
-                raise LedgerError(f"claiming finding {finding.finding_id} failed: {_code(error)}") from error
-            old = error.response.get("Item")
+        except _ConditionFailed as failed:
+            old = failed.item or self._get(finding.finding_id)
             if old is None:
-                old = self._get(finding.finding_id)
+                raise LedgerError(f"finding {finding.finding_id} was claimed, then vanished") from None
             return Claim(is_new=False, record=FindingRecord.from_item(old))
         return Claim(is_new=True, record=FindingRecord.from_item(_dynamo(item)))
 
     def note_repeat(self, finding: Finding, *, now: float) -> bool:
         """Record a newer count of a finding GuardDuty re-published; an older or equal one changes nothing."""
         try:
-            self._dynamodb.update_item(
-                TableName=self._table,
+            self._request(
+                f"updating finding {finding.finding_id}",
+                "update_item",
                 Key=_dynamo({"pk": finding.finding_id}),
                 UpdateExpression="SET service_count = :count, last_seen = :now, updated_at = :updated",
                 ConditionExpression="attribute_exists(pk) AND service_count < :count",
@@ -218,17 +208,16 @@ class Ledger:
                     {":count": finding.count, ":now": utc_timestamp(now), ":updated": finding.updated_at}
                 ),
             )
-        except ClientError as error:
-            if _code(error) == _CONDITION_FAILED:
-                return False
-            raise LedgerError(f"updating finding {finding.finding_id} failed: {_code(error)}") from error
+        except _ConditionFailed:
+            return False
         return True
 
     def take_over(self, finding_id: str, *, now: float, lease_seconds: float) -> bool:
         """Take the right to finish an unfinished finding, once its previous holder's lease has run out."""
         try:
-            self._dynamodb.update_item(
-                TableName=self._table,
+            self._request(
+                f"taking over finding {finding_id}",
+                "update_item",
                 Key=_dynamo({"pk": finding_id}),
                 UpdateExpression="SET lease_until = :until",
                 ConditionExpression="attribute_exists(pk) AND lease_until < :now",
@@ -236,17 +225,12 @@ class Ledger:
                     {":until": Decimal(str(round(now + lease_seconds, 3))), ":now": Decimal(str(round(now, 3)))}
                 ),
             )
-        except ClientError as error:
-            if _code(error) == _CONDITION_FAILED:
-                return False
-            raise LedgerError(f"taking over finding {finding_id} failed: {_code(error)}") from error
+        except _ConditionFailed:
+            return False
         return True
 
     def save_original_groups(self, finding_id: str, original_groups: Mapping[str, Iterable[str]]) -> None:
-        self._update(
-            finding_id,
-            {"original_groups": {eni: list(groups) for eni, groups in original_groups.items()}},
-        )
+        self._update(finding_id, {"original_groups": {eni: list(groups) for eni, groups in original_groups.items()}})
 
     def record(
         self,
@@ -254,10 +238,13 @@ class Ledger:
         *,
         steps: Mapping[str, StepState] = {},
         values: Mapping[str, Any] = {},
+        phase: Phase | None = None,
         release_lease: bool = False,
     ) -> None:
-        """Write step results and facts onto the finding's item in one call."""
+        """Write step results, facts and the phase reached onto the finding's item in one call."""
         assignments = dict(values)
+        if phase is not None:
+            assignments["phase"] = phase.label
         if release_lease:
             assignments["lease_until"] = Decimal(0)
         self._update(finding_id, assignments, steps)
@@ -295,22 +282,22 @@ class Ledger:
             # No expiry while isolated: the groups to restore must outlive any retention period.
         }
         try:
-            self._dynamodb.put_item(
-                TableName=self._table,
+            self._request(
+                f"claiming the incident of {instance_id}",
+                "put_item",
                 Item=_dynamo(item),
                 ConditionExpression="attribute_not_exists(pk) OR #state = :released",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=_dynamo({":released": RELEASED}),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as error:
-            if _code(error) != _CONDITION_FAILED:
-                raise LedgerError(f"claiming the incident of {instance_id} failed: {_code(error)}") from error
-            existing = Incident.from_item(error.response.get("Item") or self._get(incident_key(instance_id)))
+        except _ConditionFailed as failed:
+            existing = self._incident_from(failed.item, instance_id)
             if existing.finding_id == finding.finding_id:
                 return IncidentClaim(is_primary=True, incident=existing)
-            self._dynamodb.update_item(
-                TableName=self._table,
+            self._request(
+                f"adding {finding.finding_id} to the incident of {instance_id}",
+                "update_item",
                 Key=_dynamo({"pk": incident_key(instance_id)}),
                 UpdateExpression="ADD findings :finding",
                 ExpressionAttributeValues=_dynamo({":finding": {finding.finding_id}}),
@@ -328,8 +315,9 @@ class Ledger:
     def release_incident(self, instance_id: str, *, now: float, released_by: str) -> Incident:
         """Mark the incident released; only an isolated incident can be released, and only once."""
         try:
-            response = self._dynamodb.update_item(
-                TableName=self._table,
+            response = self._request(
+                f"releasing {instance_id}",
+                "update_item",
                 Key=_dynamo({"pk": incident_key(instance_id)}),
                 UpdateExpression="SET #state = :released, released_at = :now, released_by = :by, expires_at = :expires",
                 ConditionExpression="#state = :isolated",
@@ -345,17 +333,18 @@ class Ledger:
                 ),
                 ReturnValues="ALL_NEW",
             )
-        except ClientError as error:
-            if _code(error) == _CONDITION_FAILED:
-                raise LedgerError(f"{instance_id} has no isolated incident to release") from error
-            raise LedgerError(f"releasing {instance_id} failed: {_code(error)}") from error
+        except _ConditionFailed:
+            raise LedgerError(f"{instance_id} has no isolated incident to release") from None
         return Incident.from_item(response["Attributes"])
 
     def scan(self) -> list[dict[str, Any]]:
         """Every item, as plain Python values (for the command line's status listing)."""
         items: list[dict[str, Any]] = []
-        for page in self._dynamodb.get_paginator("scan").paginate(TableName=self._table):
-            items.extend(_plain(item) for item in page["Items"])
+        try:
+            for page in self._dynamodb.get_paginator("scan").paginate(TableName=self._table):
+                items.extend(_plain(item) for item in page["Items"])
+        except ClientError as error:
+            raise LedgerError(f"listing the ledger failed: {error_code(error)}") from error
         return items
 
     # -- the circuit breaker ------------------------------------------------------------------------
@@ -369,11 +358,14 @@ class Ledger:
         """
         window = breaker_window(now)
         try:
-            response = self._dynamodb.update_item(
-                TableName=self._table,
+            response = self._request(
+                f"counting the isolation of {finding_id}",
+                "update_item",
                 Key=_dynamo({"pk": breaker_key(account_id, window)}),
                 UpdateExpression="ADD findings :ids SET kind = :kind, account_id = :account, expires_at = :expires",
-                ConditionExpression="attribute_not_exists(findings) OR contains(findings, :id) OR size(findings) < :limit",
+                ConditionExpression=(
+                    "attribute_not_exists(findings) OR contains(findings, :id) OR size(findings) < :limit"
+                ),
                 ExpressionAttributeValues=_dynamo(
                     {
                         ":ids": {finding_id},
@@ -388,33 +380,47 @@ class Ledger:
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ClientError as error:
-            if _code(error) != _CONDITION_FAILED:
-                raise LedgerError(f"counting the isolation of {finding_id} failed: {_code(error)}") from error
-            held = _plain(error.response.get("Item") or {}).get("findings", ())
+        except _ConditionFailed as failed:
+            held = _plain(failed.item or {}).get("findings", ())
             return IsolationSlot(granted=False, window=window, used=len(held) or limit, limit=limit)
         used = len(_plain(response.get("Attributes", {})).get("findings", ()))
         return IsolationSlot(granted=True, window=window, used=used, limit=limit)
 
     def give_back_slot(self, account_id: str, finding_id: str, window: str) -> None:
         """Uncount a finding that took a slot but isolated nothing (exempt, gone, already isolated)."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
+        # A failed condition: the hour's item is gone, so nothing is counted against it any more.
+        with contextlib.suppress(_ConditionFailed):
+            self._request(
+                f"uncounting {finding_id}",
+                "update_item",
                 Key=_dynamo({"pk": breaker_key(account_id, window)}),
                 UpdateExpression="DELETE findings :ids",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues=_dynamo({":ids": {finding_id}}),
             )
-        except ClientError as error:
-            if _code(error) != _CONDITION_FAILED:
-                raise LedgerError(f"uncounting {finding_id} failed: {_code(error)}") from error
 
-    # -- helpers ----------------------------------------------------------------------------------
+    # -- requests -----------------------------------------------------------------------------------
+
+    def _request(self, what: str, operation: str, **request: Any) -> Any:
+        """One DynamoDB request on the table: a failed condition raises _ConditionFailed, anything else LedgerError."""
+        try:
+            return getattr(self._dynamodb, operation)(TableName=self._table, **request)
+        except ClientError as error:
+            if error_code(error) == _CONDITION_FAILED:
+                old = error.response.get("Item")
+                raise _ConditionFailed(old if isinstance(old, Mapping) else None) from None
+            raise LedgerError(f"{what} failed: {error_code(error)}") from error
 
     def _get(self, pk: str) -> dict[str, Any] | None:
-        response = self._dynamodb.get_item(TableName=self._table, Key=_dynamo({"pk": pk}), ConsistentRead=True)
-        return response.get("Item")
+        response = self._request(f"reading {pk}", "get_item", Key=_dynamo({"pk": pk}), ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def _incident_from(self, item: Mapping[str, Any] | None, instance_id: str) -> Incident:
+        found = item or self._get(incident_key(instance_id))
+        if found is None:
+            raise LedgerError(f"the incident of {instance_id} was claimed, then vanished")
+        return Incident.from_item(found)
 
     def _update(self, pk: str, values: Mapping[str, Any], steps: Mapping[str, StepState] = {}) -> None:
         names: dict[str, str] = {}
@@ -428,21 +434,55 @@ class Ledger:
             names["#steps"] = "steps"
         for index, (name, state) in enumerate(steps.items()):
             names[f"#s{index}"] = name
-            placeholders[f":s{index}"] = {k: v for k, v in state.__dict__.items() if v != ""}
+            placeholders[f":s{index}"] = state.to_record()
             clauses.append(f"#steps.#s{index} = :s{index}")
         if not clauses:
             return
         try:
-            self._dynamodb.update_item(
-                TableName=self._table,
+            self._request(
+                f"recording on {pk}",
+                "update_item",
                 Key=_dynamo({"pk": pk}),
                 UpdateExpression="SET " + ", ".join(clauses),
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=_dynamo(placeholders),
             )
-        except ClientError as error:
-            raise LedgerError(f"recording on {pk} failed: {_code(error)}") from error
+        except _ConditionFailed:
+            raise LedgerError(f"recording on {pk} failed: the item does not exist") from None
+
+
+def _finding_item(
+    finding: Finding, *, now: float, decision: str, original_groups: Mapping[str, Iterable[str]]
+) -> dict[str, Any]:
+    """A new finding's item, as its claim writes it."""
+    return {
+        "pk": finding.finding_id,
+        "kind": "finding",
+        "instance_id": finding.instance_id,
+        "account_id": finding.account_id,
+        "region": finding.region,
+        "finding_type": finding.finding_type,
+        "title": finding.title[:512],
+        "severity": Decimal(str(finding.severity)),
+        "severity_label": finding.severity_label,
+        "resource_role": finding.resource_role or "",
+        "is_sample": finding.is_sample,
+        **(
+            {"access_key_id": finding.credentials.access_key_id, "role_name": finding.credentials.role_name}
+            if finding.credentials
+            else {}
+        ),
+        "service_count": finding.count,
+        "updated_at": finding.updated_at,
+        "first_seen": utc_timestamp(now),
+        "last_seen": utc_timestamp(now),
+        "status": OPEN,
+        "decision": decision,
+        "phase": Phase.CLAIMED.label,
+        "steps": {},
+        "original_groups": {eni: list(groups) for eni, groups in original_groups.items()},
+    }
 
 
 def _dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -451,8 +491,3 @@ def _dynamo(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: _deserializer.deserialize(value) for key, value in item.items()}
-
-
-def _code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-

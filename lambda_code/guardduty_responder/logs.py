@@ -9,7 +9,8 @@ import sys
 import time
 from typing import Any
 
-_bound: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("responder_log_keys", default={})
+# Never mutated in place: bind() sets a new dict, so the default is shared safely.
+_bound: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("responder_log_keys", default={})  # noqa: B039
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .finding import Finding
-from .policy import Decision
+from .policy import Decision, Outcome, outcome_line
 from .ticketing import plain
 
 PERMISSIONS = ("sns:Publish",)
@@ -26,17 +26,12 @@ def notification_text(
     finding: Finding,
     decision: Decision,
     *,
-    outcome: str,
+    outcome: Outcome,
     actions: Sequence[str],
     jira_key: str | None,
     failures: Sequence[str] = (),
-    contained: bool = True,
 ) -> Notification:
-    headline = {
-        "isolate": "ISOLATED" if contained else "NOT CONTAINED, LOOK NOW",
-        "hold": "CIRCUIT BREAKER OPEN, NOT ISOLATED, LOOK NOW" if decision.code == "circuit-breaker" else "REVIEW",
-        "record": "FYI",
-    }[decision.action.value]
+    headline = outcome.headline
     subject = _ascii(f"GuardDuty {finding.severity_label}: {headline} {finding.instance_id} {finding.finding_type}")
     lines = [
         f"{headline}: {finding.instance_id}",
@@ -50,7 +45,7 @@ def notification_text(
         ),
         "",
         f"Why: {plain(decision.reason, 300)}",
-        f"Outcome: {outcome}",
+        f"Outcome: {outcome_line(decision, outcome)}",
     ]
     lines += [f"- {plain(action, 200)}" for action in actions]
     if failures:

@@ -28,3 +28,18 @@ def run_parallel(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
             future.exception()  # the others finish before the error propagates, as they would have
         raise
     return [first, *(future.result() for future in futures)]
+
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def run_both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Two independent calls at the same time, each result typed as its own; errors propagate."""
+    later = _executor.submit(contextvars.copy_context().run, second)
+    try:
+        result = contextvars.copy_context().run(first)
+    except BaseException:
+        later.exception()  # the other finishes before the error propagates, as it would have
+        raise
+    return result, later.result()

@@ -1,16 +1,21 @@
-"""The path of one finding, top to bottom, in the order of the product contract (DESIGN.md section 2).
+"""The path of one finding, phase by phase, in the order the README's "What happens to a finding" gives.
 
-parse -> decide -> claim -> contain -> preserve evidence -> record -> Jira -> SNS.
-Containment failing fails the invocation at once (it is retried, then dead-lettered). Any later
-step failing is recorded, the remaining steps still run, and the invocation fails at the end so a
-retry finishes only what is left.
+    parse -> claim -> assess -> decide -> contain -> preserve evidence -> record -> Jira -> SNS
+
+`Responder.respond` reads as that list. Each phase is one method taking and returning explicit
+values; what one invocation has done so far lives in one `FindingResponse`. The ledger names the
+last phase a finding completed, so a later invocation (a retry, a delivery after a lease ran out)
+resumes at the next phase. Containment failing fails the invocation at once (it is retried, then
+dead-lettered). A later step failing is recorded, the remaining steps still run, and the
+invocation fails at the end so a retry finishes only what is left.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import credentials, evidence, logs, utc_timestamp
 from .accounts import AccountAccessError, Estate, Estates
+from .aws_errors import describe_error, error_code
 from .clients import AwsClients
 from .config import Settings
 from .finding import Finding, parse_finding
@@ -32,32 +38,41 @@ from .isolation import (
     original_groups_of,
     restore_groups,
 )
-from .ledger import (
-    ISOLATED,
-    FindingRecord,
-    IncidentClaim,
-    IsolationSlot,
-    Ledger,
-    LedgerError,
-    StepState,
-    breaker_window,
-)
+from .ledger import ISOLATED, RELEASED, FindingRecord, IncidentClaim, IsolationSlot, Ledger, LedgerError, breaker_window
 from .notification import notification_text, publish
-from .parallel import run_parallel
-from .policy import Action, Decision, decide
-from .steps import STEP_ERRORS, StepResult, describe_error, run_step
+from .parallel import run_both, run_parallel
+from .policy import Action, Decision, DecisionCode, Outcome, decide, outcome_line, outcome_of
+from .steps import CREDENTIAL_STEPS, EVIDENCE_STEPS, STEP_ERRORS, Phase, Step, StepResult, StepState, run_step
 from .ticketing import JiraTicketing, TicketingError, comment_text, finding_label, plain, ticket_text
 
 logger = logging.getLogger(__name__)
 
-_GONE_STATES = ("shutting-down", "terminated")
 # What AWS answers with credentials that no longer carry the right (role deleted, narrowed, expired).
-_REFUSED = ("AccessDenied", "UnauthorizedOperation", "AuthFailure", "ExpiredToken", "InvalidClientTokenId", "RequestExpired")
+_REFUSED = (
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "AuthFailure",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+    "RequestExpired",
+)
 _DEFAULT_LEASE_SECONDS = 900.0
 # The Jira step makes at most two requests (a search, then a create or a comment), each bounded by
 # JIRA_TIMEOUT_SECONDS; the SNS message and the final record need a few seconds after it.
 _JIRA_REQUESTS = 2
 _SECONDS_AFTER_JIRA = 3.0
+# The single step whose state, once recorded, completes a phase whatever the phase marker says.
+_PHASE_STEP = {Phase.CONTAINED: Step.CONTAIN, Phase.TICKETED: Step.TICKET, Phase.NOTIFIED: Step.NOTIFY}
+# Facts that phases produce as step values and the record keeps.
+_RECORDED_VALUES = (
+    "isolated_at",
+    "snapshot_ids",
+    "autoscaling_group",
+    "target_groups",
+    "removed_instance_profiles",
+    "sessions_revoked_before",
+    "revoked_role",
+)
 
 
 class ReleaseError(RuntimeError):
@@ -68,33 +83,129 @@ class IncompleteResponseError(RuntimeError):
     """Containment held, but a later step failed; the invocation fails so a retry finishes it."""
 
 
+class Delivery(enum.StrEnum):
+    """What one delivery of a finding did, as the summary says it."""
+
+    HANDLED = "handled"
+    ALREADY_HANDLED = "already handled"
+    RELEASED = "released: left alone"
+    IN_PROGRESS = "in progress in another invocation"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the responder learnt before deciding: where to act, the live instance, the breaker's answer."""
+
+    estate: Estate | None = None
+    instance: InstanceFacts | None = None
+    # Why nothing can be done to the instance (no role in its account, no such instance).
+    unreachable: str | None = None
+    slot: IsolationSlot | None = None
+    # The instance is under an isolated incident already: a full hour does not hold a further finding.
+    isolated_already: bool = False
+
+
+@dataclass(frozen=True)
+class Containment:
+    """The result of the containment phase: its step, and the incident the finding belongs to."""
+
+    step: StepResult
+    incident: IncidentClaim | None = None
+
+    @property
+    def isolated_first(self) -> bool:
+        """This finding isolated the instance (it owns the incident and its evidence)."""
+        return self.step.ok and self.incident is not None and self.incident.is_primary
+
+
 @dataclass
-class _Progress:
-    """What this invocation did, step by step, for the record, the ticket, the message and the summary."""
+class FindingResponse:
+    """Everything one invocation knows and has done about one finding: the per-invocation state."""
 
+    finding: Finding
+    # The finding's item as this invocation found or created it.
     record: FindingRecord
-    results: dict[str, StepResult] = field(default_factory=dict)
+    decision: Decision
+    delivery: Delivery = Delivery.HANDLED
+    # An earlier invocation claimed this finding: what it may have done is looked for before redoing it.
+    retry: bool = False
+    deadline: float | None = None
+    claimed_at: float = 0.0
+    assessment: Assessment = field(default_factory=Assessment)
+    instance: InstanceFacts | None = None
+    estate: Estate | None = None
+    incident: IncidentClaim | None = None
+    results: dict[Step, StepResult] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    completed_phases: set[Phase] = field(default_factory=set)
 
-    def done(self, name: str) -> bool:
-        result = self.results.get(name)
-        return (result.ok if result else False) or self.record.step_done(name)
+    def add(self, *results: StepResult, phase: Phase | None = None) -> None:
+        """Keep the results of a phase's steps; the phase is complete when every one of them succeeded."""
+        for result in results:
+            self.results[result.step] = result
+            self.values.update(result.values)
+            if not result.ok:
+                logger.warning("step failed", extra={"step": str(result.step), "error": result.error})
+        if phase is not None and all(result.ok for result in results):
+            self.completed_phases.add(phase)
 
-    def add(self, result: StepResult) -> None:
-        self.results[result.name] = result
-        self.values.update(result.values)
+    def done(self, step: Step) -> bool:
+        result = self.results.get(step)
+        return result.ok if result is not None else self.record.step_done(step)
 
-    def skip(self, name: str, detail: str) -> None:
-        self.results[name] = StepResult(name, ok=True, detail=detail, skipped=True)
+    def pending(self, phase: Phase) -> bool:
+        step = _PHASE_STEP.get(phase)
+        finished = phase <= self.record.phase or phase in self.completed_phases
+        return not (finished or (step is not None and self.done(step)))
+
+    def phase_reached(self) -> Phase:
+        """The last phase with every phase up to it complete: what the ledger records."""
+        reached = Phase.CLAIMED
+        for phase in Phase:
+            if phase is not Phase.CLAIMED and self.pending(phase):
+                break
+            reached = phase
+        return reached
+
+    @property
+    def contained(self) -> bool:
+        """Isolated as decided, or nothing was to be isolated."""
+        return self.done(Step.CONTAIN) or not self.decision.isolates
+
+    @property
+    def outcome(self) -> Outcome:
+        return outcome_of(self.decision, contained=self.contained)
 
     def actions(self) -> list[str]:
-        return [f"{result.name}: {result.detail}" for result in self.results.values() if result.ok and result.detail]
+        """What was done for this finding, by this invocation and those before it, in the flow's order."""
+        lines = []
+        for step in Step:
+            result = self.results.get(step)
+            detail = result.detail if result is not None and result.ok else ""
+            if result is None and self.record.step_done(step):
+                detail = self.record.steps[step].detail
+            if detail:
+                lines.append(f"{step}: {detail}")
+        return lines
 
     def failures(self) -> list[str]:
-        return [f"{result.name}: {result.error}" for result in self.results.values() if not result.ok]
+        return [f"{result.step}: {result.error}" for result in self.results.values() if not result.ok]
 
-    def states(self) -> dict[str, StepState]:
-        return {name: result.state() for name, result in self.results.items()}
+    def states(self, steps: Iterable[Step] | None = None) -> dict[str, StepState]:
+        chosen = self.results if steps is None else [step for step in steps if step in self.results]
+        return {str(step): self.results[step].state() for step in chosen}
+
+    @property
+    def jira_key(self) -> str | None:
+        return self.values.get("jira_key") or self.record.jira_key
+
+    @property
+    def snapshot_ids(self) -> list[str]:
+        return list(self.values.get("snapshot_ids") or self.record.snapshot_ids)
+
+    @property
+    def original_groups(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.values.get("original_groups") or self.record.original_groups)
 
 
 class Responder:
@@ -132,251 +243,125 @@ class Responder:
     # -- the flow ---------------------------------------------------------------------------------
 
     def respond(self, event: Any, *, remaining_seconds: float | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
         finding = parse_finding(event)
         logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
-        decision = self._decide(finding)
-
-        now = self.clock()
-        lease = (remaining_seconds or _DEFAULT_LEASE_SECONDS) + 5
-        claim = self.ledger.claim_finding(
-            finding,
-            now=now,
-            lease_seconds=lease,
-            decision=decision.code,
-            original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
-        )
-        if not claim.is_new:
-            held = self._repeat_outcome(finding, claim.record, now=now, lease=lease)
-            if held is not None:
-                return held
-            logger.info("resuming an unfinished response", extra={"steps": sorted(claim.record.steps)})
-        progress = _Progress(claim.record)
+        response = self._claim(finding, remaining_seconds)
+        if response.delivery is not Delivery.HANDLED:
+            return _repeat_summary(response)
         try:
-            instance: InstanceFacts | None = None
-            unreachable: str | None = None
-            estate: Estate | None = None
-            slot: IsolationSlot | None = None
-            if decision.action is not Action.RECORD:
-                try:
-                    estate = self.estates.for_account(finding.account_id)
-                except AccountAccessError as error:
-                    unreachable = str(error)
-                else:
-                    contained_before = claim.record.steps.get("contain") is not None and (
-                        claim.record.steps["contain"].status == "done"
-                    )
-                    # A finding the breaker held stays held on its retries, whatever the hour.
-                    held_before = not claim.is_new and claim.record.decision == "circuit-breaker"
-                    counts = decision.isolates and not contained_before and not held_before
-                    instance, slot, unreachable = self._look(finding, estate, count=counts, now=now)
-                    if instance is not None:
-                        decision, slot = self._decide_with_breaker(
-                            finding, instance, slot, held=held_before, counted=counts or contained_before, now=now
-                        )
-                    if slot is not None:
-                        progress.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
-            logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
-
-            incident: IncidentClaim | None = None
-            if unreachable is not None:
-                # Nothing to contain here (no role in that account, long terminated): people must
-                # still hear of it, and an isolating decision still fails the invocation at the end.
-                if decision.isolates:
-                    progress.add(StepResult("contain", ok=False, error=f"not contained: {unreachable}"))
-                else:
-                    progress.skip("contain", f"not isolated ({decision.code}); {unreachable}")
-            elif instance is not None and estate is not None and decision.isolates and instance.state not in _GONE_STATES:
-                self._contain(finding, instance, estate, progress)
-                incident = self.ledger.claim_incident(
-                    instance_id=instance.instance_id,
-                    finding=finding,
-                    original_groups=progress.values["original_groups"],
-                    now=self.clock(),
-                )
-                if incident.is_primary:
-                    self._preserve_evidence(finding, instance, estate, progress, retry=not claim.is_new)
-                else:
-                    progress.skip("evidence", f"evidence preserved by the incident's first finding {incident.incident.finding_id}")
-            else:
-                progress.skip("contain", self._why_not_contained(decision, instance))
-                if decision.opens_ticket and not progress.done("ticket"):
-                    # An instance isolated earlier (before a dry run or an exemption tag) has its
-                    # incident issue already: a further finding about it is a comment there.
-                    existing = self.ledger.get_incident(finding.instance_id)
-                    if existing is not None and existing.state == ISOLATED and existing.finding_id != finding.finding_id:
-                        incident = IncidentClaim(is_primary=False, incident=existing)
-            if decision.isolates and finding.credentials is not None and instance is not None and estate is not None:
-                self._contain_credentials(finding, instance, estate, progress)
-            if slot is not None and slot.granted and (incident is None or not incident.is_primary):
-                # Counted, but this finding isolated nothing (exempt, gone, unreachable, or the
-                # instance was isolated already for another finding): the slot goes back to the hour.
-                self._give_back(finding, slot)
-
-            self.ledger.record(
-                finding.finding_id,
-                steps=progress.states(),
-                values=self._facts(decision, progress, incident),
-            )
-            if decision.opens_ticket:
-                if progress.done("ticket") or self._time_left_for_jira(deadline):
-                    progress.add(self._ticket(finding, decision, progress, incident, search_first=not claim.is_new))
-                else:
-                    progress.add(
-                        StepResult("ticket", ok=False, deferred=True, error="deferred: too little time left for Jira")
-                    )
-            progress.add(self._notify(finding, decision, progress))
-
-            failures = progress.failures()
-            self.ledger.record(
-                finding.finding_id,
-                steps={name: progress.results[name].state() for name in ("ticket", "notify") if name in progress.results},
-                values={"completed": not failures}
-                | ({"jira_key": progress.values["jira_key"]} if progress.values.get("jira_key") else {}),
-                release_lease=True,
-            )
+            if response.pending(Phase.CONTAINED):
+                response.assessment = self._assess(response)
+                response.decision = self._decide(response)
+                self._contain(response)
+            if response.pending(Phase.PRESERVED):
+                self._preserve_evidence(response)
+            self._record(response)
+            if response.pending(Phase.TICKETED):
+                self._ticket(response)
+            if response.pending(Phase.NOTIFIED):
+                self._notify(response)
+            self._finish(response)
         except STEP_ERRORS:
             # This invocation is done with the finding: the retry may take over now, not only once the lease runs out.
             self._let_go(finding.finding_id)
             raise
-        if failures:
-            raise IncompleteResponseError(f"finding {finding.finding_id}: " + "; ".join(failures))
-        return self._summary(finding, decision, progress, outcome="handled")
+        if response.failures():
+            raise IncompleteResponseError(f"finding {finding.finding_id}: " + "; ".join(response.failures()))
+        return _summary(response)
 
-    def release(self, instance_id: str, *, released_by: str) -> dict[str, Any]:
-        """Put every ENI back on its saved groups, mark the incident and its findings released, tell Jira.
+    # -- claim: once per finding, or resume what an earlier invocation left --------------------------
 
-        Later updates of those findings leave the instance alone.
-        """
-        incident = self.ledger.get_incident(instance_id)
-        if incident is None or incident.state != "isolated":
-            raise ReleaseError(f"{instance_id} is not isolated by the responder: nothing to release")
-        if not incident.original_groups:
-            raise ReleaseError(f"{instance_id} has no saved security groups: restore them by hand")
-        logs.bind(instance_id=instance_id, finding_id=incident.finding_id)
-        estate = self.estates.for_account(incident.account_id) if incident.account_id else self.estates.home
-        restore_groups(estate.clients.ec2, incident.original_groups)
+    def _claim(self, finding: Finding, remaining_seconds: float | None) -> FindingResponse:
         now = self.clock()
-        # Findings first: if this stops half-way the incident is still isolated and release can run
-        # again, while no update of an already released finding can isolate the instance again.
-        self.ledger.mark_released(incident.findings, now=now)
-        released = self.ledger.release_incident(instance_id, now=now, released_by=released_by)
-        jira_key = released.jira_key
-
-        def comment_on_issue() -> tuple[str, dict]:
-            if not jira_key:
-                return "no Jira issue to comment on", {}
-            self.ticketing.add_comment(
-                jira_key,
-                f"Released by {plain(released_by, 100)} at {utc_timestamp(now)}: every network interface is back on "
-                "its original security groups; further updates of these findings are left alone.",
-            )
-            return f"commented on {jira_key}", {}
-
-        comment = run_step("release_comment", comment_on_issue)
-        logger.info("released", extra={"interfaces": sorted(incident.original_groups)})
-        return {
-            "instance_id": instance_id,
-            "released": True,
-            "restored_groups": {eni: list(groups) for eni, groups in incident.original_groups.items()},
-            "findings": list(released.findings),
-            "jira_key": jira_key,
-            "jira_comment": "done" if comment.ok else f"failed: {comment.error}",
-        }
-
-    # -- steps --------------------------------------------------------------------------------------
-
-    def _contain(self, finding: Finding, instance: InstanceFacts, estate: Estate, progress: _Progress) -> None:
-        vpcs = sorted({interface.vpc_id for interface in instance.interfaces})
-        groups: dict[str, ContainmentGroups] = dict(zip(vpcs, run_parallel(estate.groups.groups_for, vpcs)))
-        responder_groups = frozenset().union(*(g.ids for g in groups.values()))
-        originals = original_groups_of(instance, progress.record.original_groups, responder_groups)
-        progress.values["original_groups"] = originals
-        # The record must hold the groups to restore before anything moves. The claim already wrote
-        # the ones GuardDuty reported; only when the live ones differ does this cost a write.
-        if originals != dict(progress.record.original_groups):
-            self.ledger.save_original_groups(finding.finding_id, originals)
-        started = time.monotonic()
-        try:
-            moves = isolate_instance(
-                estate.clients.ec2,
-                instance,
-                groups,
-                originals=originals,
-                pause_seconds=self.settings.isolation_pause_seconds,
-            )
-        except (ContainmentError, AccountAccessError, ClientError, BotoCoreError) as error:
-            for vpc in vpcs:
-                estate.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
-            failed = StepResult("contain", ok=False, error=str(error))
-            self.ledger.record(finding.finding_id, steps={"contain": failed.state()})
-            # Some ENIs may be isolated already: the incident holds what release must restore.
-            try:
-                self.ledger.claim_incident(
-                    instance_id=instance.instance_id, finding=finding, original_groups=originals, now=self.clock()
-                )
-            except LedgerError as ledger_error:
-                logger.warning("could not record the incident", extra={"error": str(ledger_error)})
-            raise
-        isolation = ", ".join(sorted({groups[i.vpc_id].isolation_id for i in instance.interfaces}))
-        moved = sum(1 for move in moves if move.moves)
-        progress.add(
-            StepResult(
-                "contain",
-                ok=True,
-                detail=f"{len(moves)} network interface(s) on isolation group {isolation} ({moved} moved now)",
-                values={"isolated_at": utc_timestamp(self.clock())},
-                seconds=time.monotonic() - started,
-            )
+        lease = (remaining_seconds or _DEFAULT_LEASE_SECONDS) + 5
+        preliminary = self._decide_on(finding)
+        claim = self.ledger.claim_finding(
+            finding,
+            now=now,
+            lease_seconds=lease,
+            decision=preliminary.code,
+            original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
         )
-        logger.info("contained", extra={"interfaces": [m.eni_id for m in moves], "seconds": round(time.monotonic() - started, 3)})
+        deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
+        response = FindingResponse(
+            finding, claim.record, preliminary, retry=not claim.is_new, deadline=deadline, claimed_at=now
+        )
+        if not claim.is_new:
+            response.delivery = self._repeat(finding, claim.record, now=now, lease=lease)
+            if response.delivery is Delivery.HANDLED:
+                logger.info("resuming an unfinished response", extra={"phase": claim.record.phase.label})
+                self._recall(response)
+        return response
 
-    def _preserve_evidence(
-        self, finding: Finding, instance: InstanceFacts, estate: Estate, progress: _Progress, *, retry: bool
-    ) -> None:
-        clients = estate.clients
-        ec2 = clients.ec2
-        isolated_at = progress.values.get("isolated_at", utc_timestamp(self.clock()))
-        steps: list[tuple[str, Callable[[], tuple[str, dict]]]] = [
-            ("snapshots", lambda: evidence.snapshot_volumes(ec2, instance, finding, look_first=retry)),
-            ("protect", lambda: evidence.protect_instance(ec2, instance)),
-            ("autoscaling", lambda: evidence.leave_autoscaling_group(clients.autoscaling, instance)),
-            ("load_balancers", lambda: evidence.leave_target_groups(clients.elbv2, instance)),
-            ("tag_instance", lambda: evidence.tag_instance(ec2, instance, finding, isolated_at)),
-        ]
-        pending = [(name, action) for name, action in steps if not progress.done(name)]
-        for result in run_parallel(lambda step: run_step(*step), pending):
-            progress.add(result)
-            if not result.ok:
-                logger.warning("evidence step failed", extra={"step": result.name, "error": result.error})
+    def _repeat(self, finding: Finding, record: FindingRecord, *, now: float, lease: float) -> Delivery:
+        """A delivery of a finding claimed before: note the new count; resume it only if it is unfinished and free."""
+        if finding.count > record.service_count:
+            self.ledger.note_repeat(finding, now=now)
+        if record.status == RELEASED:
+            return Delivery.RELEASED
+        if record.completed:
+            return Delivery.ALREADY_HANDLED
+        if record.lease_until > now or not self.ledger.take_over(finding.finding_id, now=now, lease_seconds=lease):
+            return Delivery.IN_PROGRESS
+        return Delivery.HANDLED
 
-    def _contain_credentials(self, finding: Finding, instance: InstanceFacts, estate: Estate, progress: _Progress) -> None:
-        """For every credential finding, first or not: the instance profile removed, then older sessions revoked.
+    def _recall(self, response: FindingResponse) -> None:
+        """What the phases already completed decided and found, from the record: nothing is derived again."""
+        record = response.record
+        if record.phase < Phase.CONTAINED:
+            return
+        response.decision = Decision(Action(record.action), DecisionCode(record.decision), record.reason)
+        if record.instance:
+            response.instance = InstanceFacts.from_record(record.instance)
+        if record.incident_role is not None:
+            incident = self.ledger.get_incident(response.finding.instance_id)
+            if incident is not None:
+                response.incident = IncidentClaim(is_primary=record.incident_role == "primary", incident=incident)
 
-        In that order, so that the cutoff falls after the instance stopped getting new credentials;
-        the revocation runs even if the removal failed (the stolen sessions are the threat), and
-        each is retried on its own.
+    # -- assess and decide ----------------------------------------------------------------------------
+
+    def _assess(self, response: FindingResponse) -> Assessment:
+        """Where to act, the live instance and, for an isolating decision, a place under the breaker: at once.
+
+        The place is taken before the live tags are known, so that the breaker costs no round trip on
+        the way to containment; a place that isolates nothing is given back after containment.
         """
-        stolen = finding.credentials
-        if stolen is None:
-            return
-        clients = estate.clients
-        if not progress.done("instance_profile"):
-            progress.add(run_step("instance_profile", lambda: credentials.remove_instance_profile(clients.ec2, instance)))
-        if progress.done("revoke_sessions"):
-            return
-        protected = frozenset({self.settings.member_role_name} - {""})
-        progress.add(
-            run_step(
-                "revoke_sessions",
-                lambda: credentials.revoke_older_sessions(
-                    clients.ec2, clients.iam, instance, stolen, protected=protected, now=self.clock()
-                ),
-            )
+        finding, preliminary = response.finding, response.decision
+        if preliminary.action is Action.RECORD:
+            return Assessment()
+        try:
+            estate = self.estates.for_account(finding.account_id)
+        except AccountAccessError as error:
+            return Assessment(unreachable=str(error))
+        now = response.claimed_at
+        described, slot = run_both(
+            lambda: self._describe(finding, estate),
+            lambda: self._take_slot(finding, now) if preliminary.isolates else None,
         )
+        if isinstance(described, str):
+            return Assessment(estate=estate, unreachable=described, slot=slot)
+        if slot is None and self._decide_on(finding, described.tags).isolates:
+            # The finding's copy of the tags held it back, the live ones do not: it must be counted
+            # before anything moves (a round trip, in this case only).
+            slot = self._take_slot(finding, now)
+        # A further finding on an instance the responder holds isolated adds to its incident:
+        # confirming an isolation takes no new place.
+        isolated_already = slot is not None and not slot.granted and self._isolated_already(finding.instance_id)
+        return Assessment(estate, described, None, slot, isolated_already)
 
-    def _decide(
-        self, finding: Finding, *, instance_tags: Mapping[str, str] | None = None, breaker_open: bool = False
+    def _decide(self, response: FindingResponse) -> Decision:
+        """The decision from the live tags and the circuit breaker's answer (the finding's alone until then)."""
+        assessment = response.assessment
+        decision = response.decision
+        if assessment.instance is not None:
+            slot = assessment.slot
+            refused = slot is not None and not slot.granted and not assessment.isolated_already
+            decision = self._decide_on(response.finding, assessment.instance.tags, breaker_open=refused)
+        logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
+        return decision
+
+    def _decide_on(
+        self, finding: Finding, instance_tags: Mapping[str, str] | None = None, *, breaker_open: bool = False
     ) -> Decision:
         return decide(
             finding,
@@ -388,75 +373,130 @@ class Responder:
             credential_findings=self.settings.credential_findings,
         )
 
-    def _decide_with_breaker(
-        self,
-        finding: Finding,
-        instance: InstanceFacts,
-        slot: IsolationSlot | None,
-        *,
-        held: bool,
-        counted: bool,
-        now: float,
-    ) -> tuple[Decision, IsolationSlot | None]:
-        """The decision from the live tags and the circuit breaker, and the slot it rests on.
-
-        `held`: the breaker held this finding before (it stays held); `counted`: the slot was asked
-        for already, or the finding isolated already and needs none.
-        """
-        if not held and not counted and self._decide(finding, instance_tags=instance.tags).isolates:
-            # The finding's copy of the tags held it back, the live ones do not: it must be counted
-            # before anything moves (a round trip, in this case only).
-            slot = self._take_slot(finding, now)
-        refused = held or (slot is not None and not slot.granted)
-        if refused and self._isolated_already(finding.instance_id):
-            # A further finding on an instance the responder holds isolated adds to its incident:
-            # confirming an isolation takes no new slot.
-            refused = False
-        return self._decide(finding, instance_tags=instance.tags, breaker_open=refused), slot
-
-    def _look(
-        self, finding: Finding, estate: Estate, *, count: bool, now: float
-    ) -> tuple[InstanceFacts | None, IsolationSlot | None, str | None]:
-        """Describe the instance and, for an isolating decision, take a breaker slot: both at once.
-
-        The slot is taken before the live tags are known, so that the breaker costs no round trip
-        on the way to containment; a slot that isolates nothing is given back afterwards.
-        """
-
-        def describe() -> InstanceFacts | str:
-            try:
-                return describe_instance(estate.clients.ec2, finding.instance_id)
-            except InstanceNotFoundError as error:
-                return str(error)
-            except AccountAccessError as error:  # the member role refused a refresh of its credentials
-                self.estates.forget(finding.account_id)
-                return str(error)
-            except ClientError as error:
-                if estate.role_arn is None or error.response.get("Error", {}).get("Code") not in _REFUSED:
-                    raise
-                # The member role was removed or narrowed since it was assumed: as if it had never been there.
-                self.estates.forget(finding.account_id)
-                return f"cannot act in account {finding.account_id} through {estate.role_arn}: {describe_error(error)}"
-
-        def take_slot() -> IsolationSlot | None:
-            return self._take_slot(finding, now) if count else None
-
-        described, slot = run_parallel(lambda task: task(), [describe, take_slot])
-        if slot is not None:
-            logger.info("isolation slot", extra={"granted": slot.granted, "used": slot.used, "limit": slot.limit})
-        if isinstance(described, str):
-            return None, slot, described
-        return described, slot, None
+    def _describe(self, finding: Finding, estate: Estate) -> InstanceFacts | str:
+        """The live instance, or why there is none to act on."""
+        try:
+            return describe_instance(estate.clients.ec2, finding.instance_id)
+        except InstanceNotFoundError as error:
+            return str(error)
+        except AccountAccessError as error:  # the member role refused a refresh of its credentials
+            self.estates.forget(finding.account_id)
+            return str(error)
+        except ClientError as error:
+            if estate.role_arn is None or error_code(error) not in _REFUSED:
+                raise
+            # The member role was removed or narrowed since it was assumed: as if it had never been there.
+            self.estates.forget(finding.account_id)
+            return f"cannot act in account {finding.account_id} through {estate.role_arn}: {describe_error(error)}"
 
     def _take_slot(self, finding: Finding, now: float) -> IsolationSlot:
         limit = self.settings.max_isolations_per_hour
         if limit == 0:
-            return IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=0)
-        return self.ledger.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
+            slot = IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=0)
+        else:
+            slot = self.ledger.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
+        logger.info("isolation slot", extra={"granted": slot.granted, "used": slot.used, "limit": slot.limit})
+        return slot
 
     def _isolated_already(self, instance_id: str) -> bool:
         incident = self.ledger.get_incident(instance_id)
         return incident is not None and incident.state == ISOLATED
+
+    # -- contain ------------------------------------------------------------------------------------
+
+    def _contain(self, response: FindingResponse) -> None:
+        """Isolate the instance if the decision says so (raising if that fails), and settle its incident."""
+        assessment = response.assessment
+        response.estate, response.instance = assessment.estate, assessment.instance
+        if assessment.slot is not None:
+            slot = assessment.slot
+            response.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
+        instance, estate = assessment.instance, assessment.estate
+        if assessment.unreachable is not None:
+            # Nothing to contain here (no role in that account, long terminated): people must still
+            # hear of it, and an isolating decision still fails the invocation at the end.
+            containment = Containment(_unreachable(response.decision, assessment.unreachable))
+        elif instance is not None and estate is not None and response.decision.isolates and not instance.gone:
+            containment = self._isolate(response, instance, estate)
+        else:
+            containment = self._leave_alone(response, instance)
+        response.incident = containment.incident
+        response.add(containment.step, phase=Phase.CONTAINED)
+        if assessment.slot is not None and assessment.slot.granted and not containment.isolated_first:
+            # Counted, but this finding isolated nothing (exempt, gone, unreachable, or the instance
+            # was isolated already for another finding): the place goes back to the hour.
+            self._give_back(response.finding, assessment.slot)
+
+    def _isolate(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> Containment:
+        finding = response.finding
+        vpcs = sorted({interface.vpc_id for interface in instance.interfaces})
+        groups: dict[str, ContainmentGroups] = dict(
+            zip(vpcs, run_parallel(estate.groups.groups_for, vpcs), strict=True)
+        )
+        responder_groups = frozenset().union(*(g.ids for g in groups.values()))
+        originals = original_groups_of(instance, response.record.original_groups, responder_groups)
+        response.values["original_groups"] = originals
+        # The record must hold the groups to restore before anything moves. The claim already wrote
+        # the ones GuardDuty reported; only when the live ones differ does this cost a write.
+        if originals != dict(response.record.original_groups):
+            self.ledger.save_original_groups(finding.finding_id, originals)
+        started = time.monotonic()
+        try:
+            moves = isolate_instance(
+                estate.clients.ec2,
+                instance,
+                groups,
+                originals=originals,
+                pause_seconds=self.settings.isolation_pause_seconds,
+            )
+        except (ContainmentError, AccountAccessError, ClientError, BotoCoreError) as error:
+            self._contain_failed(response, instance, estate, vpcs, str(error))
+            raise
+        seconds = time.monotonic() - started
+        logger.info("contained", extra={"interfaces": [m.eni_id for m in moves], "seconds": round(seconds, 3)})
+        isolation = ", ".join(sorted({groups[i.vpc_id].isolation_id for i in instance.interfaces}))
+        moved = sum(1 for move in moves if move.moves)
+        step = StepResult.done(
+            Step.CONTAIN,
+            f"{len(moves)} network interface(s) on isolation group {isolation} ({moved} moved now)",
+            {"isolated_at": utc_timestamp(self.clock())},
+            seconds=seconds,
+        )
+        incident = self.ledger.claim_incident(
+            instance_id=instance.instance_id, finding=finding, original_groups=originals, now=self.clock()
+        )
+        return Containment(step, incident)
+
+    def _contain_failed(
+        self, response: FindingResponse, instance: InstanceFacts, estate: Estate, vpcs: list[str], error: str
+    ) -> None:
+        """Record a failed containment, and the incident: some ENIs may be isolated already and release must know."""
+        for vpc in vpcs:
+            estate.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
+        self.ledger.record(
+            response.finding.finding_id, steps={str(Step.CONTAIN): StepResult.failed(Step.CONTAIN, error).state()}
+        )
+        try:
+            self.ledger.claim_incident(
+                instance_id=instance.instance_id,
+                finding=response.finding,
+                original_groups=response.original_groups,
+                now=self.clock(),
+            )
+        except LedgerError as ledger_error:
+            logger.warning("could not record the incident", extra={"error": str(ledger_error)})
+
+    def _leave_alone(self, response: FindingResponse, instance: InstanceFacts | None) -> Containment:
+        """Not isolating: say why, and find the isolated incident a further finding about the instance joins."""
+        step = StepResult.skipped(Step.CONTAIN, _why_not_contained(response.decision, instance))
+        if not response.decision.opens_ticket or response.done(Step.TICKET):
+            return Containment(step)
+        # An instance isolated earlier (before a dry run or an exemption tag) has its incident issue
+        # already: a further finding about it is a comment there.
+        existing = self.ledger.get_incident(response.finding.instance_id)
+        if existing is not None and existing.state == ISOLATED and existing.finding_id != response.finding.finding_id:
+            return Containment(step, IncidentClaim(is_primary=False, incident=existing))
+        return Containment(step)
 
     def _give_back(self, finding: Finding, slot: IsolationSlot) -> None:
         try:
@@ -465,82 +505,142 @@ class Responder:
             # The hour then counts one isolation too many: safe, and it ends with the hour.
             logger.warning("could not give back the isolation slot", extra={"error": str(error)})
 
-    def _ticket(
-        self,
-        finding: Finding,
-        decision: Decision,
-        progress: _Progress,
-        incident: IncidentClaim | None,
-        *,
-        search_first: bool,
-    ) -> StepResult:
-        if progress.done("ticket"):
-            return StepResult("ticket", ok=True, values={"jira_key": progress.record.jira_key})
+    # -- preserve evidence ------------------------------------------------------------------------------
 
-        def file_issue() -> tuple[str, dict]:
-            if incident is not None and not incident.is_primary:
-                key = incident.incident.jira_key or self.ticketing.find_issue(finding_label(incident.incident.finding_id))
-                if key is None:
-                    raise TicketingError("the incident's Jira issue is not filed yet; retried with the next delivery")
-                self.ticketing.add_comment(
-                    key, comment_text(finding, decision, actions=progress.actions(), failures=progress.failures())
+    def _preserve_evidence(self, response: FindingResponse) -> None:
+        """Evidence for the incident's first finding; for credential findings, the instance's role dealt with."""
+        instance, decision = response.instance, response.decision
+        results: list[StepResult] = []
+        if instance is not None and decision.isolates and response.contained:
+            estate = response.estate or self.estates.for_account(response.finding.account_id)
+            if response.incident is not None and response.incident.is_primary:
+                results += self._evidence_steps(response, instance, estate)
+            elif response.incident is not None:
+                first = response.incident.incident.finding_id
+                results.append(
+                    StepResult.skipped(Step.EVIDENCE, f"evidence preserved by the incident's first finding {first}")
                 )
-                return f"commented on {key}", {"jira_key": key}
-            # A delivery after the first may follow a crash between filing and recording: look first.
-            key = self.ticketing.find_issue(finding_label(finding.finding_id)) if search_first else None
-            if key is None:
-                text = ticket_text(
-                    finding,
-                    decision,
-                    contained=progress.done("contain") or not decision.isolates,
-                    failures=progress.failures(),
-                    actions=progress.actions(),
-                    snapshot_ids=progress.values.get("snapshot_ids") or progress.record.snapshot_ids,
-                    original_groups=progress.values.get("original_groups") or dict(progress.record.original_groups),
-                )
-                key = self.ticketing.create_issue(text)
-            if incident is not None:
-                self.ledger.set_incident_ticket(finding.instance_id, key)
-            return f"Jira issue {key}", {"jira_key": key}
+            if response.finding.credentials is not None:
+                results += self._credential_steps(response, instance, estate)
+        response.add(*results, phase=Phase.PRESERVED)
 
-        result = run_step("ticket", file_issue)
-        if not result.ok:
-            logger.warning("Jira step failed", extra={"error": result.error})
-        return result
+    def _evidence_steps(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> list[StepResult]:
+        finding, clients = response.finding, estate.clients
+        isolated_at = response.values.get("isolated_at", utc_timestamp(self.clock()))
+        actions: dict[Step, Callable[[], tuple[str, dict[str, Any]]]] = {
+            Step.SNAPSHOTS: lambda: evidence.snapshot_volumes(
+                clients.ec2, instance, finding, look_first=response.retry
+            ),
+            Step.PROTECT: lambda: evidence.protect_instance(clients.ec2, instance),
+            Step.AUTOSCALING: lambda: evidence.leave_autoscaling_group(clients.autoscaling, instance),
+            Step.LOAD_BALANCERS: lambda: evidence.leave_target_groups(clients.elbv2, instance),
+            Step.TAG_INSTANCE: lambda: evidence.tag_instance(clients.ec2, instance, finding, isolated_at),
+        }
+        pending = [(step, actions[step]) for step in EVIDENCE_STEPS if not response.done(step)]
+        return run_parallel(lambda item: run_step(*item), pending)
 
-    def _notify(self, finding: Finding, decision: Decision, progress: _Progress) -> StepResult:
-        if progress.done("notify"):
-            return StepResult("notify", ok=True)
-        failures = progress.failures()
-        outcome = {
-            Action.ISOLATE: "isolated" if progress.done("contain") else "not isolated",
-            Action.HOLD: "not isolated (" + decision.code + ")",
-            Action.RECORD: "recorded only",
-        }[decision.action]
-        message = notification_text(
-            finding,
-            decision,
-            outcome=outcome,
-            actions=progress.actions(),
-            jira_key=progress.values.get("jira_key") or progress.record.jira_key,
-            failures=failures,
-            contained=progress.done("contain") or not decision.isolates,
+    def _credential_steps(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> list[StepResult]:
+        """For every credential finding, first or not: the instance profile removed, then older sessions revoked.
+
+        In that order, so that the cutoff falls after the instance stopped getting new credentials;
+        the revocation runs even if the removal failed (the stolen sessions are the threat), and
+        each is retried on its own.
+        """
+        stolen, clients = response.finding.credentials, estate.clients
+        if stolen is None:
+            return []
+        protected = frozenset({self.settings.member_role_name} - {""})
+        actions: dict[Step, Callable[[], tuple[str, dict[str, Any]]]] = {
+            Step.INSTANCE_PROFILE: lambda: credentials.remove_instance_profile(clients.ec2, instance),
+            Step.REVOKE_SESSIONS: lambda: credentials.revoke_older_sessions(
+                clients.ec2, clients.iam, instance, stolen, protected=protected, now=self.clock()
+            ),
+        }
+        return [run_step(step, actions[step]) for step in CREDENTIAL_STEPS if not response.done(step)]
+
+    # -- record, Jira, SNS ------------------------------------------------------------------------------
+
+    def _record(self, response: FindingResponse) -> None:
+        """Everything the phases so far did and found, and the phase reached, in one write."""
+        self.ledger.record(
+            response.finding.finding_id,
+            steps=response.states(),
+            values=_facts(response),
+            phase=response.phase_reached(),
         )
 
-        def send() -> tuple[str, dict]:
+    def _ticket(self, response: FindingResponse) -> None:
+        if not response.decision.opens_ticket:
+            response.add(phase=Phase.TICKETED)
+            return
+        if not self._time_left_for_jira(response.deadline):
+            response.add(StepResult.deferred(Step.TICKET, "deferred: too little time left for Jira"))
+            return
+        response.add(run_step(Step.TICKET, lambda: self._file_issue(response)), phase=Phase.TICKETED)
+
+    def _file_issue(self, response: FindingResponse) -> tuple[str, dict[str, Any]]:
+        finding, incident = response.finding, response.incident
+        if incident is not None and not incident.is_primary:
+            key = incident.incident.jira_key or self.ticketing.find_issue(finding_label(incident.incident.finding_id))
+            if key is None:
+                raise TicketingError("the incident's Jira issue is not filed yet; retried with the next delivery")
+            text = comment_text(finding, response.decision, actions=response.actions(), failures=response.failures())
+            self.ticketing.add_comment(key, text)
+            return f"commented on {key}", {"jira_key": key}
+        # A delivery after the first may follow a crash between filing and recording: look first.
+        key = self.ticketing.find_issue(finding_label(finding.finding_id)) if response.retry else None
+        if key is None:
+            key = self.ticketing.create_issue(
+                ticket_text(
+                    finding,
+                    response.decision,
+                    outcome=response.outcome,
+                    failures=response.failures(),
+                    actions=response.actions(),
+                    snapshot_ids=response.snapshot_ids,
+                    original_groups=response.original_groups,
+                )
+            )
+        if incident is not None:
+            self.ledger.set_incident_ticket(finding.instance_id, key)
+        return f"Jira issue {key}", {"jira_key": key}
+
+    def _notify(self, response: FindingResponse) -> None:
+        message = notification_text(
+            response.finding,
+            response.decision,
+            outcome=response.outcome,
+            actions=response.actions(),
+            jira_key=response.jira_key,
+            failures=response.failures(),
+        )
+
+        def send() -> tuple[str, dict[str, Any]]:
             message_id = publish(self.clients.sns, self.settings.topic_arn, message)
             return f"SNS message {message_id}", {"message_id": message_id}
 
-        result = run_step("notify", send)
+        result = run_step(Step.NOTIFY, send)
+        response.add(result, phase=Phase.NOTIFIED)
         if not result.ok:
-            logger.warning("SNS step failed", extra={"error": result.error})
-            return result
+            return
         # Recorded on its own, at once: a failure of the final record must not send it twice.
         try:
-            self.ledger.record(finding.finding_id, steps={"notify": result.state()})
+            self.ledger.record(response.finding.finding_id, steps=response.states([Step.NOTIFY]))
         except LedgerError as error:
             logger.warning("could not record the message as sent", extra={"error": str(error)})
-        return result
+
+    def _finish(self, response: FindingResponse) -> None:
+        """The last record of this invocation: Jira and SNS, whether the finding is complete, and the lease let go."""
+        values: dict[str, Any] = {"completed": not response.failures()}
+        if response.values.get("jira_key"):
+            values["jira_key"] = response.values["jira_key"]
+        self.ledger.record(
+            response.finding.finding_id,
+            steps=response.states([Step.TICKET, Step.NOTIFY]),
+            values=values,
+            phase=response.phase_reached(),
+            release_lease=True,
+        )
 
     def _time_left_for_jira(self, deadline: float | None) -> bool:
         """Whether Jira can be waited for and the message and record still fit before the Lambda times out."""
@@ -556,74 +656,108 @@ class Responder:
             # The original failure is what matters; the lease then simply runs out.
             logger.warning("could not release the lease", extra={"error": str(error)})
 
-    # -- repeats, records, summaries ----------------------------------------------------------------
+    # -- release ----------------------------------------------------------------------------------------
 
-    def _repeat_outcome(
-        self, finding: Finding, record: FindingRecord, *, now: float, lease: float
-    ) -> dict[str, Any] | None:
-        """What a repeated delivery does: nothing but note the new count, unless the first one never finished."""
-        if finding.count > record.service_count:
-            self.ledger.note_repeat(finding, now=now)
-        base = {
-            "finding_id": finding.finding_id,
-            "instance_id": finding.instance_id,
-            "repeat": True,
-            "decision": record.decision,
-            "jira_key": record.jira_key,
-            "snapshot_ids": list(record.snapshot_ids),
-        }
-        if record.status == "released":
-            return {**base, "outcome": "released: left alone"}
-        if record.completed:
-            return {**base, "outcome": "already handled"}
-        if record.lease_until > now or not self.ledger.take_over(finding.finding_id, now=now, lease_seconds=lease):
-            return {**base, "outcome": "in progress in another invocation"}
-        return None
+    def release(self, instance_id: str, *, released_by: str) -> dict[str, Any]:
+        """Put every ENI back on its saved groups, mark the incident and its findings released, tell Jira.
 
-    def _facts(self, decision: Decision, progress: _Progress, incident: IncidentClaim | None) -> dict[str, Any]:
-        facts: dict[str, Any] = {"decision": decision.code, "action": decision.action.value, "reason": decision.reason}
-        for key in (
-            "isolated_at",
-            "snapshot_ids",
-            "autoscaling_group",
-            "target_groups",
-            "isolation_slot",
-            "removed_instance_profiles",
-            "sessions_revoked_before",
-            "revoked_role",
-        ):
-            if key in progress.values:
-                facts[key] = progress.values[key]
-        if "original_groups" in progress.values:
-            facts["original_groups"] = {eni: list(g) for eni, g in progress.values["original_groups"].items()}
-        if incident is not None:
-            facts["incident_role"] = "primary" if incident.is_primary else "secondary"
-            facts["incident_finding_id"] = incident.incident.finding_id
-        return facts
-
-    def _why_not_contained(self, decision: Decision, instance: InstanceFacts | None) -> str:
-        if instance is not None and instance.state in _GONE_STATES:
-            return f"instance is {instance.state}: nothing to contain"
-        if decision.action is Action.HOLD and instance is not None:
-            enis = ", ".join(interface.eni_id for interface in instance.interfaces)
-            return f"not isolated ({decision.code}); would have moved {enis} to the untracking then the isolation group"
-        return f"not isolated ({decision.code})"
-
-    def _summary(self, finding: Finding, decision: Decision, progress: _Progress, *, outcome: str) -> dict[str, Any]:
+        Later updates of those findings leave the instance alone.
+        """
+        incident = self.ledger.get_incident(instance_id)
+        if incident is None or incident.state != ISOLATED:
+            raise ReleaseError(f"{instance_id} is not isolated by the responder: nothing to release")
+        if not incident.original_groups:
+            raise ReleaseError(f"{instance_id} has no saved security groups: restore them by hand")
+        logs.bind(instance_id=instance_id, finding_id=incident.finding_id)
+        estate = self.estates.for_account(incident.account_id) if incident.account_id else self.estates.home
+        restore_groups(estate.clients.ec2, incident.original_groups)
+        now = self.clock()
+        # Findings first: if this stops half-way the incident is still isolated and release can run
+        # again, while no update of an already released finding can isolate the instance again.
+        self.ledger.mark_released(incident.findings, now=now)
+        released = self.ledger.release_incident(instance_id, now=now, released_by=released_by)
+        comment = run_step(Step.RELEASE_COMMENT, lambda: self._comment_release(released.jira_key, released_by, now))
+        logger.info("released", extra={"interfaces": sorted(incident.original_groups)})
         return {
-            "finding_id": finding.finding_id,
-            "instance_id": finding.instance_id,
-            "finding_type": finding.finding_type,
-            "repeat": False,
-            "outcome": outcome,
-            "decision": decision.code,
-            "action": decision.action.value,
-            "reason": decision.reason,
-            "isolated": decision.isolates and progress.done("contain"),
-            "steps": {
-                name: ("skipped" if r.skipped else "done" if r.ok else "failed") for name, r in progress.results.items()
-            },
-            "snapshot_ids": list(progress.values.get("snapshot_ids") or progress.record.snapshot_ids),
-            "jira_key": progress.values.get("jira_key") or progress.record.jira_key,
+            "instance_id": instance_id,
+            "released": True,
+            "restored_groups": {eni: list(groups) for eni, groups in incident.original_groups.items()},
+            "findings": list(released.findings),
+            "jira_key": released.jira_key,
+            "jira_comment": "done" if comment.ok else f"failed: {comment.error}",
         }
 
+    def _comment_release(self, jira_key: str | None, released_by: str, now: float) -> tuple[str, dict[str, Any]]:
+        if not jira_key:
+            return "no Jira issue to comment on", {}
+        self.ticketing.add_comment(
+            jira_key,
+            f"Released by {plain(released_by, 100)} at {utc_timestamp(now)}: every network interface is back on "
+            "its original security groups; further updates of these findings are left alone.",
+        )
+        return f"commented on {jira_key}", {}
+
+
+def _unreachable(decision: Decision, reason: str) -> StepResult:
+    if decision.isolates:
+        return StepResult.failed(Step.CONTAIN, f"not contained: {reason}")
+    return StepResult.skipped(Step.CONTAIN, f"not isolated ({decision.code}); {reason}")
+
+
+def _why_not_contained(decision: Decision, instance: InstanceFacts | None) -> str:
+    if instance is not None and instance.gone:
+        return f"instance is {instance.state}: nothing to contain"
+    if decision.action is Action.HOLD and instance is not None:
+        enis = ", ".join(interface.eni_id for interface in instance.interfaces)
+        return f"not isolated ({decision.code}); would have moved {enis} to the untracking then the isolation group"
+    return f"not isolated ({decision.code})"
+
+
+def _facts(response: FindingResponse) -> dict[str, Any]:
+    """What the record keeps besides the steps: the decision, what the steps found, the incident, the instance."""
+    decision = response.decision
+    facts: dict[str, Any] = {"decision": str(decision.code), "action": str(decision.action), "reason": decision.reason}
+    facts.update({key: response.values[key] for key in (*_RECORDED_VALUES, "isolation_slot") if key in response.values})
+    if "original_groups" in response.values:
+        facts["original_groups"] = {eni: list(g) for eni, g in response.values["original_groups"].items()}
+    if response.incident is not None:
+        facts["incident_role"] = "primary" if response.incident.is_primary else "secondary"
+        facts["incident_finding_id"] = response.incident.incident.finding_id
+    if response.instance is not None:
+        facts["instance"] = response.instance.to_record()
+    return facts
+
+
+def _summary(response: FindingResponse) -> dict[str, Any]:
+    finding, decision = response.finding, response.decision
+    return {
+        "finding_id": finding.finding_id,
+        "instance_id": finding.instance_id,
+        "finding_type": finding.finding_type,
+        "repeat": False,
+        "outcome": str(Delivery.HANDLED),
+        "decision": str(decision.code),
+        "action": str(decision.action),
+        "reason": decision.reason,
+        "result": outcome_line(decision, response.outcome),
+        "isolated": decision.isolates and response.done(Step.CONTAIN),
+        "steps": {
+            str(step): "skipped" if r.status == "skipped" else "done" if r.ok else "failed"
+            for step, r in response.results.items()
+        },
+        "snapshot_ids": response.snapshot_ids,
+        "jira_key": response.jira_key,
+    }
+
+
+def _repeat_summary(response: FindingResponse) -> dict[str, Any]:
+    record = response.record
+    return {
+        "finding_id": response.finding.finding_id,
+        "instance_id": response.finding.instance_id,
+        "repeat": True,
+        "outcome": str(response.delivery),
+        "decision": record.decision,
+        "jira_key": record.jira_key,
+        "snapshot_ids": list(record.snapshot_ids),
+    }

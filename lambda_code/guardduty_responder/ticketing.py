@@ -10,13 +10,13 @@ import json
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 from .finding import Finding
-from .policy import Decision
+from .policy import Decision, DecisionCode, Outcome
 
 PERMISSIONS = ("secretsmanager:GetSecretValue",)
 
@@ -70,27 +70,59 @@ def ticket_text(
     finding: Finding,
     decision: Decision,
     *,
+    outcome: Outcome,
     actions: Sequence[str],
     snapshot_ids: Sequence[str],
-    original_groups: dict[str, tuple[str, ...]],
-    contained: bool = True,
+    original_groups: Mapping[str, Sequence[str]],
     failures: Sequence[str] = (),
 ) -> TicketText:
-    isolated = decision.isolates and contained
-    breaker = decision.code == "circuit-breaker"
-    verb = (
-        "Isolated"
-        if isolated
-        else "NOT CONTAINED"
-        if decision.isolates
-        else "CIRCUIT BREAKER OPEN, not isolated"
-        if breaker
-        else "Review"
-    )
+    isolated = outcome is Outcome.ISOLATED
+    breaker = outcome is Outcome.BREAKER_OPEN
     summary = plain(
-        f"[GuardDuty {finding.severity_label}] {verb} {finding.instance_id}: {finding.finding_type}", 250
+        f"[GuardDuty {finding.severity_label}] {outcome.verb} {finding.instance_id}: {finding.finding_type}", 250
     )
     lines = [
+        *_finding_section(finding),
+        "",
+        "h2. Decision",
+        f"{decision.action.value}: {untrusted(decision.reason)}",
+        "",
+        "h2. Actions taken",
+        *([f"* {untrusted(action, 1000)}" for action in actions] or ["* none"]),
+    ]
+    if failures:
+        lines += [
+            "",
+            "h2. Not done (retried automatically)",
+            *(f"* {untrusted(failure, 1000)}" for failure in failures),
+        ]
+    if snapshot_ids:
+        lines += ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)]
+    if original_groups and isolated:
+        lines += ["", "h2. Security groups before isolation"]
+        lines += [f"* {eni}: {', '.join(groups) or 'none'}" for eni, groups in sorted(original_groups.items())]
+    lines += ["", "h2. How to release", _how_to_release(finding, isolated)]
+    if breaker:
+        lines += ["", "h2. Circuit breaker", _BREAKER_NOTE.format(account=finding.account_id)]
+    return TicketText(
+        summary=summary,
+        description="\n".join(lines),
+        # A tripped breaker may be a flood of false positives or a real outbreak: either way, now.
+        priority=_PRIORITIES["CRITICAL"] if breaker else _PRIORITIES[finding.severity_label],
+        labels=(LABEL, "guardduty", finding_label(finding.finding_id)) + ((BREAKER_LABEL,) if breaker else ()),
+    )
+
+
+BREAKER_LABEL = str(DecisionCode.CIRCUIT_BREAKER)
+_BREAKER_NOTE = (
+    "More instances of account {account} were to be isolated this hour than the limit allows: a flood of false "
+    "positives, or an outbreak. This instance was left running and connected. The breaker closes at the start of "
+    "the next hour (UTC); isolate by hand now if the finding is real."
+)
+
+
+def _finding_section(finding: Finding) -> list[str]:
+    return [
         "h2. GuardDuty finding",
         f"*Type:* {untrusted(finding.finding_type)}",
         f"*Title:* {untrusted(finding.title)}",
@@ -102,42 +134,15 @@ def ticket_text(
         f"*Seen:* {finding.count} time(s), updated {untrusted(finding.updated_at, 40)}",
         # Untrusted text never starts a line: Jira's block markup (h1., bq., lists) only works there.
         f"*Description:* {untrusted(finding.description, 2000)}",
-        "",
-        "h2. Decision",
-        f"{decision.action.value}: {untrusted(decision.reason)}",
-        "",
-        "h2. Actions taken",
     ]
-    lines += [f"* {untrusted(action, 1000)}" for action in actions] or ["* none"]
-    if failures:
-        lines += ["", "h2. Not done (retried automatically)", *(f"* {untrusted(failure, 1000)}" for failure in failures)]
-    if snapshot_ids:
-        lines += ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)]
-    if original_groups and isolated:
-        lines += ["", "h2. Security groups before isolation"]
-        lines += [f"* {eni}: {', '.join(groups) or 'none'}" for eni, groups in sorted(original_groups.items())]
-    lines += ["", "h2. How to release"]
-    if isolated:
-        lines.append(
-            f"After the investigation: {{{{guardduty-responder release {finding.instance_id}}}}} "
-            "restores every network interface to the groups above and stops further action on this finding."
-        )
-    else:
-        lines.append("Nothing was changed on the instance; nothing to release.")
-    if breaker:
-        lines += [
-            "",
-            "h2. Circuit breaker",
-            f"More instances of account {finding.account_id} were to be isolated this hour than the limit allows: "
-            "a flood of false positives, or an outbreak. This instance was left running and connected. The breaker "
-            "closes at the start of the next hour (UTC); isolate by hand now if the finding is real.",
-        ]
-    return TicketText(
-        summary=summary,
-        description="\n".join(lines),
-        # A tripped breaker may be a flood of false positives or a real outbreak: either way, now.
-        priority=_PRIORITIES["CRITICAL"] if breaker else _PRIORITIES[finding.severity_label],
-        labels=(LABEL, "guardduty", finding_label(finding.finding_id)) + (("circuit-breaker",) if breaker else ()),
+
+
+def _how_to_release(finding: Finding, isolated: bool) -> str:
+    if not isolated:
+        return "Nothing was changed on the instance; nothing to release."
+    return (
+        f"After the investigation: {{{{guardduty-responder release {finding.instance_id}}}}} "
+        "restores every network interface to the groups above and stops further action on this finding."
     )
 
 
@@ -238,7 +243,9 @@ class JiraTicketing:
             raw = self._secrets.get_secret_value(SecretId=self._secret_arn)["SecretString"]
             secret = json.loads(raw)
         except (KeyError, ValueError) as error:
-            raise TicketingError(f"the Jira secret is not JSON with url and credentials ({type(error).__name__})") from None
+            raise TicketingError(
+                f"the Jira secret is not JSON with url and credentials ({type(error).__name__})"
+            ) from None
         url = secret.get("url") if isinstance(secret, dict) else None
         if not isinstance(url, str) or urlparse(url).scheme not in ("https", "http") or not urlparse(url).hostname:
             raise TicketingError("the Jira secret has no usable 'url'")

@@ -13,6 +13,7 @@ import getpass
 import json
 import logging
 import os
+import pathlib
 import re
 import sys
 import traceback
@@ -27,7 +28,17 @@ EXIT_USAGE = 2
 
 PROG = "guardduty-responder"
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-_STEP_ORDER = ("contain", "evidence", "snapshots", "protect", "autoscaling", "load_balancers", "tag_instance", "ticket", "notify")
+_STEP_ORDER = (
+    "contain",
+    "evidence",
+    "snapshots",
+    "protect",
+    "autoscaling",
+    "load_balancers",
+    "tag_instance",
+    "ticket",
+    "notify",
+)
 
 _EXIT_CODES = """exit codes:
   0  success
@@ -64,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, summary: str, description: str, run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    def command(
+        name: str, summary: str, description: str, run: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name,
             help=summary,
@@ -81,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay",
         "run the response to a saved EventBridge GuardDuty event",
         "Run the whole response (decide, claim, contain, preserve, Jira, SNS) for a saved EventBridge\n"
-        "\"GuardDuty Finding\" event, as the Lambda function would. Against AWS this ISOLATES the\n"
+        '"GuardDuty Finding" event, as the Lambda function would. Against AWS this ISOLATES the\n'
         "instance the event names (set DRY_RUN=true to only record and notify). A finding the ledger\n"
         "already holds is a repeat: only its count is noted, as in the function.\n\n"
         "With --local it runs on an embedded AWS (moto, in this process) and the Jira stand-in on\n"
@@ -90,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         "event is re-pointed at it). No account, no network.",
         _replay,
     )
-    replay.add_argument("event_file", metavar="EVENT_FILE", help="JSON file holding one EventBridge event ('-' reads standard input)")
+    replay.add_argument(
+        "event_file", metavar="EVENT_FILE", help="JSON file holding one EventBridge event ('-' reads standard input)"
+    )
 
     release = command(
         "release",
@@ -201,9 +216,10 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _replay_locally(args: argparse.Namespace, event: Mapping[str, Any], region: str) -> int:
     from guardduty_responder.clients import AwsClients
-    from .embedded import point_event_at
     from guardduty_responder.finding import parse_finding
     from guardduty_responder.responder import Responder
+
+    from .embedded import point_event_at
 
     finding = parse_finding(event)
     with _embedded(region) as aws:
@@ -276,7 +292,9 @@ def _respond(responder: Any, event: Mapping[str, Any]) -> dict[str, Any]:
         raise OperationFailed(str(error)) from error
 
 
-def _print_replay(args: argparse.Namespace, summary: Mapping[str, Any], responder: Any, extra: Mapping[str, Any]) -> None:
+def _print_replay(
+    args: argparse.Namespace, summary: Mapping[str, Any], responder: Any, extra: Mapping[str, Any]
+) -> None:
     from .terminal import key_values
 
     record = responder.ledger.get_finding(summary["finding_id"])
@@ -299,14 +317,23 @@ def _print_replay(args: argparse.Namespace, summary: Mapping[str, Any], responde
         ("instance", summary["instance_id"]),
         ("outcome", summary["outcome"]),
         ("decision", decision),
-        ("steps", [f"{name}: {s['status']}" + (f" - {s['detail'] or s['error']}" if s["detail"] or s["error"] else "") for name, s in steps.items()]),
+        (
+            "steps",
+            [
+                f"{name}: {s['status']}" + (f" - {s['detail'] or s['error']}" if s["detail"] or s["error"] else "")
+                for name, s in steps.items()
+            ],
+        ),
         ("snapshots", summary.get("snapshot_ids") or None),
         ("Jira", summary.get("jira_key")),
     ]
     local = extra.get("local")
     if local:
         pairs += [
-            ("embedded AWS", f"{local['stand_in_instance_id']} stood in for {local['event_instance_id']}; discarded at exit"),
+            (
+                "embedded AWS",
+                f"{local['stand_in_instance_id']} stood in for {local['event_instance_id']}; discarded at exit",
+            ),
             ("groups before", _groups_lines(local["groups_before"])),
             ("groups after", _groups_lines(local["groups_after"])),
             ("messages", local["message_subjects"] or None),
@@ -322,6 +349,7 @@ def _release(args: argparse.Namespace) -> int:
     from guardduty_responder.isolation import ContainmentError
     from guardduty_responder.ledger import LedgerError
     from guardduty_responder.responder import ReleaseError, Responder
+
     from .terminal import key_values
 
     if not _INSTANCE_ID.fullmatch(args.instance_id):
@@ -356,8 +384,11 @@ def _release(args: argparse.Namespace) -> int:
                     ("findings released", result["findings"]),
                     ("Jira", result["jira_key"]),
                     ("Jira comment", result["jira_comment"]),
-                    ("still to do by hand", "leave Standby in the Auto Scaling group, re-register in target groups, "
-                     "turn termination protection off, if the instance goes back into service"),
+                    (
+                        "still to do by hand",
+                        "leave Standby in the Auto Scaling group, re-register in target groups, "
+                        "turn termination protection off, if the instance goes back into service",
+                    ),
                 ]
             )
         )
@@ -391,7 +422,11 @@ def _status(args: argparse.Namespace) -> int:
         reverse=True,
     )
     findings = sorted(
-        (item for item in items if item.get("kind", "finding") == "finding" and not str(item["pk"]).startswith("instance#")),
+        (
+            item
+            for item in items
+            if item.get("kind", "finding") == "finding" and not str(item["pk"]).startswith("instance#")
+        ),
         key=lambda item: str(item.get("last_seen", "")),
         reverse=True,
     )
@@ -414,7 +449,10 @@ def _status_tables(instances: Sequence[Mapping[str, Any]], findings: Sequence[Ma
             [str(item.get("state", "")), *([f"by {item['released_by']}"] if item.get("released_by") else [])],
             _groups_lines(item.get("original_groups", {})),
             item.get("jira_key"),
-            [f"isolated {item.get('isolated_at', '')}", *([f"released {item['released_at']}"] if item.get("released_at") else [])],
+            [
+                f"isolated {item.get('isolated_at', '')}",
+                *([f"released {item['released_at']}"] if item.get("released_at") else []),
+            ],
             [str(len(item.get("findings", ()))), *sorted(item.get("findings", ()))],
         ]
         for item in instances
@@ -424,7 +462,10 @@ def _status_tables(instances: Sequence[Mapping[str, Any]], findings: Sequence[Ma
             [str(item.get("finding_type", "")), str(item["pk"])],
             item.get("instance_id"),
             f"{float(item.get('severity', 0)):g} {item.get('severity_label', '')}",
-            [str(item.get("decision", "")), str(item.get("status", "")) + ("" if item.get("completed") else ", unfinished")],
+            [
+                str(item.get("decision", "")),
+                str(item.get("status", "")) + ("" if item.get("completed") else ", unfinished"),
+            ],
             str(item.get("service_count", "")),
             [
                 f"{name}: {state.get('status')}" + (f" ({state['error']})" if state.get("error") else "")
@@ -475,7 +516,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _read_event(path: str) -> Any:
     try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+        text = sys.stdin.read() if path == "-" else pathlib.Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from error
     except UnicodeDecodeError as error:
@@ -483,7 +524,9 @@ def _read_event(path: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise UsageError(f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}") from error
+        raise UsageError(
+            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        ) from error
 
 
 def _session(args: argparse.Namespace) -> Any:
@@ -507,7 +550,9 @@ def _settings() -> Any:
     try:
         return Settings.from_environ(os.environ)
     except ConfigError as error:
-        raise UsageError(f"{error} (the same variables as the Lambda function; see the README's Configuration)") from error
+        raise UsageError(
+            f"{error} (the same variables as the Lambda function; see the README's Configuration)"
+        ) from error
 
 
 def _refuse_profile_with_local(args: argparse.Namespace) -> None:
@@ -585,11 +630,11 @@ def _package_logs(debug: bool) -> Iterator[None]:
         package_logger.handlers, package_logger.level, package_logger.propagate = saved[0], saved[1], saved[2]
 
 
-class _StderrHandler(logging.StreamHandler):
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stderr is at the time of each record (it may be replaced, e.g. under test)."""
 
     @property
-    def stream(self) -> Any:  # type: ignore[override]
+    def stream(self) -> Any:
         return sys.stderr
 
     @stream.setter

@@ -24,13 +24,13 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from guardduty_responder import handler
-
-from . import terminal
-from .embedded import ACCOUNT_ID, EmbeddedAws, point_event_at
 from guardduty_responder.isolation import ContainmentError
 from guardduty_responder.ledger import Ledger, LedgerError
 from guardduty_responder.logs import JsonFormatter
 from guardduty_responder.responder import IncompleteResponseError, ReleaseError
+
+from . import terminal
+from .embedded import ACCOUNT_ID, EmbeddedAws, point_event_at
 
 EXEMPT_TAG = "guardduty-responder:exempt"
 _STEP_ORDER = (
@@ -220,7 +220,10 @@ def _port_probe(remote_ip: str, port: int, port_name: str) -> dict[str, Any]:
         "portProbeAction": {
             "blocked": False,
             "portProbeDetails": [
-                {"localPortDetails": {"port": port, "portName": port_name}, "remoteIpDetails": {"ipAddressV4": remote_ip}}
+                {
+                    "localPortDetails": {"port": port, "portName": port_name},
+                    "remoteIpDetails": {"ipAddressV4": remote_ip},
+                }
             ],
         },
     }
@@ -448,12 +451,16 @@ class DemoRun:
         seconds = time.monotonic() - started
 
         issues_after, comments_after = self.jira_activity()
-        jira_change = "new issue" if issues_after > issues_before else "comment" if comments_after > comments_before else None
+        jira_change = (
+            "new issue" if issues_after > issues_before else "comment" if comments_after > comments_before else None
+        )
         messages = self.aws.messages()
         record = self.ledger.get_finding(detail["id"])
         steps = []
         if record is not None and not summary.get("repeat"):
-            ordered = sorted(record.steps.items(), key=lambda item: _STEP_ORDER.index(item[0]) if item[0] in _STEP_ORDER else 99)
+            ordered = sorted(
+                record.steps.items(), key=lambda item: _STEP_ORDER.index(item[0]) if item[0] in _STEP_ORDER else 99
+            )
             steps = [StepLine(name, state.status, state.detail or state.error) for name, state in ordered]
         delivery = Delivery(
             number=number,
@@ -473,7 +480,9 @@ class DemoRun:
             jira_change=jira_change,
             message_subject=messages[0].get("Subject") if messages else None,
             seconds=seconds,
-            contained_after_seconds=(self.containment_times.times[0] - started_wall) if self.containment_times.times else None,
+            contained_after_seconds=(self.containment_times.times[0] - started_wall)
+            if self.containment_times.times
+            else None,
             steps=steps,
             error=error,
         )
@@ -487,14 +496,18 @@ class DemoRun:
             line(f"      {'outcome':<15}{summary['outcome']}: GuardDuty's count is now {count}; nothing else done")
         elif delivery.reason:
             colour = {"isolate": "green", "record": "dim"}.get(summary.get("action", ""), "yellow")
-            verdict = summary["action"] if summary["action"] == delivery.decision else f"{summary['action']} ({delivery.decision})"
+            verdict = (
+                summary["action"]
+                if summary["action"] == delivery.decision
+                else f"{summary['action']} ({delivery.decision})"
+            )
             line(f"      {'decision':<15}" + style(verdict, colour) + f": {delivery.reason}")
         for step in delivery.steps:
             status = "" if step.status == "done" else f"[{step.status}] "
             text = f"      {step.name:<15}{status}{step.detail}"
             line(style(text, "red") if step.status == "failed" else text)
         if delivery.message_subject:
-            line(f"      {'message':<15}\"{delivery.message_subject}\"")
+            line(f'      {"message":<15}"{delivery.message_subject}"')
         if delivery.error:
             line(style(f"      {'FAILED':<15}{delivery.error}", "red"))
         timing = f"took {delivery.seconds:.2f} s"
@@ -556,7 +569,7 @@ def summary_table(deliveries: Sequence[Delivery], names: Mapping[str, str], devi
             lines.append(f"eth{devices.get(eni, '?')}: {shown}" if len(by_eni) > 1 else shown)
         return lines
 
-    rows = []
+    rows: list[list[terminal.Cell]] = []
     for delivery in deliveries:
         if delivery.error:
             decision = f"FAILED: {delivery.error}"
@@ -572,7 +585,7 @@ def summary_table(deliveries: Sequence[Delivery], names: Mapping[str, str], devi
                 groups(delivery.groups_before),
                 groups(delivery.groups_after),
                 str(len(delivery.new_snapshots)) if delivery.new_snapshots else None,
-                [delivery.jira_key, delivery.jira_change] if delivery.jira_key else None,
+                [delivery.jira_key, delivery.jira_change or ""] if delivery.jira_key else None,
                 _headline(delivery.message_subject),
             ]
         )
@@ -662,13 +675,15 @@ def _deliver_the_findings(run: DemoRun, region: str) -> None:
     def about(name: str, event: dict[str, Any]) -> dict[str, Any]:
         return point_event_at(event, run.aws.describe(run.instances[name]))
 
-    backdoor = dict(
+    backdoor: dict[str, Any] = dict(
         seed="demo/web-1/backdoor",
         region=region,
         title="web-1 is querying a domain name associated with a known command and control server.",
         action=_dns_request("c2-beacon.example"),
     )
-    run.deliver("real finding", about("web-1", finding_event("Backdoor:EC2/C&CActivity.B!DNS", 8, count=3, **backdoor)), "web-1")
+    run.deliver(
+        "real finding", about("web-1", finding_event("Backdoor:EC2/C&CActivity.B!DNS", 8, count=3, **backdoor)), "web-1"
+    )
     run.deliver(
         "repeat of #1",
         about("web-1", finding_event("Backdoor:EC2/C&CActivity.B!DNS", 8, count=9, **backdoor)),

@@ -198,7 +198,8 @@ class EmbeddedAws:
     def client(self, service: str) -> Any:
         """One client per service, kept: creating a boto3 client costs tens of milliseconds."""
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
+            # Any service moto serves; the stubs type only literal names.
+            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
         return self._clients[service]
 
     @property
@@ -250,7 +251,9 @@ class EmbeddedAws:
                 {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "DeleteOnTermination": True}},
                 {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 20, "DeleteOnTermination": True}},
             ],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}],
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in all_tags.items()]}
+            ],
         )["Instances"][0]["InstanceId"]
         for index, groups in enumerate(groups_per_eni[1:], start=1):
             eni_id = self.ec2.create_network_interface(SubnetId=subnet_id, Groups=groups)["NetworkInterface"][
@@ -278,7 +281,9 @@ def point_event_at(event: Mapping[str, Any], instance: Mapping[str, Any]) -> dic
             "vpcId": eni["VpcId"],
             "subnetId": eni["SubnetId"],
             "privateIpAddress": eni.get("PrivateIpAddress"),
-            "securityGroups": [{"groupId": group["GroupId"], "groupName": group["GroupName"]} for group in eni["Groups"]],
+            "securityGroups": [
+                {"groupId": group["GroupId"], "groupName": group["GroupName"]} for group in eni["Groups"]
+            ],
         }
         for eni in sorted(instance["NetworkInterfaces"], key=lambda eni: eni["Attachment"]["DeviceIndex"])
     ]

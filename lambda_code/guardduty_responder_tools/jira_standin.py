@@ -149,7 +149,9 @@ class JiraStandIn:
             return 404, {"errorMessages": [f"no route for {method} {path}"]}
 
     @staticmethod
-    def _answer(request: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _answer(
+        request: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(payload).encode()
         try:
             request.send_response(status)

@@ -88,7 +88,11 @@ def table(
     def render(cells: list[list[str]]) -> list[str]:
         height = max(len(cell) for cell in cells)
         return [
-            "| " + " | ".join((cell[line] if line < len(cell) else "").ljust(width) for cell, width in zip(cells, widths)) + " |"
+            "| "
+            + " | ".join(
+                (cell[line] if line < len(cell) else "").ljust(width) for cell, width in zip(cells, widths, strict=True)
+            )
+            + " |"
             for line in range(height)
         ]
 

@@ -1,0 +1,117 @@
+"""The flow's phases in the ledger (README, "Failure semantics"): a finding's item names the last phase it
+completed, and a later delivery resumes at the next one, from what the record holds, without deriving
+again what an earlier invocation decided and found.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import Stack
+from guardduty_responder import handler
+from guardduty_responder.isolation import ContainmentError
+from guardduty_responder.responder import IncompleteResponseError
+
+
+def ec2_calls() -> list[str]:
+    """Every EC2 operation the warm container's responder makes from now on."""
+    calls: list[str] = []
+    handler.get_responder().clients.ec2.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def refuse(stack: Stack, operation: str) -> dict[str, bool]:
+    """Make `operation` fail on the responder's EC2 client until the returned switch is turned off."""
+    failing = {"on": True}
+
+    def answer(**_: Any) -> None:
+        if failing["on"]:
+            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, operation)
+
+    handler.get_responder().clients.ec2.meta.events.register(f"before-call.ec2.{operation}", answer)
+    return failing
+
+
+def test_a_finished_finding_names_its_last_phase(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+
+    stack.invoke(event)
+
+    record = stack.record(event["detail"]["id"])
+    assert record["phase"] == "notified" and record["completed"] is True
+    assert record["instance"]["instance_id"] == instance_id
+
+
+def test_a_failed_evidence_step_leaves_the_finding_contained_and_the_retry_starts_at_evidence(stack: Stack) -> None:
+    instance_id = stack.launch(enis=2)
+    event = stack.event("backdoor_cc_dns", instance_id)
+    failing = refuse(stack, "CreateSnapshots")
+    with pytest.raises(IncompleteResponseError, match="snapshots"):
+        stack.invoke(event)
+    assert stack.record(event["detail"]["id"])["phase"] == "contained"
+    failing["on"] = False
+    calls = ec2_calls()
+
+    summary = stack.invoke(event)
+
+    assert summary["isolated"] is True and len(stack.snapshots_of(instance_id)) == 2
+    # Resumed after containment: the instance is neither described nor moved again.
+    assert "DescribeInstances" not in calls and "ModifyNetworkInterfaceAttribute" not in calls
+    assert "CreateSnapshots" in calls
+    record = stack.record(event["detail"]["id"])
+    assert record["phase"] == "notified" and record["completed"] is True
+
+
+def test_a_failed_ticket_leaves_the_finding_preserved_and_the_retry_touches_no_instance(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    stack.jira.fail(503, times=10)
+    with pytest.raises(IncompleteResponseError, match="ticket"):
+        stack.invoke(event)
+    assert stack.record(event["detail"]["id"])["phase"] == "preserved"
+    stack.jira.heal()
+    calls = ec2_calls()
+
+    stack.invoke(event)
+
+    assert calls == []
+    issue = next(iter(stack.jira.issues.values()))
+    # The issue lists what the first invocation did, though this one only filed it.
+    description = issue["fields"]["description"]
+    assert "contain: 1 network interface(s) on isolation group" in description
+    assert "snapshots: 2 snapshot(s)" in description
+
+
+def test_a_failed_containment_leaves_the_finding_claimed_and_the_retry_looks_again(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    failing = refuse(stack, "ModifyNetworkInterfaceAttribute")
+    with pytest.raises(ContainmentError):
+        stack.invoke(event)
+    assert stack.record(event["detail"]["id"])["phase"] == "claimed"
+    failing["on"] = False
+    calls = ec2_calls()
+
+    assert stack.invoke(event)["isolated"] is True
+
+    assert calls[0] == "DescribeInstances" and "ModifyNetworkInterfaceAttribute" in calls
+
+
+def test_the_retry_keeps_the_recorded_decision_whatever_the_live_tags_say_now(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    failing = refuse(stack, "CreateSnapshots")
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(event)
+    # Tagged exempt after it was isolated: the isolation stands, and its evidence is still taken.
+    stack.ec2.create_tags(Resources=[instance_id], Tags=[{"Key": "guardduty-responder:exempt", "Value": "true"}])
+    failing["on"] = False
+
+    summary = stack.invoke(event)
+
+    assert summary["decision"] == "isolate" and summary["isolated"] is True
+    assert stack.isolated(instance_id) and len(stack.snapshots_of(instance_id)) == 2
