@@ -1,5 +1,5 @@
-"""How the Terraform tests find the aws provider, checked against fake CLI configurations, mirrors, environments and a
-stand-in for terraform: no Terraform, no network."""
+"""How the Terraform tests find the aws provider and Python 3.13, checked against fake CLI configurations, mirrors,
+environments and stand-in commands: no Terraform, no network."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from python_support import find_python
 from terraform_discovery import (
     PROVIDER_VERSIONS,
     CliConfigError,
@@ -371,3 +372,46 @@ def test_a_wrong_setting_fails_even_outside_ci(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.fail.Exception, match="^the Terraform tests cannot run: TF_PROVIDER_MIRROR names /x"):
         skip_or_fail(TerraformMisconfigured("TF_PROVIDER_MIRROR names /x"))
+
+
+# --- Python 3.13 ---
+
+
+def fake_python(path: pathlib.Path, version: str) -> pathlib.Path:
+    return script(path, f'echo {version}; echo "{path}"\n')
+
+
+@posix_only
+def test_python_is_found_on_path_past_a_shim_of_another_version(tmp_path: pathlib.Path) -> None:
+    fake_python(tmp_path / "shims/python3.13", "3.11")
+    wanted = fake_python(tmp_path / "bin/python3", "3.13")
+    search = find_python("3.13", {"PATH": os.pathsep.join([str(tmp_path / "shims"), str(tmp_path / "bin")])})
+    assert search.found == str(wanted)
+    assert search.tried == (f"python3.13 on PATH ({tmp_path / 'shims/python3.13'}): is Python 3.11",)
+
+
+@posix_only
+def test_python_is_found_through_pyenvs_own_command(tmp_path: pathlib.Path) -> None:
+    prefix = tmp_path / "versions/3.13.5"
+    wanted = fake_python(prefix / "bin/python3.13", "3.13")
+    script(tmp_path / "bin/pyenv", f'[ "$1 $2" = "prefix 3.13" ] && echo "{prefix}"\n')
+    search = find_python("3.13", {"PATH": str(tmp_path / "bin")})
+    assert search.found == str(wanted)
+
+
+@posix_only
+def test_python_is_found_through_uv(tmp_path: pathlib.Path) -> None:
+    wanted = fake_python(tmp_path / "uv-python/bin/python3.13", "3.13")
+    script(tmp_path / "bin/uv", f'[ "$1 $2 $3" = "python find 3.13" ] && echo "{wanted}"\n')
+    assert find_python("3.13", {"PATH": str(tmp_path / "bin")}).found == str(wanted)
+
+
+@posix_only
+def test_without_python_every_way_tried_is_named(tmp_path: pathlib.Path) -> None:
+    script(tmp_path / "bin/pyenv", "exit 1\n")
+    search = find_python("3.13", {"PATH": str(tmp_path / "bin")})
+    assert search.found is None
+    assert search.tried == (
+        "python3.13 on PATH: not there", "python3 on PATH: not there", "python on PATH: not there",
+        "py -3.13: no py launcher", "pyenv prefix 3.13: no such version installed", "uv python find 3.13: no uv",
+    )
