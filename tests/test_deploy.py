@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import glob
 import hashlib
 import json
 import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,11 +28,13 @@ from moto.events.models import EventPattern, EventPatternParser
 from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, load_event
 from guardduty_responder_tools.jira_standin import JiraStandIn
 from guardduty_responder.ticketing import finding_label
-from terraform_support import TerraformDir, require_terraform
+from python_support import find_python
+from terraform_support import TerraformDir, require_terraform, running_under_ci
 
 REGION = "us-east-1"
 MEMBER = "210987654321"
 MEMBER_ROLE = "guardduty-responder-member"
+LAMBDA_PYTHON = "3.13"
 EXTERNAL_ID = "deploy-test-external-id"
 # A delegated administrator's deployment: member accounts are reached through MEMBER_ROLE.
 VARIABLES = [
@@ -45,12 +45,14 @@ VARIABLES = [
 
 def lambda_python() -> str:
     """A Python 3.13 interpreter, the Lambda runtime's version: the layer is built for it."""
-    candidates = [shutil.which("python3.13") or "", *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")))]
-    for candidate in candidates:
-        if candidate and subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 13)"], capture_output=True).returncode == 0:
-            return candidate
-    reason = "no Python 3.13 interpreter to run the deployed function as Lambda's python3.13 runtime would"
-    if os.environ.get("CI"):
+    search = find_python(LAMBDA_PYTHON)
+    if search.found:
+        return search.found
+    reason = (
+        f"no Python {LAMBDA_PYTHON} to run the deployed function as Lambda's python{LAMBDA_PYTHON} runtime would "
+        f"(tried {'; '.join(search.tried)}); install it, e.g. `pyenv install {LAMBDA_PYTHON}` or `uv python install {LAMBDA_PYTHON}`"
+    )
+    if running_under_ci():
         pytest.fail(f"CI must run the deployed function: {reason}")
     pytest.skip(reason)
 

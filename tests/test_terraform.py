@@ -15,7 +15,7 @@ from moto.events.models import EventPattern, EventPatternParser
 
 from conftest import load_event
 from guardduty_responder_tools.permissions import estate_actions, home_actions, required_actions
-from terraform_support import ROOT, TerraformDir, require_terraform
+from terraform_support import ROOT, TerraformDir, require_terraform_binary
 
 # The variables of an organisation's delegated administrator that contains credential findings.
 ORGANISATION = ["-var", "credential_findings=contain", "-var", "member_role_name=gd-member", "-var", "member_role_external_id=x-responder"]
@@ -34,7 +34,7 @@ def module_dir() -> Iterator[TerraformDir]:
 
 
 def test_terraform_is_formatted() -> None:
-    binary, _ = require_terraform()
+    binary = require_terraform_binary()
     result = subprocess.run([binary, "fmt", "-check", "-diff", "-recursive", str(ROOT)], capture_output=True, text=True)
     assert result.returncode == 0, f"run `terraform fmt -recursive`:\n{result.stdout}"
 
