@@ -18,8 +18,8 @@ from moto import mock_aws
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.config import Settings
-from guardduty_responder_tools.embedded import create_network, create_responder_resources, drain_messages
 from guardduty_responder.responder import Responder
+from guardduty_responder_tools.embedded import create_network, create_responder_resources, drain_messages
 from guardduty_responder_tools.jira_standin import JiraStandIn
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "events"
@@ -43,7 +43,13 @@ def load_event(name: str) -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fake credentials, one region, and nothing that could reach a real account."""
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+    for key in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -100,8 +106,12 @@ class Stack:
         )
         self.topic_arn, self.queue_url, secret_arn = resources.topic_arn, resources.queue_url, resources.secret_arn
         self.vpc_id, self.subnet_id = create_network(self.ec2, REGION)
-        self.app_group = self.ec2.create_security_group(GroupName="app", Description="app", VpcId=self.vpc_id)["GroupId"]
-        self.ssh_group = self.ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=self.vpc_id)["GroupId"]
+        self.app_group = self.ec2.create_security_group(GroupName="app", Description="app", VpcId=self.vpc_id)[
+            "GroupId"
+        ]
+        self.ssh_group = self.ec2.create_security_group(GroupName="ssh", Description="ssh", VpcId=self.vpc_id)[
+            "GroupId"
+        ]
         self.env = {
             "RESPONDER_TABLE": TABLE,
             "RESPONDER_TOPIC_ARN": self.topic_arn,
@@ -160,7 +170,10 @@ class Stack:
                 {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 4, "DeleteOnTermination": True}},
             ],
             TagSpecifications=[
-                {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {"Name": "web"}).items()]}
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in (tags or {"Name": "web"}).items()],
+                }
             ],
         )["Instances"][0]
         instance_id = instance["InstanceId"]

@@ -28,7 +28,9 @@ class PythonSearch:
 def _run(command: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str] | None:
     """The command's result, or None when it cannot be started or hangs: a broken tool only rules out itself."""
     try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=dict(env), stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=60, env=dict(env), stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
 
@@ -65,7 +67,9 @@ def _pyenv(version: str, env: Mapping[str, str]) -> Iterator[Candidate]:
     # `pyenv prefix 3.13` resolves to the newest installed 3.13.x, whichever version is active.
     result = _run([pyenv, "prefix", version], env)
     prefix = result.stdout.strip() if result and result.returncode == 0 else ""
-    executables = [pathlib.Path(prefix, "bin", f"python{version}"), pathlib.Path(prefix, "python.exe")] if prefix else []
+    executables = (
+        [pathlib.Path(prefix, "bin", f"python{version}"), pathlib.Path(prefix, "python.exe")] if prefix else []
+    )
     executable = next((str(path) for path in executables if path.is_file()), None)
     yield f"pyenv prefix {version}", [executable] if executable else "no such version installed"
 

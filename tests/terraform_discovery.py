@@ -59,8 +59,12 @@ def version_allowed(version: str, constraint: str) -> bool:
             allowed = bound <= candidate < upper
         else:
             allowed = {
-                "=": candidate == bound, "!=": candidate != bound, ">": candidate > bound,
-                ">=": candidate >= bound, "<": candidate < bound, "<=": candidate <= bound,
+                "=": candidate == bound,
+                "!=": candidate != bound,
+                ">": candidate > bound,
+                ">=": candidate >= bound,
+                "<": candidate < bound,
+                "<=": candidate <= bound,
             }[operator]
         if not allowed:
             return False
@@ -86,7 +90,9 @@ def provider_versions_in(mirror: pathlib.Path, platform_name: str) -> list[str]:
 
 
 def newest_allowed_version(mirror: pathlib.Path, platform_name: str, constraint: str = PROVIDER_VERSIONS) -> str | None:
-    allowed = [version for version in provider_versions_in(mirror, platform_name) if version_allowed(version, constraint)]
+    allowed = [
+        version for version in provider_versions_in(mirror, platform_name) if version_allowed(version, constraint)
+    ]
     return max(allowed, key=lambda version: _release(version) or (0, 0, 0), default=None)
 
 
@@ -134,7 +140,11 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
 def _unquote(token: str) -> str:
-    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)", lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else _ESCAPES.get(m[1], m[1]), token[1:-1])
+    return re.sub(
+        r"\\(u[0-9a-fA-F]{4}|.)",
+        lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else _ESCAPES.get(m[1], m[1]),
+        token[1:-1],
+    )
 
 
 class _HclReader:
@@ -160,7 +170,7 @@ class _HclReader:
                 closed = closing.search(text, end)
                 if not closed:
                     raise self._error(f"heredoc {match['marker']} is never closed", line)
-                value, end = text[end:closed.start()].rstrip("\r\n"), closed.end()
+                value, end = text[end : closed.start()].rstrip("\r\n"), closed.end()
             elif kind == "string":
                 value = _unquote(value)
             elif kind == "number":
@@ -171,7 +181,11 @@ class _HclReader:
             index = end
 
     def _peek(self) -> tuple[str, Any, int]:
-        return self.tokens[self.position] if self.position < len(self.tokens) else ("end", None, self.tokens[-1][2] if self.tokens else 1)
+        return (
+            self.tokens[self.position]
+            if self.position < len(self.tokens)
+            else ("end", None, self.tokens[-1][2] if self.tokens else 1)
+        )
 
     def _take(self) -> tuple[str, Any, int]:
         token = self._peek()
@@ -200,18 +214,22 @@ class _HclReader:
                 self._take()
                 result.items.append((value, self.value()))
             else:
-                labels = []
-                while self._peek()[0] in ("word", "string"):
-                    labels.append(self._take()[1])
-                if not self._is("{"):
-                    raise self._error(f"expected '=' or a block after {value!r}, found {self._peek()[1]!r}", self._peek()[2])
-                self._take()
-                block = self.body("}")
-                for label in reversed(labels):
-                    block = HclObject([(label, block)])
-                result.items.append((value, block))
+                result.items.append((value, self._block(value)))
             if self._is(","):
                 self._take()
+
+    def _block(self, name: str) -> HclObject:
+        """A block after its name: its labels, then its body; each label nests the body one level deeper."""
+        labels = []
+        while self._peek()[0] in ("word", "string"):
+            labels.append(self._take()[1])
+        if not self._is("{"):
+            raise self._error(f"expected '=' or a block after {name!r}, found {self._peek()[1]!r}", self._peek()[2])
+        self._take()
+        block = self.body("}")
+        for label in reversed(labels):
+            block = HclObject([(label, block)])
+        return block
 
     def value(self) -> Any:
         kind, value, line = self._take()
@@ -336,7 +354,9 @@ def cli_config_files(env: Mapping[str, str], system: str) -> tuple[list[pathlib.
         files.append(main)
     config_dir = cli_config_dir(env, system)
     if config_dir and config_dir.is_dir():
-        files.extend(sorted(p for p in config_dir.iterdir() if p.is_file() and p.name.endswith((".tfrc", ".tfrc.json"))))
+        files.extend(
+            sorted(p for p in config_dir.iterdir() if p.is_file() and p.name.endswith((".tfrc", ".tfrc.json")))
+        )
     return files, []
 
 
@@ -362,11 +382,13 @@ def load_cli_config(env: Mapping[str, str], system: str, cwd: pathlib.Path) -> C
                 mirror_path = method.first("path") if isinstance(method, HclObject) else None
                 if not isinstance(mirror_path, str) or not mirror_path:
                     raise CliConfigError(f"{path}: a filesystem_mirror block needs a path")
-                mirrors.append(FilesystemMirror(
-                    cwd / mirror_path,
-                    _strings(method.first("include"), "include", path),
-                    _strings(method.first("exclude"), "exclude", path),
-                ))
+                mirrors.append(
+                    FilesystemMirror(
+                        cwd / mirror_path,
+                        _strings(method.first("include"), "include", path),
+                        _strings(method.first("exclude"), "exclude", path),
+                    )
+                )
         configured_cache = config.first("plugin_cache_dir")
         if configured_cache and cache_dir is None:
             if not isinstance(configured_cache, str):
@@ -390,7 +412,9 @@ def implied_mirror_dirs(env: Mapping[str, str], system: str) -> list[pathlib.Pat
         dirs += [home / application_support, pathlib.Path("/", application_support)]
     else:
         data_home = pathlib.Path(env["XDG_DATA_HOME"]) if env.get("XDG_DATA_HOME") else home / ".local" / "share"
-        data_dirs = [pathlib.Path(d) for d in (env.get("XDG_DATA_DIRS") or "/usr/local/share/:/usr/share/").split(":") if d]
+        data_dirs = [
+            pathlib.Path(d) for d in (env.get("XDG_DATA_DIRS") or "/usr/local/share/:/usr/share/").split(":") if d
+        ]
         dirs += [d / "terraform" / "plugins" for d in (data_home, *data_dirs)]
     return dirs
 
@@ -417,7 +441,9 @@ class LocalSearch:
 def _display(path: pathlib.Path, env: Mapping[str, str]) -> str:
     home = str(home_dir(env))
     text = str(path)
-    return "~" + text[len(home):] if home not in ("", "/") and (text == home or text.startswith(home + os.sep)) else text
+    return (
+        "~" + text[len(home) :] if home not in ("", "/") and (text == home or text.startswith(home + os.sep)) else text
+    )
 
 
 def expected_layout(platform_name: str) -> str:
@@ -427,22 +453,31 @@ def expected_layout(platform_name: str) -> str:
     )
 
 
+def _named_mirror(paths: list[pathlib.Path], platform_name: str, cwd: pathlib.Path) -> ProviderMirror:
+    """The first of the mirrors the project's own variable names that holds the provider; naming none that does is an error."""
+    for path in paths:
+        if version := newest_allowed_version(cwd / path, platform_name):
+            return ProviderMirror(cwd / path, version, MIRROR_VARIABLE)
+    raise TerraformMisconfigured(
+        f"{MIRROR_VARIABLE} names {os.pathsep.join(map(str, paths))}, but no {PROVIDER_SOURCE} {PROVIDER_VERSIONS} "
+        f"for {platform_name} is there (expected {expected_layout(platform_name)})"
+    )
+
+
 def search_local_mirrors(env: Mapping[str, str], system: str, platform_name: str, cwd: pathlib.Path) -> LocalSearch:
     """The first local directory, in Terraform's order of preference, that holds the provider (see the module's doc)."""
     override = [pathlib.Path(p).expanduser() for p in env.get(MIRROR_VARIABLE, "").split(os.pathsep) if p.strip()]
     if override:
-        for path in override:
-            if version := newest_allowed_version(cwd / path, platform_name):
-                return LocalSearch(ProviderMirror(cwd / path, version, MIRROR_VARIABLE), ())
-        raise TerraformMisconfigured(
-            f"{MIRROR_VARIABLE} names {os.pathsep.join(map(str, override))}, but no {PROVIDER_SOURCE} {PROVIDER_VERSIONS} "
-            f"for {platform_name} is there (expected {expected_layout(platform_name)})"
-        )
-
+        return LocalSearch(_named_mirror(override, platform_name, cwd), ())
     config = load_cli_config(env, system, cwd)
     places: list[tuple[str, list[pathlib.Path]]] = []
     if config.installation_file:
-        places.append((f"the filesystem mirrors of {config.installation_file}", [m.path for m in config.filesystem_mirrors if m.serves()]))
+        places.append(
+            (
+                f"the filesystem mirrors of {config.installation_file}",
+                [m.path for m in config.filesystem_mirrors if m.serves()],
+            )
+        )
     else:
         places.append(("Terraform's implied local mirrors", implied_mirror_dirs(env, system)))
     if config.plugin_cache_dir:
@@ -462,9 +497,13 @@ def search_local_mirrors(env: Mapping[str, str], system: str, platform_name: str
     return LocalSearch(None, tuple(looked_in), config.notes)
 
 
-def constraints_declared(root: pathlib.Path = ROOT, files: Sequence[str] = ("*.tf", "modules/*/*.tf")) -> dict[str, str]:
+def constraints_declared(
+    root: pathlib.Path = ROOT, files: Sequence[str] = ("*.tf", "modules/*/*.tf")
+) -> dict[str, str]:
     """The aws provider's version constraint of each .tf file that declares one."""
-    requirement = re.compile(r'source\s*=\s*"(?:registry\.terraform\.io/)?hashicorp/aws"\s*\n\s*version\s*=\s*"([^"]*)"')
+    requirement = re.compile(
+        r'source\s*=\s*"(?:registry\.terraform\.io/)?hashicorp/aws"\s*\n\s*version\s*=\s*"([^"]*)"'
+    )
     declared = {}
     for pattern in files:
         for path in sorted(root.glob(pattern)):

@@ -61,7 +61,10 @@ def terraform_platform(binary: str) -> str:
     """The platform Terraform installs providers for, as it names it (``linux_amd64``): its own, not Python's."""
     try:
         result = subprocess.run(
-            [binary, "version", "-json"], capture_output=True, text=True, timeout=60,
+            [binary, "version", "-json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={**os.environ, "CHECKPOINT_DISABLE": "1"},
         )
         return str(json.loads(result.stdout)["platform"])
@@ -74,7 +77,7 @@ def terraform_error(output: str) -> str:
     start = output.find("Error:")
     if start < 0:
         return " ".join(output.split())[:600] or "no output"
-    title, _, detail = output[start + len("Error:"):].strip().partition("\n")
+    title, _, detail = output[start + len("Error:") :].strip().partition("\n")
     detail = detail.split("To see which modules", 1)[0]
     text = " ".join(f"{title.strip()}: {detail}".replace("│", " ").split())
     return text[:600] + ("..." if len(text) > 600 else "")
@@ -94,21 +97,31 @@ def download_provider(binary: str, platform_name: str, env: Mapping[str, str]) -
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="responder-tf-providers-"))
     (workdir / "main.tf").write_text(provider_only_module())
     # The user's CLI configuration and credentials stay in effect; settings aimed at a working directory do not.
-    init_env = {key: value for key, value in env.items() if not key.startswith(("TF_CLI_ARGS", "TF_DATA_DIR", "TF_WORKSPACE"))}
+    init_env = {
+        key: value for key, value in env.items() if not key.startswith(("TF_CLI_ARGS", "TF_DATA_DIR", "TF_WORKSPACE"))
+    }
     init_env.update({"TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
     try:
         result = subprocess.run(
             [binary, "init", "-backend=false", "-input=false", "-no-color"],
-            cwd=workdir, env=init_env, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_SECONDS,
+            cwd=workdir,
+            env=init_env,
+            capture_output=True,
+            text=True,
+            timeout=DOWNLOAD_TIMEOUT_SECONDS,
         )
     except subprocess.TimeoutExpired:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise TerraformUnavailable(f"`terraform init` did not download it within {DOWNLOAD_TIMEOUT_SECONDS} s") from None
+        raise TerraformUnavailable(
+            f"`terraform init` did not download it within {DOWNLOAD_TIMEOUT_SECONDS} s"
+        ) from None
     installed = workdir / ".terraform" / "providers"
     version = newest_allowed_version(installed, platform_name) if result.returncode == 0 else None
     if version is None:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise TerraformUnavailable(f"`terraform init` could not download it: {terraform_error(result.stderr + result.stdout)}")
+        raise TerraformUnavailable(
+            f"`terraform init` could not download it: {terraform_error(result.stderr + result.stdout)}"
+        )
     atexit.register(shutil.rmtree, workdir, True)
     return ProviderMirror(installed, version, "downloaded by `terraform init` for this test run")
 
@@ -134,7 +147,9 @@ def find_provider(binary: str, env: Mapping[str, str], system: str, cwd: pathlib
 def terraform_binary(env: Mapping[str, str] = os.environ) -> str:
     binary = shutil.which("terraform", path=env.get("PATH"))
     if binary is None:
-        raise TerraformUnavailable("Terraform is not installed: no `terraform` on PATH (https://developer.hashicorp.com/terraform/install)")
+        raise TerraformUnavailable(
+            "Terraform is not installed: no `terraform` on PATH (https://developer.hashicorp.com/terraform/install)"
+        )
     return binary
 
 
@@ -190,8 +205,8 @@ class TerraformDir:
             target.write_text(text)
         self.cli_config = self.path / "terraform.tfrc"
         self.cli_config.write_text(
-            'provider_installation {\n  filesystem_mirror {\n'
-            f'    path    = {json.dumps(str(self.mirror.path))}\n'
+            "provider_installation {\n  filesystem_mirror {\n"
+            f"    path    = {json.dumps(str(self.mirror.path))}\n"
             f'    include = ["{PROVIDER_SOURCE}"]\n  }}\n}}\n'
         )
         self.env = {
@@ -199,10 +214,17 @@ class TerraformDir:
             for key, value in os.environ.items()
             if not key.startswith(("AWS_", "TF_")) and key not in ("CHECKPOINT_DISABLE",)
         }
-        self.env.update({"TF_CLI_CONFIG_FILE": str(self.cli_config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
+        self.env.update(
+            {"TF_CLI_CONFIG_FILE": str(self.cli_config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+        )
 
     def run(
-        self, *args: str, env: Mapping[str, str] = {}, stdin: str | None = None, check: bool = True, timeout: float = 300
+        self,
+        *args: str,
+        env: Mapping[str, str] = {},
+        stdin: str | None = None,
+        check: bool = True,
+        timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [self.binary, *args],
@@ -214,7 +236,9 @@ class TerraformDir:
             timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"terraform {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            raise AssertionError(
+                f"terraform {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
         return result
 
     def init(self) -> None:

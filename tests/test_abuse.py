@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 from guardduty_responder.finding import Finding, MalformedFindingError, parse_finding
 from guardduty_responder.responder import IncompleteResponseError
+
+from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 
 EVENTS = [load_event(name) for name in ISOLATING_FIXTURES + RECORD_ONLY_FIXTURES]
 

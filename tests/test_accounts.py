@@ -10,12 +10,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, Network, Stack
 from guardduty_responder import handler
-from guardduty_responder_tools.embedded import create_network
 from guardduty_responder.accounts import AccountAccessError
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.responder import IncompleteResponseError, Responder
+from guardduty_responder_tools.embedded import create_network
+
+from conftest import ACCOUNT, REGION, Network, Stack
 
 MEMBER = "210987654321"
 NO_ROLE = "333344445555"
@@ -72,7 +73,12 @@ def sts_checks_trust(responder: Any, caller: str = RESPONDER_ROLE) -> list[dict[
         calls.append(dict(params))
         account, name = params["RoleArn"].split(":")[4], params["RoleArn"].split("/")[-1]
         refused = ClientError(
-            {"Error": {"Code": "AccessDenied", "Message": f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {params['RoleArn']}"}},
+            {
+                "Error": {
+                    "Code": "AccessDenied",
+                    "Message": f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {params['RoleArn']}",
+                }
+            },
             "AssumeRole",
         )
         try:
@@ -104,7 +110,9 @@ def member(stack: Stack) -> Network:
     return Network(ec2, vpc_id, subnet_id, (web,))
 
 
-def member_event(stack: Stack, fixture: str, instance_id: str, network: Network, account: str = MEMBER) -> dict[str, Any]:
+def member_event(
+    stack: Stack, fixture: str, instance_id: str, network: Network, account: str = MEMBER
+) -> dict[str, Any]:
     event = stack.event(fixture, instance_id, ec2=network.ec2)
     event["account"] = event["detail"]["accountId"] = account
     return event
@@ -155,13 +163,17 @@ def test_a_second_finding_reuses_the_member_credentials_and_release_works_there(
     assert stack.groups_of(second, member.ec2) == before
 
 
-def test_a_finding_for_an_account_without_the_role_is_recorded_notified_and_failed(stack: Stack, member: Network) -> None:
+def test_a_finding_for_an_account_without_the_role_is_recorded_notified_and_failed(
+    stack: Stack, member: Network
+) -> None:
     elsewhere = admin_session(NO_ROLE).client("ec2")
     vpc_id, subnet_id = create_network(elsewhere, REGION)
     group = elsewhere.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]
     instance_id = stack.launch(network=Network(elsewhere, vpc_id, subnet_id, (group,)))
     sts_checks_trust(handler.get_responder())
-    event = member_event(stack, "backdoor_cc_dns", instance_id, Network(elsewhere, vpc_id, subnet_id, (group,)), NO_ROLE)
+    event = member_event(
+        stack, "backdoor_cc_dns", instance_id, Network(elsewhere, vpc_id, subnet_id, (group,)), NO_ROLE
+    )
 
     # The failed invocation is retried by Lambda, then goes to the failed-findings queue with this error.
     with pytest.raises(IncompleteResponseError) as failure:
@@ -196,7 +208,9 @@ def test_without_a_member_role_a_finding_of_another_account_is_not_acted_on(stac
     event = stack.event("tor_client", instance_id)
     event["detail"]["accountId"] = MEMBER
 
-    with pytest.raises(IncompleteResponseError, match=f"from account {MEMBER}, but this responder acts only in its own account"):
+    with pytest.raises(
+        IncompleteResponseError, match=f"from account {MEMBER}, but this responder acts only in its own account"
+    ):
         stack.invoke(event)
 
     assert stack.responder_groups() == {}
@@ -211,12 +225,16 @@ def test_a_member_role_that_stops_working_is_reported_and_assumed_again(stack: S
     cached = responder.estates.for_account(MEMBER)
 
     def refuse(**_: Any) -> None:  # the role was narrowed after it was assumed
-        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "not authorized"}}, "DescribeInstances")
+        raise ClientError(
+            {"Error": {"Code": "UnauthorizedOperation", "Message": "not authorized"}}, "DescribeInstances"
+        )
 
     cached.clients.ec2.meta.events.register("before-call.ec2.DescribeInstances", refuse)
     event = member_event(stack, "ssh_bruteforce", second, member)
 
-    with pytest.raises(IncompleteResponseError, match=f"cannot act in account {MEMBER} through .*UnauthorizedOperation"):
+    with pytest.raises(
+        IncompleteResponseError, match=f"cannot act in account {MEMBER} through .*UnauthorizedOperation"
+    ):
         stack.invoke(event)
     assert "NOT CONTAINED" in stack.messages()[-1]["Subject"]
     retried = stack.invoke(event)  # the next delivery assumes the role afresh
@@ -233,7 +251,7 @@ def test_member_credentials_are_assumed_again_before_they_expire(stack: Stack, m
 
     def first_expires_soon(parsed: dict[str, Any], **_: Any) -> None:
         if not issued:  # five minutes left: inside botocore's mandatory refresh window (ten minutes)
-            parsed["Credentials"]["Expiration"] = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=5)
+            parsed["Credentials"]["Expiration"] = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
         issued.append(parsed["Credentials"]["Expiration"])
 
     responder.clients.sts.meta.events.register("after-call.sts.AssumeRole", first_expires_soon)
@@ -271,5 +289,7 @@ def test_without_a_release_role_a_person_is_refused_clearly(stack: Stack, member
     operator = Responder(stack.settings().for_release(), AwsClients(region=REGION))
     sts_checks_trust(operator, caller=OPERATOR_ROLE)
 
-    with pytest.raises(AccountAccessError, match=f"assuming arn:aws:iam::{MEMBER}:role/{ROLE_NAME}-release failed: AccessDenied"):
+    with pytest.raises(
+        AccountAccessError, match=f"assuming arn:aws:iam::{MEMBER}:role/{ROLE_NAME}-release failed: AccessDenied"
+    ):
         operator.release(instance_id, released_by="analyst")

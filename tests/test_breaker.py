@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, Stack
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.isolation import ContainmentError
-from guardduty_responder.responder import IncompleteResponseError, Responder
 from guardduty_responder.ledger import breaker_key, breaker_window
+from guardduty_responder.responder import IncompleteResponseError, Responder
+
+from conftest import ACCOUNT, Stack
 
 HOUR = 3600.0
 
@@ -93,7 +94,9 @@ def test_the_limit_is_per_account_and_the_breaker_closes_with_the_next_hour(stac
     held = responder.respond(new_finding(stack, second))
     other_account = new_finding(stack, third)
     other_account["detail"]["accountId"] = "210987654321"
-    assert responder.respond(other_account)["decision"] == "isolate"  # counted apart (with no member role configured, acted on here)
+    assert (
+        responder.respond(other_account)["decision"] == "isolate"
+    )  # counted apart (with no member role configured, acted on here)
     now[0] += HOUR
     later = responder.respond(new_finding(stack, second, "tor_client"))
 
@@ -160,7 +163,9 @@ def test_a_retried_finding_is_counted_once(stack: Stack) -> None:
     def refuse_once(**_: Any) -> None:
         if failing["on"]:
             failing["on"] = False
-            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "ModifyNetworkInterfaceAttribute")
+            raise ClientError(
+                {"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "ModifyNetworkInterfaceAttribute"
+            )
 
     responder.estates.home.clients.ec2.meta.events.register(
         "before-call.ec2.ModifyNetworkInterfaceAttribute", refuse_once

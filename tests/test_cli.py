@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from conftest import FIXTURES, Stack, load_event
 from guardduty_responder_tools import cli, demo
+
+from conftest import FIXTURES, Stack, load_event
 
 
 def write_event(directory: pathlib.Path, event: dict[str, Any]) -> str:
@@ -35,7 +36,9 @@ def test_the_demo_runs_end_to_end_and_restores_the_released_instance(
 ) -> None:
     reports: list[demo.DemoReport] = []
     run_demo = demo.run_demo
-    monkeypatch.setattr(demo, "run_demo", lambda *args, **kwargs: reports.append(run_demo(*args, **kwargs)) or reports[-1])
+    monkeypatch.setattr(
+        demo, "run_demo", lambda *args, **kwargs: reports.append(run_demo(*args, **kwargs)) or reports[-1]
+    )
 
     code = cli.main(["demo", "--log-file", str(tmp_path / "demo.log")])
 
@@ -125,7 +128,9 @@ def test_release_puts_the_groups_back_and_a_second_release_is_refused(
     assert "release refused" in capsys.readouterr().err
 
 
-def test_release_refuses_an_instance_it_holds_no_saved_groups_for(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_release_refuses_an_instance_it_holds_no_saved_groups_for(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     instance_id = stack.launch()
 
     assert cli.main(["release", instance_id]) == cli.EXIT_FAILED

@@ -9,9 +9,10 @@ from typing import Any
 
 import boto3
 
-from conftest import REGION, Stack
 from guardduty_responder import handler
 from guardduty_responder.isolation import GroupDirectory
+
+from conftest import REGION, Stack
 
 
 def record_moves(stack: Stack) -> list[dict[str, Any]]:
@@ -126,7 +127,10 @@ def test_groups_are_made_once_per_vpc_not_per_instance(stack: Stack) -> None:
     stack.invoke(stack.event("recon_portscan", second))
 
     groups = stack.ec2.describe_security_groups(
-        Filters=[{"Name": "vpc-id", "Values": [stack.vpc_id]}, {"Name": "tag-key", "Values": ["guardduty-responder:role"]}]
+        Filters=[
+            {"Name": "vpc-id", "Values": [stack.vpc_id]},
+            {"Name": "tag-key", "Values": ["guardduty-responder:role"]},
+        ]
     )["SecurityGroups"]
     assert len(groups) == 2
 
@@ -166,7 +170,8 @@ def test_a_rule_added_to_the_isolation_group_by_hand_is_removed_before_use(stack
     ec2 = boto3.client("ec2", region_name=REGION)
     groups = GroupDirectory(ec2).groups_for(stack.vpc_id)
     ec2.authorize_security_group_ingress(
-        GroupId=groups.isolation_id, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        GroupId=groups.isolation_id,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
 
     GroupDirectory(ec2).groups_for(stack.vpc_id)

@@ -9,10 +9,11 @@ from typing import Any
 import boto3
 import pytest
 
-from conftest import REGION, Stack, load_event
 from guardduty_responder import handler
 from guardduty_responder.credentials import REVOKE_POLICY_NAME
 from guardduty_responder.finding import MalformedFindingError, parse_finding
+
+from conftest import REGION, Stack, load_event
 
 ROLE = "analytics-etl-role"
 
@@ -70,8 +71,14 @@ def test_the_instance_is_the_session_name_at_the_end_of_the_principal_id() -> No
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (lambda d: d["resource"]["accessKeyDetails"].update(principalId="AIDAV2N8C5Q1ZEXAMPLE1"), "accessKeyDetails.principalId"),
-        (lambda d: d["resource"]["accessKeyDetails"].update(principalId="AROAV2N8C5Q1ZEXAMPLE1:alice"), "accessKeyDetails.principalId"),
+        (
+            lambda d: d["resource"]["accessKeyDetails"].update(principalId="AIDAV2N8C5Q1ZEXAMPLE1"),
+            "accessKeyDetails.principalId",
+        ),
+        (
+            lambda d: d["resource"]["accessKeyDetails"].update(principalId="AROAV2N8C5Q1ZEXAMPLE1:alice"),
+            "accessKeyDetails.principalId",
+        ),
         (lambda d: d["resource"]["accessKeyDetails"].update(userType="IAMUser"), "accessKeyDetails.userType"),
         (lambda d: d["resource"]["accessKeyDetails"].update(userName="bad name!"), "accessKeyDetails.userName"),
         (lambda d: d["resource"].pop("accessKeyDetails"), "detail.resource.accessKeyDetails"),
@@ -119,7 +126,9 @@ def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: 
     assert statement["Effect"] == "Deny" and statement["Action"] == ["*"] and statement["Resource"] == ["*"]
     after = time.time()
     assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1)) <= cutoff
-    assert cutoff <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(after + 1)), "a future cutoff would lock the role out"
+    assert cutoff <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(after + 1)), (
+        "a future cutoff would lock the role out"
+    )
     record = stack.record(summary["finding_id"])
     assert record["steps"]["instance_profile"]["status"] == "done"
     assert record["steps"]["revoke_sessions"]["status"] == "done"
@@ -143,7 +152,9 @@ def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(st
 def test_a_role_other_than_the_stolen_one_is_left_alone(stack: Stack) -> None:
     stack.configure(CREDENTIAL_FINDINGS="contain")
     instance_id = launch_with_role(stack)
-    stack_iam().create_role(RoleName="admin", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    stack_iam().create_role(
+        RoleName="admin", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
 
     event = stolen(instance_id)
     event["detail"]["resource"]["accessKeyDetails"]["userName"] = "admin"  # a name that is not the stolen role's
@@ -200,7 +211,13 @@ def test_ignore_records_and_notifies_only(stack: Stack) -> None:
 def test_a_role_others_may_assume_is_not_revoked(stack: Stack) -> None:
     stack.configure(CREDENTIAL_FINDINGS="contain")
     instance_id = launch_with_role(stack)
-    shared_trust = {**EC2_TRUST, "Statement": [*EC2_TRUST["Statement"], {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    shared_trust = {
+        **EC2_TRUST,
+        "Statement": [
+            *EC2_TRUST["Statement"],
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"},
+        ],
+    }
     stack_iam().update_assume_role_policy(RoleName=ROLE, PolicyDocument=json.dumps(shared_trust))
 
     summary = stack.invoke(stolen(instance_id))

@@ -25,10 +25,11 @@ import boto3
 import pytest
 from moto.events.models import EventPattern, EventPatternParser
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, load_event
-from guardduty_responder_tools.jira_standin import JiraStandIn
 from guardduty_responder.ticketing import finding_label
+from guardduty_responder_tools.jira_standin import JiraStandIn
 from python_support import find_python
+
+from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, load_event
 from terraform_support import TerraformDir, require_terraform, running_under_ci
 
 REGION = "us-east-1"
@@ -38,8 +39,16 @@ LAMBDA_PYTHON = "3.13"
 EXTERNAL_ID = "deploy-test-external-id"
 # A delegated administrator's deployment: member accounts are reached through MEMBER_ROLE.
 VARIABLES = [
-    "-var", "jira_project_key=SEC", "-var", "deletion_protection=false", "-var", "architecture=x86_64",
-    "-var", f"member_role_name={MEMBER_ROLE}", "-var", f"member_role_external_id={EXTERNAL_ID}",
+    "-var",
+    "jira_project_key=SEC",
+    "-var",
+    "deletion_protection=false",
+    "-var",
+    "architecture=x86_64",
+    "-var",
+    f"member_role_name={MEMBER_ROLE}",
+    "-var",
+    f"member_role_external_id={EXTERNAL_ID}",
 ]
 
 
@@ -62,9 +71,20 @@ def lambda_runtime_packages(python: str, into: pathlib.Path) -> pathlib.Path:
     target = into / "runtime"
     if not target.exists():
         subprocess.run(
-            [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(target),
-             f"boto3=={boto3.__version__}"],
-            check=True, capture_output=True, timeout=300,
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(target),
+                f"boto3=={boto3.__version__}",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
         )
     return target
 
@@ -91,10 +111,10 @@ class LocalAws:
             try:
                 urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1)
                 return
-            except OSError:
+            except OSError as error:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.stop()
-                    raise RuntimeError("the moto server did not start")
+                    raise RuntimeError("the moto server did not start") from error
                 time.sleep(0.2)
 
     def client(self, service: str, **credentials: str) -> Any:
@@ -171,14 +191,19 @@ def launch_instance(ec2: Any, prefix: str) -> tuple[str, str, str]:
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.1.0/24")["Subnet"]["SubnetId"]
     app = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
     instance_id = ec2.run_instances(
-        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
         NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet, "Groups": [app]}],
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
     )["Instances"][0]["InstanceId"]
     return instance_id, subnet, app
 
 
-def deployed_archives(aws: LocalAws, workdir: TerraformDir, outputs: dict[str, Any]) -> tuple[pathlib.Path, pathlib.Path]:
+def deployed_archives(
+    aws: LocalAws, workdir: TerraformDir, outputs: dict[str, Any]
+) -> tuple[pathlib.Path, pathlib.Path]:
     """The archive files whose hashes match what the function and its layer were deployed with."""
     function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
 
@@ -278,7 +303,12 @@ def as_deployed_role(aws: LocalAws, outputs: dict[str, Any]) -> Iterator[dict[st
         iam.put_user_policy(
             UserName="deploy-test-operator",
             PolicyName="assume",
-            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}),
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}],
+                }
+            ),
         )
     operator = iam.create_access_key(UserName="deploy-test-operator")["AccessKey"]
     # Lambda's service principal cannot assume the role here; the test's operator stands in for
@@ -327,7 +357,11 @@ def environment_of(aws: LocalAws, credentials: dict[str, str]) -> dict[str, str]
 def test_the_deployed_function_contains_a_member_account_instance_through_the_member_role(deployment: Any) -> None:
     aws, workdir, outputs = deployment
     trust = outputs["member_role_trust"]
-    assert trust == {"responder_role_arn": outputs["role_arn"], "member_role_name": MEMBER_ROLE, "external_id": EXTERNAL_ID}
+    assert trust == {
+        "responder_role_arn": outputs["role_arn"],
+        "member_role_name": MEMBER_ROLE,
+        "external_id": EXTERNAL_ID,
+    }
     member = member_credentials(aws)
     # The member account applies modules/member-role with what the administrator's output names.
     (workdir.path / "member").mkdir(exist_ok=True)
@@ -338,7 +372,7 @@ def test_the_deployed_function_contains_a_member_account_instance_through_the_me
         f'  external_id         = "{trust["external_id"]}"\n'
         f'  responder_role_arns = ["{trust["responder_role_arn"]}"]\n'
         f'  regions             = ["{REGION}"]\n'
-        '}\n'
+        "}\n"
         'output "role_arn" {\n  value = module.member.role_arn\n}\n'
     )
     member_env = environment_of(aws, member)
@@ -347,14 +381,20 @@ def test_the_deployed_function_contains_a_member_account_instance_through_the_me
     try:
         run_in_member_account(aws, workdir, outputs, member)
     finally:
-        workdir.run("-chdir=member", "destroy", "-auto-approve", "-input=false", "-no-color", env=member_env, timeout=300)
+        workdir.run(
+            "-chdir=member", "destroy", "-auto-approve", "-input=false", "-no-color", env=member_env, timeout=300
+        )
     assert aws.client("iam", **member).list_roles()["Roles"] == [], "destroy leaves no member role"
 
 
-def run_in_member_account(aws: LocalAws, workdir: TerraformDir, outputs: dict[str, Any], member: dict[str, str]) -> None:
+def run_in_member_account(
+    aws: LocalAws, workdir: TerraformDir, outputs: dict[str, Any], member: dict[str, str]
+) -> None:
     python = lambda_python()
     runtime = lambda_runtime_packages(python, workdir.path)
-    role_arn = json.loads(workdir.run("-chdir=member", "output", "-json", env=environment_of(aws, member)).stdout)["role_arn"]["value"]
+    role_arn = json.loads(workdir.run("-chdir=member", "output", "-json", env=environment_of(aws, member)).stdout)[
+        "role_arn"
+    ]["value"]
     assert role_arn == f"arn:aws:iam::{MEMBER}:role/{MEMBER_ROLE}"
 
     ec2 = aws.client("ec2", **member)
@@ -368,7 +408,9 @@ def run_in_member_account(aws: LocalAws, workdir: TerraformDir, outputs: dict[st
     try:
         aws.client("secretsmanager").put_secret_value(
             SecretId=outputs["jira_secret_arn"],
-            SecretString=json.dumps({"url": jira.url, "username": "responder@example.com", "api_token": "deploy-test-token"}),
+            SecretString=json.dumps(
+                {"url": jira.url, "username": "responder@example.com", "api_token": "deploy-test-token"}
+            ),
         )
         # Both roles as deployed: the function's at home, the member role in the member account.
         with actions_enforced(aws.client("iam", **member), MEMBER_ROLE), as_deployed_role(aws, outputs) as credentials:
@@ -382,14 +424,29 @@ def run_in_member_account(aws: LocalAws, workdir: TerraformDir, outputs: dict[st
     )["SecurityGroups"][0]["GroupId"]
     enis = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["NetworkInterfaces"]
     assert [g["GroupId"] for g in enis[0]["Groups"]] == [isolation]
-    assert len(ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:guardduty-responder:instance-id", "Values": [instance_id]}])["Snapshots"]) == 1
-    ledger = aws.client("dynamodb").get_item(TableName=outputs["table_name"], Key={"pk": {"S": event["detail"]["id"]}})["Item"]
+    assert (
+        len(
+            ec2.describe_snapshots(
+                OwnerIds=["self"], Filters=[{"Name": "tag:guardduty-responder:instance-id", "Values": [instance_id]}]
+            )["Snapshots"]
+        )
+        == 1
+    )
+    ledger = aws.client("dynamodb").get_item(TableName=outputs["table_name"], Key={"pk": {"S": event["detail"]["id"]}})[
+        "Item"
+    ]
     assert ledger["account_id"] == {"S": MEMBER}
 
 
 def run_deployed_function(
-    aws: LocalAws, python: str, runtime: pathlib.Path, function: dict[str, Any], function_zip: pathlib.Path,
-    layer_zip: pathlib.Path, event: dict[str, Any], credentials: dict[str, Any],
+    aws: LocalAws,
+    python: str,
+    runtime: pathlib.Path,
+    function: dict[str, Any],
+    function_zip: pathlib.Path,
+    layer_zip: pathlib.Path,
+    event: dict[str, Any],
+    credentials: dict[str, Any],
 ) -> dict[str, Any]:
     """Unpack the deployed archives as Lambda lays them out (/var/task, /opt/python) and invoke the handler
     with Python 3.13, the deployed environment and the role's credentials."""
@@ -426,7 +483,7 @@ def run_deployed_function(
         )
         lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
         assert completed.returncode == 0 and lines, completed.stdout[-4000:] + completed.stderr[-4000:]
-        return {**json.loads(lines[-1][len("RESULT "):]), "workdir": root, "logs": completed.stdout + completed.stderr}
+        return {**json.loads(lines[-1][len("RESULT ") :]), "workdir": root, "logs": completed.stdout + completed.stderr}
 
 
 def test_a_second_plan_changes_nothing_and_destroy_leaves_nothing(deployment: Any) -> None:

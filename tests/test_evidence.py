@@ -51,5 +51,7 @@ def test_an_instance_registered_directly_in_a_target_group_is_deregistered(stack
 
     stack.invoke(stack.event("recon_portscan", instance_id))
 
-    targets = [t["Target"]["Id"] for t in elbv2.describe_target_health(TargetGroupArn=target_group)["TargetHealthDescriptions"]]
+    targets = [
+        t["Target"]["Id"] for t in elbv2.describe_target_health(TargetGroupArn=target_group)["TargetHealthDescriptions"]
+    ]
     assert targets == [other]

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Stack
 from guardduty_responder import handler
 from guardduty_responder.isolation import ContainmentError
 from guardduty_responder.responder import IncompleteResponseError
 from guardduty_responder.ticketing import finding_label
+
+from conftest import Stack
 
 
 def assert_contained_and_preserved(stack: Stack, instance_id: str) -> None:
@@ -25,7 +26,9 @@ def assert_contained_and_preserved(stack: Stack, instance_id: str) -> None:
     "break_jira",
     [
         pytest.param(lambda jira: jira.fail(503, times=10), id="503"),
-        pytest.param(lambda jira: jira.fail(429, times=10, headers={"Retry-After": "3600"}), id="429-retry-after-an-hour"),
+        pytest.param(
+            lambda jira: jira.fail(429, times=10, headers={"Retry-After": "3600"}), id="429-retry-after-an-hour"
+        ),
         pytest.param(lambda jira: jira.hang(4, times=10), id="hanging-connection"),
     ],
 )
@@ -87,7 +90,9 @@ def test_sns_down_is_recorded_and_the_retry_sends_exactly_one_message(stack: Sta
     assert_contained_and_preserved(stack, instance_id)
     assert len(stack.jira.issues) == 1
     stack.sns.create_topic(Name="guardduty-responder")
-    queue_arn = stack.sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = stack.sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     stack.sns.subscribe(TopicArn=stack.topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
     stack.invoke(event)
@@ -129,7 +134,9 @@ def test_containment_failure_fails_the_invocation_before_anything_else(stack: St
 
     def refuse(**_: Any) -> None:
         if failing["on"]:
-            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "ModifyNetworkInterfaceAttribute")
+            raise ClientError(
+                {"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "ModifyNetworkInterfaceAttribute"
+            )
 
     ec2.meta.events.register("before-call.ec2.ModifyNetworkInterfaceAttribute", refuse)
 
@@ -160,7 +167,9 @@ def test_a_retry_after_a_half_done_containment_keeps_the_true_original_groups(st
     def fail_after_first_move(**_: Any) -> None:
         moves["count"] += 1
         if moves["count"] > 1 and moves["failing"]:
-            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow"}}, "ModifyNetworkInterfaceAttribute")
+            raise ClientError(
+                {"Error": {"Code": "RequestLimitExceeded", "Message": "slow"}}, "ModifyNetworkInterfaceAttribute"
+            )
 
     ec2.meta.events.register("before-call.ec2.ModifyNetworkInterfaceAttribute", fail_after_first_move)
     with pytest.raises(ContainmentError):
@@ -212,9 +221,13 @@ def test_a_failed_isolation_move_never_leaves_an_eni_open_to_the_world(stack: St
     def refuse_the_isolation_group(params: dict[str, Any], **_: Any) -> None:
         groups = responder.groups.groups_for(stack.vpc_id)
         if failing["on"] and params["Groups"] == [groups.isolation_id]:
-            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "ModifyNetworkInterfaceAttribute")
+            raise ClientError(
+                {"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "ModifyNetworkInterfaceAttribute"
+            )
 
-    responder.clients.ec2.meta.events.register("before-parameter-build.ec2.ModifyNetworkInterfaceAttribute", refuse_the_isolation_group)
+    responder.clients.ec2.meta.events.register(
+        "before-parameter-build.ec2.ModifyNetworkInterfaceAttribute", refuse_the_isolation_group
+    )
 
     with pytest.raises(ContainmentError):
         stack.invoke(event)

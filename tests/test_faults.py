@@ -16,13 +16,14 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
 
-from conftest import Stack
 from guardduty_responder import handler
 from guardduty_responder.clients import TOTAL_ATTEMPTS
 from guardduty_responder.isolation import ContainmentError
 from guardduty_responder.ledger import LedgerError
 from guardduty_responder.responder import IncompleteResponseError
 from guardduty_responder.ticketing import finding_label
+
+from conftest import Stack
 
 _EC2_THROTTLED = (
     b'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code>'
@@ -116,7 +117,9 @@ def test_throttled_group_moves_are_retried_by_botocore_and_contain(stack: Stack)
     assert stack.messages() == [] and len(stack.snapshots_of(instance_id)) == 2
 
 
-def test_group_moves_throttled_past_the_retries_fail_the_invocation_and_the_next_delivery_contains(stack: Stack) -> None:
+def test_group_moves_throttled_past_the_retries_fail_the_invocation_and_the_next_delivery_contains(
+    stack: Stack,
+) -> None:
     instance_id = stack.launch(enis=2)
     before = stack.groups_of(instance_id)
     event = stack.event("backdoor_cc_dns", instance_id)
@@ -174,7 +177,7 @@ def test_a_throttled_record_after_containment_fails_the_invocation_and_the_retry
     event = stack.event("tor_client", instance_id)
     # One record write throttled through all its attempts (the circuit breaker's count, an update
     # too, is left alone); DynamoDB recovers after that.
-    throttle = Throttle(handler.get_responder().clients.dynamodb, "UpdateItem", times=ATTEMPTS, sparing=b"breaker#")
+    Throttle(handler.get_responder().clients.dynamodb, "UpdateItem", times=ATTEMPTS, sparing=b"breaker#")
 
     with pytest.raises(LedgerError, match="ProvisionedThroughputExceededException"):
         stack.invoke(event)

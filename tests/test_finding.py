@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 from guardduty_responder.finding import MalformedFindingError, parse_finding
+
+from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 
 
 @pytest.mark.parametrize("fixture", ISOLATING_FIXTURES + RECORD_ONLY_FIXTURES)
@@ -84,8 +85,16 @@ MALFORMED = [
     ("not an instance", _set("AccessKey", "detail", "resource", "resourceType"), "detail.resource.resourceType"),
     ("no instance details", _drop("detail", "resource", "instanceDetails"), "detail.resource.instanceDetails"),
     ("no instance id", _drop("detail", "resource", "instanceDetails", "instanceId"), "instanceId"),
-    ("instance id is a list", _set(["i-0123456789abcdef0"], "detail", "resource", "instanceDetails", "instanceId"), "instanceId"),
-    ("instance id is not one", _set("vol-0123456789abcdef0", "detail", "resource", "instanceDetails", "instanceId"), "instanceId"),
+    (
+        "instance id is a list",
+        _set(["i-0123456789abcdef0"], "detail", "resource", "instanceDetails", "instanceId"),
+        "instanceId",
+    ),
+    (
+        "instance id is not one",
+        _set("vol-0123456789abcdef0", "detail", "resource", "instanceDetails", "instanceId"),
+        "instanceId",
+    ),
     ("count is text", _set("3", "detail", "service", "count"), "detail.service.count"),
     ("unknown resource role", _set("BYSTANDER", "detail", "service", "resourceRole"), "detail.service.resourceRole"),
     ("service is a list", _set([], "detail", "service"), "detail.service"),

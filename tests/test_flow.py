@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 from guardduty_responder.ticketing import finding_label
+
+from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 
 
 @pytest.mark.parametrize("fixture", ISOLATING_FIXTURES)
@@ -37,7 +38,15 @@ def test_an_actor_finding_isolates_preserves_tickets_and_notifies(stack: Stack, 
     assert record["completed"] is True
     assert record["jira_key"] == issues[0]["key"]
     assert sorted(record["snapshot_ids"]) == sorted(s["SnapshotId"] for s in snapshots)
-    assert set(record["steps"]) >= {"contain", "snapshots", "protect", "autoscaling", "load_balancers", "ticket", "notify"}
+    assert set(record["steps"]) >= {
+        "contain",
+        "snapshots",
+        "protect",
+        "autoscaling",
+        "load_balancers",
+        "ticket",
+        "notify",
+    }
     assert all(step["status"] in ("done", "skipped") for step in record["steps"].values())
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from conftest import Stack
 from guardduty_responder import handler
 from guardduty_responder.ticketing import finding_label
+
+from conftest import Stack
 
 
 def test_the_same_event_twice_gives_one_issue_one_set_of_snapshots_one_message(stack: Stack) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Stack
 from guardduty_responder import handler
 from guardduty_responder.responder import ReleaseError
+
+from conftest import Stack
 
 
 def test_a_different_finding_on_an_isolated_instance_becomes_a_comment(stack: Stack) -> None:

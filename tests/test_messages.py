@@ -6,11 +6,12 @@ import re
 
 import pytest
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 from guardduty_responder.finding import parse_finding
 from guardduty_responder.notification import notification_text
 from guardduty_responder.policy import Action, Decision, DecisionCode, Outcome
 from guardduty_responder.ticketing import finding_label, ticket_text, untrusted
+
+from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
 
 ISOLATED = Decision(Action.ISOLATE, DecisionCode.ISOLATE, "the instance is the actor of the finding: isolated")
 HOSTILE = {
@@ -29,22 +30,35 @@ def hostile_finding(size: int = 0):
 
 
 def test_values_from_the_finding_cannot_inject_markup_or_links() -> None:
-    text = ticket_text(hostile_finding(), ISOLATED, outcome=Outcome.ISOLATED, actions=["contain: done"], snapshot_ids=[], original_groups={})
+    text = ticket_text(
+        hostile_finding(),
+        ISOLATED,
+        outcome=Outcome.ISOLATED,
+        actions=["contain: done"],
+        snapshot_ids=[],
+        original_groups={},
+    )
 
     description = text.description
     assert "http://" not in description and "mailto:" not in description
-    assert not re.search(r"(?<!\\)[\[\]{}!|]", description.replace("{{guardduty-responder release", "").replace("}}", ""))
+    assert not re.search(
+        r"(?<!\\)[\[\]{}!|]", description.replace("{{guardduty-responder release", "").replace("}}", "")
+    )
     assert "\nh1." not in description and "\n----" not in description
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", description)
 
 
-@pytest.mark.parametrize("block", ["h1. Fake heading", "bq. quoted", "* a list", "# numbered", "---- rule", "{code}x{code}"])
+@pytest.mark.parametrize(
+    "block", ["h1. Fake heading", "bq. quoted", "* a list", "# numbered", "---- rule", "{code}x{code}"]
+)
 def test_untrusted_text_never_starts_a_line_of_block_markup(block: str) -> None:
     event = load_event("tor_client")
     event["detail"]["description"] = block
     event["detail"]["title"] = block
 
-    text = ticket_text(parse_finding(event), ISOLATED, outcome=Outcome.ISOLATED, actions=[block], snapshot_ids=[], original_groups={})
+    text = ticket_text(
+        parse_finding(event), ISOLATED, outcome=Outcome.ISOLATED, actions=[block], snapshot_ids=[], original_groups={}
+    )
 
     for line in text.description.splitlines():
         assert not line.startswith(block), line
@@ -67,13 +81,24 @@ def test_a_100_kb_field_is_bounded_in_the_issue_and_the_message() -> None:
 
 @pytest.mark.parametrize(
     "severity,priority",
-    [(10, "Highest"), (9.0, "Highest"), (8.9, "High"), (7, "High"), (6.9, "Medium"), (4, "Medium"), (3.9, "Low"), (1, "Low")],
+    [
+        (10, "Highest"),
+        (9.0, "Highest"),
+        (8.9, "High"),
+        (7, "High"),
+        (6.9, "Medium"),
+        (4, "Medium"),
+        (3.9, "Low"),
+        (1, "Low"),
+    ],
 )
 def test_priority_follows_guardduty_severity_bands(severity: float, priority: str) -> None:
     event = load_event("tor_client")
     event["detail"]["severity"] = severity
 
-    text = ticket_text(parse_finding(event), ISOLATED, outcome=Outcome.ISOLATED, actions=[], snapshot_ids=[], original_groups={})
+    text = ticket_text(
+        parse_finding(event), ISOLATED, outcome=Outcome.ISOLATED, actions=[], snapshot_ids=[], original_groups={}
+    )
 
     assert text.priority == priority
 
@@ -90,8 +115,16 @@ def test_the_issue_carries_the_facts_a_responder_needs() -> None:
         original_groups={"eni-0123456789abcdef0": ("sg-0aaaaaaaaaaaaaaaa",)},
     )
 
-    for fact in (finding.account_id, finding.region, finding.instance_id, finding.finding_id, "snap-0123456789abcdef0",
-                 "sg-0aaaaaaaaaaaaaaaa", "8 (HIGH)", "guardduty-responder release"):
+    for fact in (
+        finding.account_id,
+        finding.region,
+        finding.instance_id,
+        finding.finding_id,
+        "snap-0123456789abcdef0",
+        "sg-0aaaaaaaaaaaaaaaa",
+        "8 (HIGH)",
+        "guardduty-responder release",
+    ):
         assert fact in text.description, fact
     assert finding_label(finding.finding_id) in text.labels
     assert len(text.summary) <= 255 and "\n" not in text.summary
@@ -101,7 +134,9 @@ def test_the_issue_carries_the_facts_a_responder_needs() -> None:
 def test_the_message_fits_a_phone_and_can_be_filtered(fixture: str) -> None:
     finding = parse_finding(load_event(fixture))
 
-    message = notification_text(finding, ISOLATED, outcome=Outcome.ISOLATED, actions=["contain: done"], jira_key="SEC-9")
+    message = notification_text(
+        finding, ISOLATED, outcome=Outcome.ISOLATED, actions=["contain: done"], jira_key="SEC-9"
+    )
 
     assert len(message.subject) < 100
     assert all(" " <= c <= "~" for c in message.subject)

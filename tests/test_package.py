@@ -125,7 +125,9 @@ def test_the_archive_imports_only_what_lambda_has(archive_modules: set[str]) -> 
 def test_the_walk_would_see_a_forbidden_import(tmp_path: pathlib.Path) -> None:
     """The checks above rest on this walk noticing imports inside functions, relative or absolute."""
     probe = tmp_path / "probe.py"
-    probe.write_text("def later():\n    from moto import mock_aws\n    import guardduty_responder_tools.cli\n    from . import ledger\n")
+    probe.write_text(
+        "def later():\n    from moto import mock_aws\n    import guardduty_responder_tools.cli\n    from . import ledger\n"
+    )
     assert {"moto", f"{TOOLS}.cli", f"{CORE}.ledger"} <= imports_in(probe, CORE)
 
 

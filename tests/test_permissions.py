@@ -12,14 +12,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import REGION, Network, Stack
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
+from guardduty_responder.responder import IncompleteResponseError
 from guardduty_responder_tools.embedded import create_network
+from guardduty_responder_tools.permissions import required_actions
 from test_accounts import EXTERNAL_ID, MEMBER, ROLE_NAME, admin_session, member_event
 from test_credentials import launch_with_role, stolen
-from guardduty_responder_tools.permissions import required_actions
-from guardduty_responder.responder import IncompleteResponseError
+
+from conftest import REGION, Network, Stack
 
 
 def record_actions(monkeypatch: pytest.MonkeyPatch) -> set[str]:
@@ -32,14 +33,18 @@ def record_actions(monkeypatch: pytest.MonkeyPatch) -> set[str]:
         client = build(self, service)
         if not known:
             prefix = client.meta.service_model.signing_name
-            client.meta.events.register("before-parameter-build", lambda model, **_: called.add(f"{prefix}:{model.name}"))
+            client.meta.events.register(
+                "before-parameter-build", lambda model, **_: called.add(f"{prefix}:{model.name}")
+            )
         return client
 
     monkeypatch.setattr(AwsClients, "_client", recording)
     return called
 
 
-def test_every_call_is_declared_and_every_declared_action_is_called(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_call_is_declared_and_every_declared_action_is_called(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     called = record_actions(monkeypatch)
     # Every option on, as Terraform configures it: credential findings contained, member accounts reachable.
     stack.configure(
@@ -52,10 +57,17 @@ def test_every_call_is_declared_and_every_declared_action_is_called(stack: Stack
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     elbv2 = boto3.client("elbv2", region_name=REGION)
     stack.ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": "ami-12c6146b"})
-    target_group = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=stack.vpc_id)["TargetGroups"][0]
+    target_group = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=stack.vpc_id)["TargetGroups"][
+        0
+    ]
     autoscaling.create_auto_scaling_group(
-        AutoScalingGroupName="web", LaunchTemplate={"LaunchTemplateName": "web"}, MinSize=0, MaxSize=2,
-        DesiredCapacity=1, VPCZoneIdentifier=stack.subnet_id, TargetGroupARNs=[target_group["TargetGroupArn"]],
+        AutoScalingGroupName="web",
+        LaunchTemplate={"LaunchTemplateName": "web"},
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=1,
+        VPCZoneIdentifier=stack.subnet_id,
+        TargetGroupARNs=[target_group["TargetGroupArn"]],
     )
     in_group = autoscaling.describe_auto_scaling_instances()["AutoScalingInstances"][0]["InstanceId"]
     standalone = stack.launch(enis=2)
@@ -72,10 +84,12 @@ def test_every_call_is_declared_and_every_declared_action_is_called(stack: Stack
     )
     isolation = stack.responder_groups()["isolation"]["GroupId"]
     stack.ec2.authorize_security_group_ingress(
-        GroupId=isolation, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+        GroupId=isolation,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
     )
     stack.ec2.authorize_security_group_egress(
-        GroupId=isolation, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+        GroupId=isolation,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
     )
     responder.groups.forget(stack.vpc_id)
     failing = {"on": True}

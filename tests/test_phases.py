@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Stack
 from guardduty_responder import handler
 from guardduty_responder.isolation import ContainmentError
 from guardduty_responder.responder import IncompleteResponseError
+
+from conftest import Stack
 
 
 def ec2_calls() -> list[str]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Stack, load_event
 from guardduty_responder.finding import parse_finding
 from guardduty_responder.policy import Action, decide
+
+from conftest import Stack, load_event
 
 EXEMPT = "guardduty-responder:exempt"
 

@@ -13,12 +13,20 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern, EventPatternParser
 
-from conftest import load_event
 from guardduty_responder_tools.permissions import estate_actions, home_actions, required_actions
+
+from conftest import load_event
 from terraform_support import ROOT, TerraformDir, require_terraform_binary
 
 # The variables of an organisation's delegated administrator that contains credential findings.
-ORGANISATION = ["-var", "credential_findings=contain", "-var", "member_role_name=gd-member", "-var", "member_role_external_id=x-responder"]
+ORGANISATION = [
+    "-var",
+    "credential_findings=contain",
+    "-var",
+    "member_role_name=gd-member",
+    "-var",
+    "member_role_external_id=x-responder",
+]
 # The actions the function's role is granted (its own statements), and those for acting on one account.
 GRANTED = "sort(distinct(flatten([for s in local.responder_statements : s.Action])))"
 ESTATE = "sort(distinct(flatten([for s in module.estate_policy.statements : s.Action])))"
@@ -76,7 +84,9 @@ def test_an_organisation_containing_credentials_grants_exactly_every_declared_ac
 
 
 @pytest.mark.parametrize(("variables", "credentials"), [([], False), (ORGANISATION, True)], ids=["default", "contain"])
-def test_the_estate_policy_grants_exactly_the_estate_actions(module_dir: TerraformDir, variables: list[str], credentials: bool) -> None:
+def test_the_estate_policy_grants_exactly_the_estate_actions(
+    module_dir: TerraformDir, variables: list[str], credentials: bool
+) -> None:
     assert set(evaluate(module_dir, ESTATE, *variables)) == estate_actions(credentials)
 
 
@@ -97,11 +107,17 @@ def test_the_rule_passes_credential_findings_unless_ignored(
     assert pattern.matches_event(exfiltration) is passes_credential_findings
     assert not pattern.matches_event(low), "below the minimum severity"
     assert not pattern.matches_event(other_key_finding), "only credentials taken from an instance concern the responder"
-    assert pattern.matches_event(load_event("ssh_bruteforce")), "instance findings pass whatever credential_findings says"
+    assert pattern.matches_event(load_event("ssh_bruteforce")), (
+        "instance findings pass whatever credential_findings says"
+    )
 
 
 def find_checkov() -> str:
-    candidates = [os.environ.get("CHECKOV", ""), str(ROOT / ".venv-tools" / "bin" / "checkov"), shutil.which("checkov") or ""]
+    candidates = [
+        os.environ.get("CHECKOV", ""),
+        str(ROOT / ".venv-tools" / "bin" / "checkov"),
+        shutil.which("checkov") or "",
+    ]
     for candidate in candidates:
         if candidate and pathlib.Path(candidate).exists():
             return candidate
@@ -114,7 +130,17 @@ def find_checkov() -> str:
 def test_checkov_finds_nothing_unexplained() -> None:
     checkov = find_checkov()
     result = subprocess.run(
-        [checkov, "--directory", str(ROOT), "--framework", "terraform", "--skip-download", "--compact", "--output", "json"],
+        [
+            checkov,
+            "--directory",
+            str(ROOT),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "--compact",
+            "--output",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -127,11 +153,15 @@ def test_checkov_finds_nothing_unexplained() -> None:
     assert failed == [], "\n".join(f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in failed)
     skipped = [check for item in reports for check in item["results"].get("skipped_checks", [])]
     assert skipped, "the skips written in main.tf were not seen"
-    unexplained = [c["check_id"] for c in skipped if len((c["check_result"].get("suppress_comment") or "").strip()) < 20]
+    unexplained = [
+        c["check_id"] for c in skipped if len((c["check_result"].get("suppress_comment") or "").strip()) < 20
+    ]
     assert unexplained == [], "every skip needs its reason next to it"
 
 
-def test_the_function_hash_covers_exactly_what_the_archive_holds(module_dir: TerraformDir, tmp_path: pathlib.Path) -> None:
+def test_the_function_hash_covers_exactly_what_the_archive_holds(
+    module_dir: TerraformDir, tmp_path: pathlib.Path
+) -> None:
     import importlib.util
     import zipfile
 

@@ -27,6 +27,7 @@ from terraform_discovery import (
     search_local_mirrors,
     version_allowed,
 )
+
 from terraform_support import TerraformUnavailable, find_provider, skip_or_fail
 
 PLATFORM = "linux_amd64"
@@ -64,8 +65,11 @@ def home(tmp_path: pathlib.Path) -> pathlib.Path:
 def linux_env(home: pathlib.Path, **extra: str) -> dict[str, str]:
     """A user with nothing configured: every XDG folder inside the fake home, so no real machine folder is looked at."""
     return {
-        "PATH": os.environ.get("PATH", ""), "HOME": str(home),
-        "XDG_DATA_HOME": str(home / "data"), "XDG_DATA_DIRS": str(home / "system-data"), **extra,
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_DATA_DIRS": str(home / "system-data"),
+        **extra,
     }
 
 
@@ -123,15 +127,15 @@ def test_the_searched_constraint_is_the_modules_own() -> None:
 
 def test_the_native_syntax_is_read_with_comments_labels_lists_and_heredocs() -> None:
     config = parse_cli_config(
-        '# a comment\n'
+        "# a comment\n"
         'plugin_cache_dir = "$HOME/.terraform.d/plugin-cache" // another\n'
-        'disable_checkpoint = true\n'
-        '/* a block\n comment */\n'
+        "disable_checkpoint = true\n"
+        "/* a block\n comment */\n"
         'credentials "app.terraform.io" {\n  token = "x\\"y"\n}\n'
-        'provider_installation {\n'
+        "provider_installation {\n"
         '  filesystem_mirror {\n    path    = "/srv/mirror"\n    include = ["hashicorp/*", "example.com/*/*",]\n  }\n'
         '  direct {\n    exclude = ["hashicorp/aws"]\n  }\n'
-        '}\n'
+        "}\n"
         'credentials_helper "example" {\n  args = [<<EOT\n--flag\nEOT\n  ]\n}\n',
         "example.tfrc",
     )
@@ -146,7 +150,9 @@ def test_the_native_syntax_is_read_with_comments_labels_lists_and_heredocs() -> 
 
 def test_the_json_syntax_is_read() -> None:
     config = parse_cli_config(
-        json.dumps({"provider_installation": [{"filesystem_mirror": [{"path": "/a"}, {"path": "/b"}], "direct": [{}]}]}),
+        json.dumps(
+            {"provider_installation": [{"filesystem_mirror": [{"path": "/a"}, {"path": "/b"}], "direct": [{}]}]}
+        ),
         "example.tfrc.json",
     )
     assert [m.first("path") for m in config.first("provider_installation").all("filesystem_mirror")] == ["/a", "/b"]
@@ -171,7 +177,8 @@ def test_a_named_cli_configuration_that_is_missing_is_noted_and_nothing_else_is_
     (home / ".terraformrc").write_text('plugin_cache_dir = "/ignored"\n')
     missing = home / "missing.tfrc"
     assert cli_config_files(linux_env(home, TF_CLI_CONFIG_FILE=str(missing)), "Linux") == (
-        [], [f"TF_CLI_CONFIG_FILE names {missing}, which does not exist"]
+        [],
+        [f"TF_CLI_CONFIG_FILE names {missing}, which does not exist"],
     )
 
 
@@ -190,23 +197,31 @@ def test_windows_reads_terraform_rc_in_appdata(tmp_path: pathlib.Path) -> None:
     assert cli_config_files({"APPDATA": str(tmp_path)}, "Windows") == ([tmp_path / "terraform.rc"], [])
 
 
-def test_the_first_installation_block_and_cache_dir_count_and_the_cache_variable_wins(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_the_first_installation_block_and_cache_dir_count_and_the_cache_variable_wins(
+    home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     config_file = home / "custom.tfrc"
     config_file.write_text(
         'plugin_cache_dir = "${HOME}/cache"\n'
-        'provider_installation {\n'
+        "provider_installation {\n"
         '  filesystem_mirror {\n    path = "relative/mirror"\n    exclude = ["hashicorp/aws"]\n  }\n'
         '  filesystem_mirror {\n    path = "/srv/all"\n  }\n'
-        '}\n'
+        "}\n"
     )
     env = linux_env(home, TF_CLI_CONFIG_FILE=str(config_file))
     config = load_cli_config(env, "Linux", tmp_path)
     assert config.installation_file == config_file
     assert [m.path for m in config.filesystem_mirrors] == [tmp_path / "relative/mirror", pathlib.Path("/srv/all")]
     assert [m.serves() for m in config.filesystem_mirrors] == [False, True]
-    assert (config.plugin_cache_dir, config.plugin_cache_origin) == (home / "cache", f"plugin_cache_dir in {config_file}")
+    assert (config.plugin_cache_dir, config.plugin_cache_origin) == (
+        home / "cache",
+        f"plugin_cache_dir in {config_file}",
+    )
     overridden = load_cli_config({**env, "TF_PLUGIN_CACHE_DIR": "/var/cache/tf"}, "Linux", tmp_path)
-    assert (overridden.plugin_cache_dir, overridden.plugin_cache_origin) == (pathlib.Path("/var/cache/tf"), "TF_PLUGIN_CACHE_DIR")
+    assert (overridden.plugin_cache_dir, overridden.plugin_cache_origin) == (
+        pathlib.Path("/var/cache/tf"),
+        "TF_PLUGIN_CACHE_DIR",
+    )
 
 
 def test_a_filesystem_mirror_without_a_path_is_an_error(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
@@ -218,8 +233,15 @@ def test_a_filesystem_mirror_without_a_path_is_an_error(home: pathlib.Path, tmp_
 
 @pytest.mark.parametrize(
     ("pattern", "matches"),
-    [("hashicorp/aws", True), ("hashicorp/*", True), ("*/*", True), ("registry.terraform.io/*/*", True),
-     ("REGISTRY.terraform.io/HashiCorp/AWS", True), ("example.com/*/*", False), ("hashicorp/google", False)],
+    [
+        ("hashicorp/aws", True),
+        ("hashicorp/*", True),
+        ("*/*", True),
+        ("registry.terraform.io/*/*", True),
+        ("REGISTRY.terraform.io/HashiCorp/AWS", True),
+        ("example.com/*/*", False),
+        ("hashicorp/google", False),
+    ],
 )
 def test_include_and_exclude_patterns_match_as_terraform_does(pattern: str, matches: bool) -> None:
     assert provider_pattern_matches(pattern) is matches
@@ -232,26 +254,34 @@ def test_a_malformed_pattern_is_named() -> None:
 
 def test_implied_mirrors_follow_each_platforms_conventions(home: pathlib.Path) -> None:
     assert implied_mirror_dirs({"HOME": str(home)}, "Linux") == [
-        home / ".terraform.d/plugins", home / ".local/share/terraform/plugins",
-        pathlib.Path("/usr/local/share/terraform/plugins"), pathlib.Path("/usr/share/terraform/plugins"),
+        home / ".terraform.d/plugins",
+        home / ".local/share/terraform/plugins",
+        pathlib.Path("/usr/local/share/terraform/plugins"),
+        pathlib.Path("/usr/share/terraform/plugins"),
     ]
     assert implied_mirror_dirs({"HOME": str(home), "XDG_DATA_HOME": "/x", "XDG_DATA_DIRS": "/y:/z"}, "Linux") == [
-        home / ".terraform.d/plugins", pathlib.Path("/x/terraform/plugins"),
-        pathlib.Path("/y/terraform/plugins"), pathlib.Path("/z/terraform/plugins"),
+        home / ".terraform.d/plugins",
+        pathlib.Path("/x/terraform/plugins"),
+        pathlib.Path("/y/terraform/plugins"),
+        pathlib.Path("/z/terraform/plugins"),
     ]
     assert implied_mirror_dirs({"HOME": str(home)}, "Darwin") == [
-        home / ".terraform.d/plugins", home / "Library/Application Support/io.terraform/plugins",
+        home / ".terraform.d/plugins",
+        home / "Library/Application Support/io.terraform/plugins",
         pathlib.Path("/Library/Application Support/io.terraform/plugins"),
     ]
     assert implied_mirror_dirs({"APPDATA": "C:/Users/u/AppData/Roaming"}, "Windows") == [
-        pathlib.Path("C:/Users/u/AppData/Roaming/terraform.d/plugins"), pathlib.Path("C:/Users/u/AppData/Roaming/HashiCorp/Terraform/plugins"),
+        pathlib.Path("C:/Users/u/AppData/Roaming/terraform.d/plugins"),
+        pathlib.Path("C:/Users/u/AppData/Roaming/HashiCorp/Terraform/plugins"),
     ]
 
 
 # --- The search ---
 
 
-def test_the_project_override_comes_first_and_may_list_several_mirrors(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_the_project_override_comes_first_and_may_list_several_mirrors(
+    home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     unpacked(home / ".terraform.d/plugins", "5.100.0")
     wanted = packed(tmp_path / "second", "5.100.1")
     env = linux_env(home, TF_PROVIDER_MIRROR=os.pathsep.join([str(tmp_path / "empty"), str(wanted)]))
@@ -259,7 +289,9 @@ def test_the_project_override_comes_first_and_may_list_several_mirrors(home: pat
     assert found is not None and (found.path, found.version, found.origin) == (wanted, "5.100.1", "TF_PROVIDER_MIRROR")
 
 
-def test_an_override_without_the_provider_is_an_error_naming_what_is_expected(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_an_override_without_the_provider_is_an_error_naming_what_is_expected(
+    home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     unpacked(tmp_path / "old", "5.99.0")
     with pytest.raises(TerraformMisconfigured) as raised:
         search_local_mirrors(linux_env(home, TF_PROVIDER_MIRROR=str(tmp_path / "old")), "Linux", PLATFORM, tmp_path)
@@ -276,7 +308,9 @@ def test_an_empty_override_counts_as_unset(home: pathlib.Path, tmp_path: pathlib
     assert found is not None and found.origin == "Terraform's implied local mirrors"
 
 
-def test_a_configured_filesystem_mirror_is_used_and_replaces_the_implied_ones(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_a_configured_filesystem_mirror_is_used_and_replaces_the_implied_ones(
+    home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     unpacked(home / ".terraform.d/plugins", "5.100.0")
     mirror = unpacked(tmp_path / "mirror", "5.100.4")
     config_file = home / ".terraformrc"
@@ -286,7 +320,9 @@ def test_a_configured_filesystem_mirror_is_used_and_replaces_the_implied_ones(ho
     assert found.origin == f"the filesystem mirrors of {config_file}"
 
 
-def test_a_mirror_excluding_the_provider_is_passed_over_for_the_plugin_cache(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_a_mirror_excluding_the_provider_is_passed_over_for_the_plugin_cache(
+    home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     mirror = unpacked(tmp_path / "mirror", "5.100.4")
     cache = unpacked(tmp_path / "cache", "5.100.3")
     (home / ".terraformrc").write_text(
@@ -297,7 +333,9 @@ def test_a_mirror_excluding_the_provider_is_passed_over_for_the_plugin_cache(hom
     assert found is not None and (found.path, found.version) == (cache, "5.100.3")
 
 
-def test_when_nothing_holds_the_provider_every_place_looked_in_is_named(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_when_nothing_holds_the_provider_every_place_looked_in_is_named(
+    home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     env = linux_env(home, TF_CLI_CONFIG_FILE=str(home / "missing.tfrc"), TF_PLUGIN_CACHE_DIR=str(tmp_path / "cache"))
     search = search_local_mirrors(env, "Linux", PLATFORM, tmp_path)
     assert search.found is None
@@ -318,18 +356,26 @@ def test_an_unreadable_configuration_stops_the_search(home: pathlib.Path, tmp_pa
 
 
 def fake_terraform(folder: pathlib.Path, init: str) -> str:
-    return str(script(folder / "terraform", f"""case "$1" in
+    return str(
+        script(
+            folder / "terraform",
+            f"""case "$1" in
   version) echo '{{"terraform_version": "1.11.4", "platform": "{PLATFORM}"}}' ;;
   init) {init} ;;
 esac
-"""))
+""",
+        )
+    )
 
 
 @posix_only
-def test_without_a_local_copy_the_provider_is_downloaded_once_into_a_mirror_the_tests_share(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_without_a_local_copy_the_provider_is_downloaded_once_into_a_mirror_the_tests_share(
+    home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     installed = f".terraform/providers/registry.terraform.io/hashicorp/aws/5.100.6/{PLATFORM}"
     terraform = fake_terraform(
-        tmp_path / "bin", f'grep -q "~> 5.100.0" main.tf && mkdir -p {installed} && touch {installed}/terraform-provider-aws_v5.100.6_x5'
+        tmp_path / "bin",
+        f'grep -q "~> 5.100.0" main.tf && mkdir -p {installed} && touch {installed}/terraform-provider-aws_v5.100.6_x5',
     )
     found = find_provider(terraform, linux_env(home), "Linux", tmp_path)
     assert (found.version, found.origin) == ("5.100.6", "downloaded by `terraform init` for this test run")
@@ -337,7 +383,9 @@ def test_without_a_local_copy_the_provider_is_downloaded_once_into_a_mirror_the_
 
 
 @posix_only
-def test_an_unreachable_registry_gives_a_reason_naming_what_was_tried_and_terraforms_error(home: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_an_unreachable_registry_gives_a_reason_naming_what_was_tried_and_terraforms_error(
+    home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     terraform = fake_terraform(
         tmp_path / "bin",
         "printf '\\nError: Failed to query available provider packages\\n\\nCould not retrieve the list: no such host\\n' >&2; exit 1",
@@ -345,7 +393,9 @@ def test_an_unreachable_registry_gives_a_reason_naming_what_was_tried_and_terraf
     with pytest.raises(TerraformUnavailable) as raised:
         find_provider(terraform, linux_env(home), "Linux", tmp_path)
     reason = str(raised.value)
-    assert reason.startswith(f"the registry.terraform.io/hashicorp/aws ~> 5.100.0 provider for {PLATFORM} cannot be had: none locally (looked in: ")
+    assert reason.startswith(
+        f"the registry.terraform.io/hashicorp/aws ~> 5.100.0 provider for {PLATFORM} cannot be had: none locally (looked in: "
+    )
     assert "Terraform's implied local mirrors (~/.terraform.d/plugins" in reason
     assert "no Terraform CLI configuration file; no plugin cache (TF_PLUGIN_CACHE_DIR, plugin_cache_dir))" in reason
     assert (
@@ -412,6 +462,10 @@ def test_without_python_every_way_tried_is_named(tmp_path: pathlib.Path) -> None
     search = find_python("3.13", {"PATH": str(tmp_path / "bin")})
     assert search.found is None
     assert search.tried == (
-        "python3.13 on PATH: not there", "python3 on PATH: not there", "python on PATH: not there",
-        "py -3.13: no py launcher", "pyenv prefix 3.13: no such version installed", "uv python find 3.13: no uv",
+        "python3.13 on PATH: not there",
+        "python3 on PATH: not there",
+        "python on PATH: not there",
+        "py -3.13: no py launcher",
+        "pyenv prefix 3.13: no such version installed",
+        "uv python find 3.13: no uv",
     )

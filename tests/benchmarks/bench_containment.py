@@ -84,7 +84,9 @@ class CallRecorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Which delivery a call belongs to; the responder's thread pool copies the context, so calls
     # made on its worker threads are attributed too.
-    delivery: contextvars.ContextVar[int] = field(default_factory=lambda: contextvars.ContextVar("delivery", default=-1))
+    delivery: contextvars.ContextVar[int] = field(
+        default_factory=lambda: contextvars.ContextVar("delivery", default=-1)
+    )
     by_delivery: dict[int, list[Call]] = field(default_factory=dict)
 
     def install(self) -> None:
@@ -143,7 +145,9 @@ def round_trips(calls: list[Call]) -> int:
 
 
 def containment_moment(calls: list[Call], isolation_group: str) -> float | None:
-    moves = [c.ended for c in calls if c.operation == "ModifyNetworkInterfaceAttribute" and c.groups == (isolation_group,)]
+    moves = [
+        c.ended for c in calls if c.operation == "ModifyNetworkInterfaceAttribute" and c.groups == (isolation_group,)
+    ]
     return max(moves) if moves else None
 
 
@@ -153,10 +157,10 @@ def containment_moment(calls: list[Call], isolation_group: str) -> float | None:
 def _estate(jira_latency_seconds: float) -> Any:
     """The tests' moto estate (tests/conftest.py `Stack`), with the responder's groups already in its VPC."""
     sys.path.insert(0, str(TESTS))
-    from conftest import Stack  # noqa: E402  (the tests' estate, so the benchmark measures the same thing)
-
     from guardduty_responder.isolation import GroupDirectory
     from guardduty_responder_tools.jira_standin import JiraStandIn
+
+    from conftest import Stack  # noqa: E402  (the tests' estate, so the benchmark measures the same thing)
 
     class Environment:
         def setenv(self, key: str, value: str) -> None:
@@ -210,10 +214,14 @@ def child_containment(args: argparse.Namespace) -> dict[str, Any]:
                     "containment_ms": (contained - started) * 1000 if contained else None,
                     "invocation_ms": (finished - started) * 1000,
                     "calls_before_containment": sum(1 for c in calls if contained and c.started < contained),
-                    "round_trips_before_containment": round_trips([c for c in calls if contained and c.started < contained]),
+                    "round_trips_before_containment": round_trips(
+                        [c for c in calls if contained and c.started < contained]
+                    ),
                     "calls_total": len(calls),
                     "operations_before_containment": [
-                        f"{c.service}:{c.operation}" for c in sorted(calls, key=lambda c: c.started) if contained and c.started < contained
+                        f"{c.service}:{c.operation}"
+                        for c in sorted(calls, key=lambda c: c.started)
+                        if contained and c.started < contained
                     ],
                 }
             )
@@ -235,7 +243,8 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
         stack = _estate(args.jira_latency_ms / 1000)
         fixtures = ["recon_portscan", "backdoor_cc_dns", "ssh_bruteforce", "bitcoin_tool_dns", "tor_client"]
         events = [
-            stack.event(fixtures[i % len(fixtures)], stack.launch(), finding_id=uuid.uuid4().hex) for i in range(args.findings)
+            stack.event(fixtures[i % len(fixtures)], stack.launch(), finding_id=uuid.uuid4().hex)
+            for i in range(args.findings)
         ]
         deliveries = [events[i % len(events)] for i in range(args.deliveries)]
         rng.shuffle(deliveries)
@@ -243,7 +252,9 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
         recorder.install()
         logs.configure("INFO")
         # One Lambda container serves one invocation at a time; concurrency is more containers.
-        containers = [Responder(Settings.from_environ(os.environ), AwsClients(region=REGION)) for _ in range(args.containers)]
+        containers = [
+            Responder(Settings.from_environ(os.environ), AwsClients(region=REGION)) for _ in range(args.containers)
+        ]
         queue = list(enumerate(deliveries))
         queue_lock = threading.Lock()
         outcomes: dict[int, dict[str, Any]] = {}
@@ -272,7 +283,9 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
         isolating = [
             index
             for index, calls in recorder.by_delivery.items()
-            if any(c.operation == "ModifyNetworkInterfaceAttribute" and c.groups == (stack.isolation_group,) for c in calls)
+            if any(
+                c.operation == "ModifyNetworkInterfaceAttribute" and c.groups == (stack.isolation_group,) for c in calls
+            )
         ]
         repeats = [index for index, outcome in outcomes.items() if outcome.get("repeat")]
         repeat_calls = [len(recorder.by_delivery.get(index, [])) for index in repeats]
@@ -390,7 +403,9 @@ def main() -> int:
     parser.add_argument("--aws-latency-ms", type=float, default=25.0)
     parser.add_argument("--jira-latency-ms", type=float, default=300.0)
     parser.add_argument("--json", type=pathlib.Path, help="write the results here")
-    parser.add_argument("--cold-runs", type=int, default=5, help="fresh containers per ENI count (and cold-start runs x2)")
+    parser.add_argument(
+        "--cold-runs", type=int, default=5, help="fresh containers per ENI count (and cold-start runs x2)"
+    )
     parser.add_argument("--warm-runs", type=int, default=3, help="warm invocations per container")
     parser.add_argument("--deliveries", type=int, default=200)
     parser.add_argument("--findings", type=int, default=50)
@@ -407,7 +422,10 @@ def main() -> int:
         return 0
 
     latency = args.aws_latency_ms
-    print(f"containment benchmark: moto + Jira stand-in, {latency:g} ms per AWS call, {args.jira_latency_ms:g} ms per Jira request", flush=True)
+    print(
+        f"containment benchmark: moto + Jira stand-in, {latency:g} ms per AWS call, {args.jira_latency_ms:g} ms per Jira request",
+        flush=True,
+    )
     cold = cold_start(runs=2 * args.cold_runs + 1)
     containment: dict[int, dict[str, Any]] = {}
     for enis in ENI_COUNTS:
@@ -519,7 +537,9 @@ def targets(
             )
         )
     checks.append(
-        Target("cold start, handler ready / bare boto3 + 1 client", "<= 1.20", f"{cold['ratio']:.2f}", cold["ratio"] <= 1.2)
+        Target(
+            "cold start, handler ready / bare boto3 + 1 client", "<= 1.20", f"{cold['ratio']:.2f}", cold["ratio"] <= 1.2
+        )
     )
     checks.append(
         Target(
@@ -535,18 +555,24 @@ def targets(
             "burst: isolations / Jira issues / messages",
             f"= {findings} / {findings} / {findings}",
             " / ".join(map(str, got)),
-            got == (findings, findings, findings) and burst["all_instances_on_isolation_group"] and not burst["failed_deliveries"],
+            got == (findings, findings, findings)
+            and burst["all_instances_on_isolation_group"]
+            and not burst["failed_deliveries"],
         )
     )
     return checks
 
 
 def table(
-    latency: float, cold: dict[str, Any], containment: dict[int, dict[str, Any]], burst: dict[str, Any], checks: list[Target]
+    latency: float,
+    cold: dict[str, Any],
+    containment: dict[int, dict[str, Any]],
+    burst: dict[str, Any],
+    checks: list[Target],
 ) -> str:
     lines = [
         "",
-        f"| ENIs | time to containment, warm (median) | warm, no latency (CPU only) | cold (median) | AWS calls before containment, warm / cold | round trips before containment, warm / cold | AWS calls in total, warm / cold | whole invocation, warm (median) |",
+        "| ENIs | time to containment, warm (median) | warm, no latency (CPU only) | cold (median) | AWS calls before containment, warm / cold | round trips before containment, warm / cold | AWS calls in total, warm / cold | whole invocation, warm (median) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for enis, figures in containment.items():
