@@ -293,3 +293,38 @@ def test_without_a_release_role_a_person_is_refused_clearly(stack: Stack, member
         AccountAccessError, match=f"assuming arn:aws:iam::{MEMBER}:role/{ROLE_NAME}-release failed: AccessDenied"
     ):
         operator.release(instance_id, released_by="analyst")
+
+
+def test_a_resume_in_an_account_the_responder_can_no_longer_reach_still_files_and_announces(
+    stack: Stack, member: Network
+) -> None:
+    instance_id = stack.launch(network=member)
+    event = member_event(stack, "tor_client", instance_id, member)
+    responder = handler.get_responder()
+    sts_checks_trust(responder)
+    failing = {"on": True}
+
+    def refuse_snapshots(**_: Any) -> None:
+        if failing["on"]:
+            raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "slow down"}}, "CreateSnapshots")
+
+    responder.estates.for_account(MEMBER).clients.ec2.meta.events.register(
+        "before-call.ec2.CreateSnapshots", refuse_snapshots
+    )
+    stack.jira.fail(503, times=10)
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(event)
+    assert stack.record(event["detail"]["id"])["phase"] == "contained"
+    # The member role goes away before the retry, which finds the estate afresh.
+    admin_session(MEMBER).client("iam").delete_role(RoleName=ROLE_NAME)
+    responder.estates.forget(MEMBER)
+    stack.jira.heal()
+    stack.messages()
+
+    with pytest.raises(IncompleteResponseError, match="snapshots: AccountAccessError"):
+        stack.invoke(event)
+
+    assert len(stack.jira.issues) == 1
+    record = stack.record(event["detail"]["id"])
+    assert "cannot act in account" in record["steps"]["snapshots"]["error"]
+    assert record["steps"]["ticket"]["status"] == "done"

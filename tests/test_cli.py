@@ -110,6 +110,17 @@ def test_status_lists_a_finding_after_a_replay(
     assert finding_id in table and "contain: done" in table
 
 
+def test_status_of_a_table_that_cannot_be_read_fails_the_operation_and_says_why(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RESPONDER_TABLE", "no-such-table")
+
+    assert cli.main(["status"]) == cli.EXIT_FAILED
+
+    error = capsys.readouterr().err
+    assert "status: failed: reading no-such-table failed" in error and "ResourceNotFoundException" in error
+
+
 def test_release_puts_the_groups_back_and_a_second_release_is_refused(
     stack: Stack, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -12,9 +12,10 @@ from botocore.exceptions import ClientError
 
 from guardduty_responder import handler
 from guardduty_responder.isolation import ContainmentError
+from guardduty_responder.ledger import LedgerError
 from guardduty_responder.responder import IncompleteResponseError
 
-from conftest import Stack
+from conftest import TABLE, Stack
 
 
 def ec2_calls() -> list[str]:
@@ -116,3 +117,104 @@ def test_the_retry_keeps_the_recorded_decision_whatever_the_live_tags_say_now(st
 
     assert summary["decision"] == "isolate" and summary["isolated"] is True
     assert stack.isolated(instance_id) and len(stack.snapshots_of(instance_id)) == 2
+
+
+# -- records written before the ledger named phases, and resumes that go wrong --------------------------------
+
+
+def written_before_phases(stack: Stack, finding_id: str) -> None:
+    """Make a finding's item what a version of the responder before recorded phases left: no phase, no instance."""
+    stack.dynamodb.update_item(
+        TableName=TABLE, Key={"pk": {"S": finding_id}}, UpdateExpression="REMOVE phase, instance"
+    )
+
+
+def test_a_record_from_before_phases_with_failed_snapshots_is_looked_at_again_and_its_evidence_taken(
+    stack: Stack,
+) -> None:
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    failing = refuse(stack, "CreateSnapshots")
+    with pytest.raises(IncompleteResponseError, match="snapshots"):
+        stack.invoke(event)
+    written_before_phases(stack, event["detail"]["id"])
+    failing["on"] = False
+
+    summary = stack.invoke(event)
+
+    assert summary["isolated"] is True and len(stack.snapshots_of(instance_id)) == 2
+    record = stack.record(event["detail"]["id"])
+    assert record["steps"]["snapshots"]["status"] == "done" and record["phase"] == "notified"
+
+
+def test_a_record_from_before_phases_held_by_the_breaker_stays_held(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="0")
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    stack.jira.fail(503, times=10)
+    with pytest.raises(IncompleteResponseError, match="ticket"):
+        stack.invoke(event)
+    written_before_phases(stack, event["detail"]["id"])
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="5")  # room again: the held finding must not take it
+    stack.jira.heal()
+
+    summary = stack.invoke(event)
+
+    assert summary["decision"] == "circuit-breaker" and summary["isolated"] is False
+    assert not stack.isolated(instance_id)
+    issue = next(iter(stack.jira.issues.values()))["fields"]
+    assert "CIRCUIT BREAKER OPEN" in issue["summary"] and "circuit-breaker" in issue["labels"]
+
+
+def test_a_record_from_before_phases_of_a_further_finding_comments_on_the_incident(stack: Stack) -> None:
+    instance_id = stack.launch()
+    first, second = stack.event("backdoor_cc_dns", instance_id), stack.event("tor_client", instance_id)
+    stack.invoke(first)
+    stack.jira.fail(503, times=10)
+    with pytest.raises(IncompleteResponseError, match="ticket"):
+        stack.invoke(second)
+    written_before_phases(stack, second["detail"]["id"])
+    stack.jira.heal()
+
+    stack.invoke(second)
+
+    assert len(stack.jira.issues) == 1
+    assert len(next(iter(stack.jira.issues.values()))["comments"]) == 1
+
+
+def test_a_ledger_error_while_resuming_lets_go_of_the_finding_for_the_next_delivery(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    stack.jira.fail(503, times=10)
+    with pytest.raises(IncompleteResponseError, match="ticket"):
+        stack.invoke(event)
+    stack.jira.heal()
+    failing = {"on": True}
+
+    def throttle(**_: Any) -> None:
+        if failing["on"]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetItem")
+
+    handler.get_responder().clients.dynamodb.meta.events.register("before-call.dynamodb.GetItem", throttle)
+    with pytest.raises(LedgerError):
+        stack.invoke(event)  # reading the incident back fails
+    failing["on"] = False
+
+    summary = stack.invoke(event)
+
+    assert summary["repeat"] is False and summary["jira_key"] is not None
+    assert len(stack.jira.issues) == 1
+
+
+def test_the_summary_of_a_resumed_finding_lists_the_steps_done_before_it(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("tor_client", instance_id)
+    stack.jira.fail(503, times=10)
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(event)
+    stack.jira.heal()
+
+    summary = stack.invoke(event)
+
+    assert summary["steps"]["contain"] == "done" and summary["steps"]["snapshots"] == "done"
+    assert summary["steps"]["ticket"] == "done" and summary["steps"]["notify"] == "done"

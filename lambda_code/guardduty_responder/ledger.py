@@ -68,6 +68,7 @@ class FindingRecord:
     incident_finding_id: str | None = None
     # The instance as the containment phase saw it, for the phases after it.
     instance: Mapping[str, Any] | None = None
+    isolated_at: str = ""
     completed: bool = False
 
     def step_done(self, name: str) -> bool:
@@ -94,6 +95,7 @@ class FindingRecord:
             incident_role=data.get("incident_role"),
             incident_finding_id=data.get("incident_finding_id"),
             instance=data.get("instance"),
+            isolated_at=data.get("isolated_at", ""),
             completed=bool(data.get("completed", False)),
         )
 

@@ -42,7 +42,17 @@ from .ledger import ISOLATED, RELEASED, FindingRecord, IncidentClaim, IsolationS
 from .notification import notification_text, publish
 from .parallel import run_both, run_parallel
 from .policy import Action, Decision, DecisionCode, Outcome, decide, outcome_line, outcome_of
-from .steps import CREDENTIAL_STEPS, EVIDENCE_STEPS, STEP_ERRORS, Phase, Step, StepResult, StepState, run_step
+from .steps import (
+    CREDENTIAL_STEPS,
+    EVIDENCE_STEPS,
+    STEP_ERRORS,
+    Phase,
+    Step,
+    StepResult,
+    StepState,
+    StepStatus,
+    run_step,
+)
 from .ticketing import JiraTicketing, TicketingError, comment_text, finding_label, plain, ticket_text
 
 logger = logging.getLogger(__name__)
@@ -61,8 +71,9 @@ _DEFAULT_LEASE_SECONDS = 900.0
 # JIRA_TIMEOUT_SECONDS; the SNS message and the final record need a few seconds after it.
 _JIRA_REQUESTS = 2
 _SECONDS_AFTER_JIRA = 3.0
-# The single step whose state, once recorded, completes a phase whatever the phase marker says.
-_PHASE_STEP = {Phase.CONTAINED: Step.CONTAIN, Phase.TICKETED: Step.TICKET, Phase.NOTIFIED: Step.NOTIFY}
+# The single step whose state, once recorded, completes a phase whatever the phase marker says. Not
+# containment: a record from before phases were recorded is resumed as it was written, by looking again.
+_PHASE_STEP = {Phase.TICKETED: Step.TICKET, Phase.NOTIFIED: Step.NOTIFY}
 # Facts that phases produce as step values and the record keeps.
 _RECORDED_VALUES = (
     "isolated_at",
@@ -168,6 +179,21 @@ class FindingResponse:
         return reached
 
     @property
+    def held_before(self) -> bool:
+        """An earlier invocation let the circuit breaker hold this finding back."""
+        return self.record.decision == DecisionCode.CIRCUIT_BREAKER
+
+    def step_summary(self) -> dict[str, str]:
+        """Every step of the finding so far, this invocation's or recorded before it, as done, skipped or failed."""
+        summary: dict[str, str] = {}
+        for step in Step:
+            result = self.results.get(step)
+            state = result.state() if result is not None else self.record.steps.get(step)
+            if state is not None:
+                summary[str(step)] = "failed" if state.status is StepStatus.DEFERRED else str(state.status)
+        return summary
+
+    @property
     def contained(self) -> bool:
         """Isolated as decided, or nothing was to be isolated."""
         return self.done(Step.CONTAIN) or not self.decision.isolates
@@ -249,6 +275,7 @@ class Responder:
         if response.delivery is not Delivery.HANDLED:
             return _repeat_summary(response)
         try:
+            self._recall(response)
             if response.pending(Phase.CONTAINED):
                 response.assessment = self._assess(response)
                 response.decision = self._decide(response)
@@ -288,9 +315,6 @@ class Responder:
         )
         if not claim.is_new:
             response.delivery = self._repeat(finding, claim.record, now=now, lease=lease)
-            if response.delivery is Delivery.HANDLED:
-                logger.info("resuming an unfinished response", extra={"phase": claim.record.phase.label})
-                self._recall(response)
         return response
 
     def _repeat(self, finding: Finding, record: FindingRecord, *, now: float, lease: float) -> Delivery:
@@ -310,13 +334,19 @@ class Responder:
         record = response.record
         if record.phase < Phase.CONTAINED:
             return
+        logger.info("resuming an unfinished response", extra={"phase": record.phase.label})
         response.decision = Decision(Action(record.action), DecisionCode(record.decision), record.reason)
         if record.instance:
             response.instance = InstanceFacts.from_record(record.instance)
-        if record.incident_role is not None:
-            incident = self.ledger.get_incident(response.finding.instance_id)
-            if incident is not None:
-                response.incident = IncidentClaim(is_primary=record.incident_role == "primary", incident=incident)
+        if record.isolated_at:
+            response.values["isolated_at"] = record.isolated_at
+        if record.incident_role is None:
+            return
+        incident = self.ledger.get_incident(response.finding.instance_id)
+        primary = record.incident_role == "primary"
+        # A further finding joins the incident only while it lasts; released since, its issue is its own.
+        if incident is not None and (primary or incident.state == ISOLATED):
+            response.incident = IncidentClaim(is_primary=primary, incident=incident)
 
     # -- assess and decide ----------------------------------------------------------------------------
 
@@ -334,13 +364,15 @@ class Responder:
         except AccountAccessError as error:
             return Assessment(unreachable=str(error))
         now = response.claimed_at
+        # Counted already if it isolated before; never counted if the breaker held it before.
+        settled = response.done(Step.CONTAIN) or response.held_before
         described, slot = run_both(
             lambda: self._describe(finding, estate),
-            lambda: self._take_slot(finding, now) if preliminary.isolates else None,
+            lambda: self._take_slot(finding, now) if preliminary.isolates and not settled else None,
         )
         if isinstance(described, str):
             return Assessment(estate=estate, unreachable=described, slot=slot)
-        if slot is None and self._decide_on(finding, described.tags).isolates:
+        if slot is None and not settled and self._decide_on(finding, described.tags).isolates:
             # The finding's copy of the tags held it back, the live ones do not: it must be counted
             # before anything moves (a round trip, in this case only).
             slot = self._take_slot(finding, now)
@@ -356,7 +388,10 @@ class Responder:
         if assessment.instance is not None:
             slot = assessment.slot
             refused = slot is not None and not slot.granted and not assessment.isolated_already
-            decision = self._decide_on(response.finding, assessment.instance.tags, breaker_open=refused)
+            # A finding the breaker held stays held on its retries, whatever the hour.
+            decision = self._decide_on(
+                response.finding, assessment.instance.tags, breaker_open=refused or response.held_before
+            )
         logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
         return decision
 
@@ -512,48 +547,61 @@ class Responder:
         instance, decision = response.instance, response.decision
         results: list[StepResult] = []
         if instance is not None and decision.isolates and response.contained:
-            estate = response.estate or self.estates.for_account(response.finding.account_id)
             if response.incident is not None and response.incident.is_primary:
-                results += self._evidence_steps(response, instance, estate)
+                results += self._evidence_steps(response, instance)
             elif response.incident is not None:
                 first = response.incident.incident.finding_id
                 results.append(
                     StepResult.skipped(Step.EVIDENCE, f"evidence preserved by the incident's first finding {first}")
                 )
             if response.finding.credentials is not None:
-                results += self._credential_steps(response, instance, estate)
+                results += self._credential_steps(response, instance)
         response.add(*results, phase=Phase.PRESERVED)
 
-    def _evidence_steps(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> list[StepResult]:
-        finding, clients = response.finding, estate.clients
+    def _estate_for(self, response: FindingResponse) -> Estate:
+        """Where the instance is acted on; on a resume, found again (a refusal fails the step that asked)."""
+        if response.estate is None:
+            response.estate = self.estates.for_account(response.finding.account_id)
+        return response.estate
+
+    def _evidence_steps(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
+        finding = response.finding
         isolated_at = response.values.get("isolated_at", utc_timestamp(self.clock()))
+
+        def clients() -> AwsClients:
+            return self._estate_for(response).clients
+
         actions: dict[Step, Callable[[], tuple[str, dict[str, Any]]]] = {
             Step.SNAPSHOTS: lambda: evidence.snapshot_volumes(
-                clients.ec2, instance, finding, look_first=response.retry
+                clients().ec2, instance, finding, look_first=response.retry
             ),
-            Step.PROTECT: lambda: evidence.protect_instance(clients.ec2, instance),
-            Step.AUTOSCALING: lambda: evidence.leave_autoscaling_group(clients.autoscaling, instance),
-            Step.LOAD_BALANCERS: lambda: evidence.leave_target_groups(clients.elbv2, instance),
-            Step.TAG_INSTANCE: lambda: evidence.tag_instance(clients.ec2, instance, finding, isolated_at),
+            Step.PROTECT: lambda: evidence.protect_instance(clients().ec2, instance),
+            Step.AUTOSCALING: lambda: evidence.leave_autoscaling_group(clients().autoscaling, instance),
+            Step.LOAD_BALANCERS: lambda: evidence.leave_target_groups(clients().elbv2, instance),
+            Step.TAG_INSTANCE: lambda: evidence.tag_instance(clients().ec2, instance, finding, isolated_at),
         }
         pending = [(step, actions[step]) for step in EVIDENCE_STEPS if not response.done(step)]
         return run_parallel(lambda item: run_step(*item), pending)
 
-    def _credential_steps(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> list[StepResult]:
+    def _credential_steps(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
         """For every credential finding, first or not: the instance profile removed, then older sessions revoked.
 
         In that order, so that the cutoff falls after the instance stopped getting new credentials;
         the revocation runs even if the removal failed (the stolen sessions are the threat), and
         each is retried on its own.
         """
-        stolen, clients = response.finding.credentials, estate.clients
+        stolen = response.finding.credentials
         if stolen is None:
             return []
         protected = frozenset({self.settings.member_role_name} - {""})
+
+        def clients() -> AwsClients:
+            return self._estate_for(response).clients
+
         actions: dict[Step, Callable[[], tuple[str, dict[str, Any]]]] = {
-            Step.INSTANCE_PROFILE: lambda: credentials.remove_instance_profile(clients.ec2, instance),
+            Step.INSTANCE_PROFILE: lambda: credentials.remove_instance_profile(clients().ec2, instance),
             Step.REVOKE_SESSIONS: lambda: credentials.revoke_older_sessions(
-                clients.ec2, clients.iam, instance, stolen, protected=protected, now=self.clock()
+                clients().ec2, clients().iam, instance, stolen, protected=protected, now=self.clock()
             ),
         }
         return [run_step(step, actions[step]) for step in CREDENTIAL_STEPS if not response.done(step)]
@@ -741,10 +789,7 @@ def _summary(response: FindingResponse) -> dict[str, Any]:
         "reason": decision.reason,
         "result": outcome_line(decision, response.outcome),
         "isolated": decision.isolates and response.done(Step.CONTAIN),
-        "steps": {
-            str(step): "skipped" if r.status == "skipped" else "done" if r.ok else "failed"
-            for step, r in response.results.items()
-        },
+        "steps": response.step_summary(),
         "snapshot_ids": response.snapshot_ids,
         "jira_key": response.jira_key,
     }

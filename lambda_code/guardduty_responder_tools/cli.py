@@ -399,7 +399,7 @@ def _status(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from guardduty_responder.clients import AwsClients
-    from guardduty_responder.ledger import Ledger
+    from guardduty_responder.ledger import Ledger, LedgerError
 
     if args.local:
         raise UsageError(
@@ -414,7 +414,7 @@ def _status(args: argparse.Namespace) -> int:
     ledger = Ledger(AwsClients(_session(args)).dynamodb, table_name, retention_days=1)
     try:
         items = ledger.scan()
-    except (ClientError, BotoCoreError) as error:
+    except (LedgerError, ClientError, BotoCoreError) as error:
         raise OperationFailed(f"reading {table_name} failed: {error}") from error
     instances = sorted(
         (item for item in items if str(item["pk"]).startswith("instance#")),
