@@ -62,17 +62,68 @@ locals {
   }
   at_least_severity = { severity = [{ numeric = [">=", var.min_severity] }] }
 
-  # The two shapes have different types, so one is picked by key rather than by a conditional.
+  # Runtime Monitoring and Malware Protection findings about a container or cluster name the EC2
+  # instance it runs on; without one (Fargate, an EKS audit finding) there is nothing to act on.
+  container_host_findings = merge(
+    { resource = { resourceType = ["Container", "ECSCluster", "EKSCluster"], instanceDetails = { instanceId = [{ exists = true }] } } },
+    length(var.finding_type_prefixes) == 0 ? {} : {
+      type = [for prefix in var.finding_type_prefixes : { prefix = prefix }]
+    },
+  )
+
+  # The shapes have different types, so the list is built by key rather than by a conditional.
   event_pattern = {
     source        = ["aws.guardduty"]
     "detail-type" = ["GuardDuty Finding"]
-    detail = {
-      instances_only = merge(local.at_least_severity, local.instance_findings)
-      with_credentials = merge(local.at_least_severity, {
-        "$or" = [local.instance_findings, local.exfiltrated_credential_findings]
-      })
-    }[var.credential_findings == "ignore" ? "instances_only" : "with_credentials"]
+    detail = merge(local.at_least_severity, {
+      "$or" = {
+        without_credentials = [local.instance_findings, local.container_host_findings]
+        with_credentials    = [local.instance_findings, local.container_host_findings, local.exfiltrated_credential_findings]
+      }[var.credential_findings == "ignore" ? "without_credentials" : "with_credentials"]
+    })
   }
+
+  # The response rules the function applies (RESPONSE_RULES); the default matches the code's own
+  # (guardduty_responder.rules.default_rules), built from credential_findings.
+  default_response_rules = [
+    {
+      name                = "instance-credentials"
+      action              = { contain = "isolate", ignore = "ignore", report = "report" }[var.credential_findings]
+      finding_type_prefix = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"
+      min_severity        = 0
+      involvement         = "any"
+      resource_types      = []
+      instance_tags       = {}
+    },
+    {
+      name                = "container-hosts"
+      action              = "report"
+      finding_type_prefix = ""
+      min_severity        = 0
+      involvement         = "any"
+      resource_types      = ["Container", "ECSCluster", "EKSCluster"]
+      instance_tags       = {}
+    },
+    {
+      name                = "isolate-implicated"
+      action              = "isolate"
+      finding_type_prefix = ""
+      min_severity        = 0
+      involvement         = "implicated"
+      resource_types      = []
+      instance_tags       = {}
+    },
+    {
+      name                = "report-attacked"
+      action              = "report"
+      finding_type_prefix = ""
+      min_severity        = 0
+      involvement         = "attacked"
+      resource_types      = []
+      instance_tags       = {}
+    },
+  ]
+  response_rules_json = var.response_rules == null ? jsonencode(local.default_response_rules) : jsonencode(var.response_rules)
 }
 
 resource "aws_cloudwatch_event_rule" "this" {
@@ -168,6 +219,8 @@ resource "aws_lambda_function" "this" {
       MEMBER_ROLE_NAME        = var.member_role_name == null ? "" : var.member_role_name
       MEMBER_ROLE_EXTERNAL_ID = var.member_role_external_id == null ? "" : var.member_role_external_id
       CREDENTIAL_FINDINGS     = var.credential_findings
+      RESPONSE_RULES          = local.response_rules_json
+      GUARDDUTY_DETECTOR_ID   = var.guardduty_detector_id == null ? "" : var.guardduty_detector_id
     }
   }
 
@@ -418,10 +471,24 @@ locals {
 
   home_statements = [
     {
-      Sid      = "Ledger"
-      Effect   = "Allow"
-      Action   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Scan"]
+      Sid    = "Ledger"
+      Effect = "Allow"
+      # A transaction (the claim counted by the circuit breaker) is authorised by PutItem and UpdateItem.
+      Action   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
       Resource = aws_dynamodb_table.this.arn
+    },
+    {
+      # Only what GuardDuty confirms is acted on: its copy of the finding, from this region's detector.
+      Sid      = "ConfirmWithGuardDuty"
+      Effect   = "Allow"
+      Action   = ["guardduty:GetFindings"]
+      Resource = "arn:${local.partition}:guardduty:${local.region}:${local.account_id}:detector/${coalesce(var.guardduty_detector_id, "*")}"
+    },
+    {
+      Sid      = "FindTheDetector"
+      Effect   = "Allow"
+      Action   = ["guardduty:ListDetectors"]
+      Resource = "*" # ListDetectors supports no resource-level permissions.
     },
     {
       Sid      = "Notify"

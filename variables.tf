@@ -220,6 +220,69 @@ variable "credential_findings" {
   }
 }
 
+variable "response_rules" {
+  description = <<-EOT
+    What the function does with a finding, as an ordered list of rules: the first that matches decides.
+    A rule matches on the finding type's prefix (finding_type_prefix), a minimum severity (min_severity),
+    whether the instance is "implicated" (it made the DNS request, the connection, ran the process, holds
+    the file) or only "attacked" (probed, connected to) or "any" (involvement), the resource types
+    (resource_types: Instance, AccessKey, Container, ECSCluster, EKSCluster) and instance tags
+    (instance_tags, "*" for any value); its action is "isolate", "report" (record, Jira issue, message)
+    or "ignore" (record only). Null: instance credential findings as credential_findings says, container
+    and cluster findings reported, implicated instances isolated, attacked instances reported.
+  EOT
+  type = list(object({
+    name                = string
+    action              = string
+    finding_type_prefix = optional(string, "")
+    min_severity        = optional(number, 0)
+    involvement         = optional(string, "any")
+    resource_types      = optional(list(string), [])
+    instance_tags       = optional(map(string), {})
+  }))
+  default = null
+
+  validation {
+    condition     = var.response_rules == null || (length(coalesce(var.response_rules, [])) > 0 && length(coalesce(var.response_rules, [])) <= 50)
+    error_message = "response_rules must hold between 1 and 50 rules (or be null for the default rules)."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["isolate", "report", "ignore"], rule.action)])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has action \"${rule.action}\"" if !contains(["isolate", "report", "ignore"], rule.action)])}: an action is \"isolate\", \"report\" or \"ignore\"."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["implicated", "attacked", "any"], rule.involvement)])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has involvement \"${rule.involvement}\"" if !contains(["implicated", "attacked", "any"], rule.involvement)])}: involvement is \"implicated\", \"attacked\" or \"any\"."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : alltrue([for kind in rule.resource_types : contains(["Instance", "AccessKey", "Container", "ECSCluster", "EKSCluster"], kind)])])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") lists resource types ${jsonencode(rule.resource_types)}" if !alltrue([for kind in rule.resource_types : contains(["Instance", "AccessKey", "Container", "ECSCluster", "EKSCluster"], kind)])])}: the resource types are Instance, AccessKey, Container, ECSCluster and EKSCluster."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : rule.min_severity >= 0 && rule.min_severity <= 10])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has min_severity ${rule.min_severity}" if rule.min_severity < 0 || rule.min_severity > 10])}: min_severity is from 0 to 10."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : can(regex("^[A-Za-z0-9:/.!&_-]{0,128}$", rule.finding_type_prefix))])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has finding_type_prefix \"${rule.finding_type_prefix}\"" if !can(regex("^[A-Za-z0-9:/.!&_-]{0,128}$", rule.finding_type_prefix))])}: a prefix holds up to 128 letters, digits and : / . ! & _ -."
+  }
+  validation {
+    condition     = length(distinct([for rule in coalesce(var.response_rules, []) : rule.name])) == length(coalesce(var.response_rules, [])) && alltrue([for rule in coalesce(var.response_rules, []) : length(trimspace(rule.name)) > 0 && length(rule.name) <= 64])
+    error_message = "response_rules: each rule needs a name of 1-64 characters, unique in the list (repeated or empty: ${join(", ", [for name in distinct([for rule in coalesce(var.response_rules, []) : rule.name]) : "\"${name}\"" if length([for rule in coalesce(var.response_rules, []) : rule if rule.name == name]) > 1 || length(trimspace(name)) == 0 || length(name) > 64])})."
+  }
+}
+
+variable "guardduty_detector_id" {
+  description = "The GuardDuty detector of this region that findings are confirmed with (GetFindings). Null: the region's only detector, found with ListDetectors."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.guardduty_detector_id == null || can(regex("^[a-z0-9]{1,300}$", var.guardduty_detector_id))
+    error_message = "guardduty_detector_id must be a GuardDuty detector id (lower-case letters and digits)."
+  }
+}
+
 variable "member_role_name" {
   description = "Name of the role (modules/member-role) the function assumes to act in the account a finding is about, when this is the delegated GuardDuty administrator account. Null: the function acts in its own account only."
   type        = string

@@ -1,4 +1,4 @@
-"""Shared fixtures: an embedded AWS (moto, in-process), the Jira stand-in, and finding events."""
+"""Shared fixtures: an embedded AWS (moto, in-process), the Jira and GuardDuty stand-ins, and finding events."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from guardduty_responder.clients import AwsClients
 from guardduty_responder.config import Settings
 from guardduty_responder.responder import Responder
 from guardduty_responder_tools.embedded import create_network, create_responder_resources, drain_messages
+from guardduty_responder_tools.guardduty_standin import GuardDutyStandIn
 from guardduty_responder_tools.jira_standin import JiraStandIn
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "events"
@@ -33,7 +34,10 @@ ISOLATING_FIXTURES = [
     "bitcoin_tool_dns",
     "tor_client",
 ]
-RECORD_ONLY_FIXTURES = ["port_probe_target", "sample_trojan_dns", "sample_flat_flag"]
+# The instance was only on the receiving end (a port probe): reported, never isolated.
+REPORTED_FIXTURES = ["port_probe_target"]
+SAMPLE_FIXTURES = ["sample_trojan_dns", "sample_flat_flag"]
+NOT_ISOLATING_FIXTURES = REPORTED_FIXTURES + SAMPLE_FIXTURES
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -68,6 +72,15 @@ def jira() -> Iterator[JiraStandIn]:
     standin.stop()
 
 
+@pytest.fixture
+def guardduty(monkeypatch: pytest.MonkeyPatch) -> Iterator[GuardDutyStandIn]:
+    """GuardDuty's findings API on 127.0.0.1, reached through botocore's per-service endpoint setting."""
+    standin = GuardDutyStandIn().start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_GUARDDUTY", standin.url)
+    yield standin
+    standin.stop()
+
+
 class LambdaContext:
     aws_request_id = "test-request"
 
@@ -91,8 +104,9 @@ class Network:
 class Stack:
     """A small AWS estate in moto plus the responder's own resources, and helpers to drive it."""
 
-    def __init__(self, jira: JiraStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, jira: JiraStandIn, guardduty: GuardDutyStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
         self.jira = jira
+        self.guardduty = guardduty
         self.ec2 = boto3.client("ec2", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.sns = boto3.client("sns", region_name=REGION)
@@ -140,7 +154,14 @@ class Stack:
     def responder(self, clients: AwsClients | None = None) -> Responder:
         return Responder(self.settings(), clients or AwsClients(region=REGION))
 
-    def invoke(self, event: dict[str, Any], remaining_seconds: float = 60.0) -> dict[str, Any]:
+    def invoke(
+        self, event: dict[str, Any], remaining_seconds: float = 60.0, *, raised_by_guardduty: bool = True
+    ) -> dict[str, Any]:
+        """Deliver the event to the handler; GuardDuty holds its finding unless `raised_by_guardduty` is False."""
+        detail = event.get("detail")
+        known = isinstance(detail, dict) and detail.get("id") in self.guardduty.findings
+        if raised_by_guardduty and isinstance(detail, dict) and isinstance(detail.get("id"), str) and not known:
+            self.guardduty.add(detail)
         return handler.lambda_handler(copy.deepcopy(event), LambdaContext(remaining_seconds))
 
     # -- the estate -----------------------------------------------------------------------------------
@@ -216,21 +237,29 @@ class Stack:
 
     def event(
         self,
-        fixture: str,
+        fixture: str | dict[str, Any],
         instance_id: str | None = None,
         *,
         finding_id: str | None = None,
         count: int | None = None,
         ec2: Any = None,
     ) -> dict[str, Any]:
-        """A fixture event re-pointed at an instance of this stack, with GuardDuty's view of its ENIs."""
-        event = load_event(fixture)
+        """A fixture event (by name, or an event itself) re-pointed at an instance of this stack, with
+        GuardDuty's view of its ENIs.
+
+        GuardDuty holds the finding from now on (its stand-in serves this very `detail`), as it would
+        after raising it.
+        """
+        event = load_event(fixture) if isinstance(fixture, str) else copy.deepcopy(fixture)
         detail = event["detail"]
         if finding_id is not None:
             detail["id"] = finding_id
         if count is not None:
             detail["service"]["count"] = count
-        if instance_id is not None:
+        keys = detail["resource"].get("accessKeyDetails")
+        if instance_id is not None and keys is not None:
+            keys["principalId"] = keys["principalId"].split(":", 1)[0] + ":" + instance_id
+        if instance_id is not None and "instanceDetails" in detail["resource"]:
             details = detail["resource"]["instanceDetails"]
             details["instanceId"] = instance_id
             described = self.describe(instance_id, ec2)
@@ -245,6 +274,7 @@ class Stack:
                 for eni in described["NetworkInterfaces"]
             ]
             details["tags"] = [{"key": t["Key"], "value": t["Value"]} for t in described.get("Tags", [])]
+        self.guardduty.add(detail)
         return event
 
     # -- what came out ------------------------------------------------------------------------------
@@ -283,6 +313,6 @@ def moto_answers_one_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def stack(jira: JiraStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def stack(jira: JiraStandIn, guardduty: GuardDutyStandIn, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
-        yield Stack(jira, monkeypatch)
+        yield Stack(jira, guardduty, monkeypatch)

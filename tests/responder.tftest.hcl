@@ -41,8 +41,14 @@ run "rule_passes_guardduty_instance_findings_from_the_minimum_severity" {
     error_message = "with no prefixes the rule must pass every EC2 instance finding type"
   }
   assert {
-    condition     = length(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"]) == 2
-    error_message = "by default (credential_findings = report) the rule must pass instance findings and credential findings only"
+    condition = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"][1] == {
+      resource = { resourceType = ["Container", "ECSCluster", "EKSCluster"], instanceDetails = { instanceId = [{ exists = true }] } }
+    }
+    error_message = "the rule must pass container and cluster findings that name the EC2 instance they run on, and no others"
+  }
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"]) == 3
+    error_message = "by default (credential_findings = report) the rule must pass instance, container host and credential findings only"
   }
 }
 
@@ -55,8 +61,8 @@ run "finding_type_prefixes_narrow_the_rule" {
   }
 
   assert {
-    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail.type == [{ prefix = "Backdoor:EC2/" }, { prefix = "CryptoCurrency:EC2/" }]
-    error_message = "each finding type prefix must become a prefix match"
+    condition     = alltrue([for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : shape.type == [{ prefix = "Backdoor:EC2/" }, { prefix = "CryptoCurrency:EC2/" }]])
+    error_message = "each finding type prefix must become a prefix match, on instance and container host findings alike"
   }
 }
 
@@ -70,6 +76,10 @@ run "finding_type_prefixes_narrow_only_the_instance_findings" {
   assert {
     condition = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] == [
       { resource = { resourceType = ["Instance"] }, type = [{ prefix = "Backdoor:EC2/" }] },
+      {
+        resource = { resourceType = ["Container", "ECSCluster", "EKSCluster"], instanceDetails = { instanceId = [{ exists = true }] } }
+        type     = [{ prefix = "Backdoor:EC2/" }]
+      },
       { resource = { resourceType = ["AccessKey"] }, type = [{ prefix = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration" }] },
     ]
     error_message = "the prefixes narrow the instance findings; credential findings keep their own type"
@@ -149,15 +159,15 @@ run "credential_findings_can_be_ignored" {
   }
 
   assert {
-    condition     = !contains(keys(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail), "$or")
+    condition     = !contains(flatten([for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : shape.resource.resourceType]), "AccessKey")
     error_message = "ignored credential findings must not reach the function"
   }
   assert {
-    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail.resource.resourceType == ["Instance"]
-    error_message = "with credential findings ignored the rule must match EC2 instance findings only"
+    condition     = [for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : shape.resource.resourceType] == [["Instance"], ["Container", "ECSCluster", "EKSCluster"]]
+    error_message = "with credential findings ignored the rule must match EC2 instance findings (and containers on them) only"
   }
   assert {
-    condition     = !contains(keys(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail), "type")
+    condition     = alltrue([for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : !contains(keys(shape), "type")])
     error_message = "with no prefixes the rule must pass every finding type"
   }
 }
@@ -264,7 +274,8 @@ run "role_grants_what_the_code_calls_and_no_more" {
   assert {
     condition = sort(distinct(flatten([for statement in local.responder_statements : statement.Action]))) == sort([
       "autoscaling:DescribeAutoScalingInstances", "autoscaling:DetachInstances", "autoscaling:EnterStandby",
-      "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem",
+      "guardduty:GetFindings", "guardduty:ListDetectors",
       "ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateSecurityGroup",
       "ec2:CreateSnapshots", "ec2:CreateTags", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
       "ec2:DescribeSnapshots", "ec2:ModifyInstanceAttribute", "ec2:ModifyNetworkInterfaceAttribute",
@@ -277,8 +288,14 @@ run "role_grants_what_the_code_calls_and_no_more" {
   assert {
     condition = alltrue(flatten([for statement in local.responder_statements : [
       for resource in flatten([statement.Resource]) : startswith(resource, "arn:aws:") && strcontains(resource, "eu-west-1")
-    ] if statement.Sid != "ReadTheEstate"]))
-    error_message = "every statement but the read-only Describe* one must be scoped to ARNs of the deployment's region"
+    ] if !contains(["ReadTheEstate", "FindTheDetector"], statement.Sid)]))
+    error_message = "every statement but the read-only Describe* and ListDetectors ones must be scoped to ARNs of the deployment's region"
+  }
+  assert {
+    condition = [for statement in local.responder_statements : statement.Resource if contains(statement.Action, "guardduty:GetFindings")] == [
+      "arn:aws:guardduty:eu-west-1:${data.aws_caller_identity.current.account_id}:detector/*"
+    ]
+    error_message = "GetFindings must be allowed on the detectors of the deployment's region and account only"
   }
 }
 

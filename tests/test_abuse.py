@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from guardduty_responder.finding import Finding, MalformedFindingError, parse_finding
 from guardduty_responder.responder import IncompleteResponseError
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
+from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, Stack, load_event
 
-EVENTS = [load_event(name) for name in ISOLATING_FIXTURES + RECORD_ONLY_FIXTURES]
+EVENTS = [load_event(name) for name in ISOLATING_FIXTURES + NOT_ISOLATING_FIXTURES]
 
 # -- the parser: mutated realistic events -----------------------------------------------------------
 

@@ -53,16 +53,27 @@ def test_the_demo_runs_end_to_end_and_restores_the_released_instance(
         ("new finding, same host", "handled", "isolate", "comment", False),
         ("GuardDuty sample", "handled", "sample", None, False),
         ("exempt instance", "handled", "exempt", "new issue", False),
-        ("port probe (target)", "handled", "target-role", None, False),
+        ("port probe (attacked)", "handled", "report", "new issue", False),
         ("in ASG + target group", "handled", "isolate", "new issue", True),
+        ("forged event", "unconfirmed", "unconfirmed", None, False),
     ]
-    assert [d.message_subject is not None for d in report.deliveries] == [True, False, True, True, True, True, True]
+    assert [d.message_subject is not None for d in report.deliveries] == [
+        True,
+        False,
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+    ]
+    assert "UNCONFIRMED" in (report.deliveries[-1].message_subject or "")
     release = report.release
     assert release is not None and release.restored
     assert len(release.groups_originally) == 2  # both ENIs of web-1
     assert release.groups_isolated != release.groups_originally
     assert release.groups_restored == release.groups_originally
-    assert (tmp_path / "demo.log").read_text().count('"message": "response complete"') == 7
+    assert (tmp_path / "demo.log").read_text().count('"message": "response complete"') == 8
 
 
 def test_replay_of_a_malformed_event_exits_2_and_names_the_field(

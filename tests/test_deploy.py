@@ -26,10 +26,11 @@ import pytest
 from moto.events.models import EventPattern, EventPatternParser
 
 from guardduty_responder.ticketing import finding_label
+from guardduty_responder_tools.guardduty_standin import GuardDutyStandIn
 from guardduty_responder_tools.jira_standin import JiraStandIn
 from python_support import find_python
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, load_event
+from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, load_event
 from terraform_support import TerraformDir, require_terraform, running_under_ci
 
 REGION = "us-east-1"
@@ -182,7 +183,7 @@ def test_the_deployed_rule_selects_guardduty_instance_findings(deployment: Any) 
     other_source = load_event("tor_client")
     other_source["source"] = "aws.securityhub"
     assert not matches(other_source)
-    assert RECORD_ONLY_FIXTURES  # the low-severity probe is the one filtered at the edge
+    assert NOT_ISOLATING_FIXTURES  # the low-severity probe is the one filtered at the edge
 
 
 def launch_instance(ec2: Any, prefix: str) -> tuple[str, str, str]:
@@ -270,14 +271,16 @@ def actions_only(policy: dict[str, Any]) -> dict[str, Any]:
     moto matches IAM by action only and cannot match most resource ARNs (ARN scoping is checked by
     the plan tests); the Deny statements, each on one named role, would wrongly deny everywhere.
     """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": statement["Action"], "Resource": "*"}
-            for statement in policy["Statement"]
-            if statement["Effect"] == "Allow"
-        ],
-    }
+    allowed = [
+        {"Effect": "Allow", "Action": statement["Action"], "Resource": "*"}
+        for statement in policy["Statement"]
+        if statement["Effect"] == "Allow"
+    ]
+    actions = {action for statement in allowed for action in statement["Action"]}
+    # IAM authorises a DynamoDB transaction by the actions of its parts; moto checks the API's own name.
+    if {"dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions:
+        allowed.append({"Effect": "Allow", "Action": ["dynamodb:TransactWriteItems"], "Resource": "*"})
+    return {"Version": "2012-10-17", "Statement": allowed}
 
 
 @contextlib.contextmanager
@@ -449,7 +452,38 @@ def run_deployed_function(
     credentials: dict[str, Any],
 ) -> dict[str, Any]:
     """Unpack the deployed archives as Lambda lays them out (/var/task, /opt/python) and invoke the handler
-    with Python 3.13, the deployed environment and the role's credentials."""
+    with Python 3.13, the deployed environment and the role's credentials.
+
+    moto has no GuardDuty findings API: a GuardDuty stand-in on 127.0.0.1 holds the finding, and the
+    function's GuardDuty client reaches it through botocore's per-service endpoint setting.
+    """
+    guardduty = GuardDutyStandIn().start()
+    guardduty.add(event["detail"])
+    try:
+        return _run_deployed_function(
+            python,
+            runtime,
+            function,
+            function_zip,
+            layer_zip,
+            event,
+            credentials,
+            {"AWS_ENDPOINT_URL": aws.endpoint, "AWS_ENDPOINT_URL_GUARDDUTY": guardduty.url},
+        )
+    finally:
+        guardduty.stop()
+
+
+def _run_deployed_function(
+    python: str,
+    runtime: pathlib.Path,
+    function: dict[str, Any],
+    function_zip: pathlib.Path,
+    layer_zip: pathlib.Path,
+    event: dict[str, Any],
+    credentials: dict[str, Any],
+    endpoints: dict[str, str],
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="responder-lambda-") as root:
         task, opt = pathlib.Path(root, "task"), pathlib.Path(root, "opt")
         zipfile.ZipFile(function_zip).extractall(task)
@@ -469,7 +503,7 @@ def run_deployed_function(
             # Lambda's order: the function, then the layer, then the runtime's own boto3.
             "PYTHONPATH": os.pathsep.join([str(task), str(opt / "python"), str(runtime)]),
             **function["Environment"]["Variables"],
-            "AWS_ENDPOINT_URL": aws.endpoint,
+            **endpoints,
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],

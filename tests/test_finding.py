@@ -11,10 +11,10 @@ import pytest
 
 from guardduty_responder.finding import MalformedFindingError, parse_finding
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
+from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, Stack, load_event
 
 
-@pytest.mark.parametrize("fixture", ISOLATING_FIXTURES + RECORD_ONLY_FIXTURES)
+@pytest.mark.parametrize("fixture", ISOLATING_FIXTURES + NOT_ISOLATING_FIXTURES)
 def test_every_fixture_parses_into_an_immutable_finding(fixture: str) -> None:
     event = load_event(fixture)
 

@@ -6,7 +6,7 @@ import pytest
 
 from guardduty_responder.ticketing import finding_label
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
+from conftest import ISOLATING_FIXTURES, REPORTED_FIXTURES, SAMPLE_FIXTURES, Stack, load_event
 
 
 @pytest.mark.parametrize("fixture", ISOLATING_FIXTURES)
@@ -50,11 +50,11 @@ def test_an_actor_finding_isolates_preserves_tickets_and_notifies(stack: Stack, 
     assert all(step["status"] in ("done", "skipped") for step in record["steps"].values())
 
 
-@pytest.mark.parametrize("fixture", RECORD_ONLY_FIXTURES)
-def test_samples_and_target_role_findings_are_recorded_and_notified_only(stack: Stack, fixture: str) -> None:
+@pytest.mark.parametrize("fixture", SAMPLE_FIXTURES)
+def test_samples_are_recorded_and_notified_only(stack: Stack, fixture: str) -> None:
     instance_id = stack.launch(enis=1)
     before = stack.groups_of(instance_id)
-    event = stack.event(fixture, instance_id) if fixture == "port_probe_target" else load_event(fixture)
+    event = load_event(fixture)
 
     summary = stack.invoke(event)
 
@@ -65,4 +65,22 @@ def test_samples_and_target_role_findings_are_recorded_and_notified_only(stack: 
     assert stack.jira.issues == {}
     messages = stack.messages()
     assert len(messages) == 1 and messages[0]["MessageAttributes"]["action"]["Value"] == "record"
-    assert stack.record(event["detail"]["id"])["decision"] in ("sample", "target-role")
+    assert stack.record(event["detail"]["id"])["decision"] == "sample"
+
+
+@pytest.mark.parametrize("fixture", REPORTED_FIXTURES)
+def test_a_finding_where_the_instance_is_only_attacked_is_reported_not_isolated(stack: Stack, fixture: str) -> None:
+    instance_id = stack.launch(enis=1)
+    before = stack.groups_of(instance_id)
+    event = stack.event(fixture, instance_id)
+
+    summary = stack.invoke(event)
+
+    assert (summary["action"], summary["rule"], summary["isolated"]) == ("report", "report-attacked", False)
+    assert stack.groups_of(instance_id) == before and stack.responder_groups() == {}
+    assert stack.snapshots_of(instance_id) == []
+    (issue,) = stack.jira.issues.values()
+    assert issue["fields"]["summary"].startswith("[GuardDuty LOW] Report ")
+    assert "report-attacked" in issue["fields"]["description"]
+    (message,) = stack.messages()
+    assert message["MessageAttributes"]["action"]["Value"] == "report" and "REPORT" in message["Subject"]

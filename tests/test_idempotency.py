@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from guardduty_responder import handler
+from guardduty_responder.ledger import breaker_key, breaker_window
 from guardduty_responder.ticketing import finding_label
 
-from conftest import Stack
+from conftest import ACCOUNT, Stack
 
 
 def test_the_same_event_twice_gives_one_issue_one_set_of_snapshots_one_message(stack: Stack) -> None:
@@ -25,18 +27,21 @@ def test_the_same_event_twice_gives_one_issue_one_set_of_snapshots_one_message(s
     assert len(stack.messages()) == 1
 
 
-def test_a_repeated_delivery_costs_one_aws_call(stack: Stack) -> None:
+def test_a_repeated_delivery_costs_one_round_trip_and_writes_nothing(stack: Stack) -> None:
     instance_id = stack.launch()
     event = stack.event("tor_client", instance_id)
     stack.invoke(event)
     calls: list[str] = []
     clients = handler.get_responder().clients
-    for client in (clients.ec2, clients.dynamodb, clients.sns):
+    for client in (clients.ec2, clients.dynamodb, clients.sns, clients.guardduty):
         client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
 
     stack.invoke(event)
 
-    assert calls == ["PutItem"]
+    # Issued together, as for a new finding; the claim's refusal says it is a repeat, and the breaker
+    # counts nothing (the transaction is refused whole).
+    assert sorted(calls) == ["DescribeInstances", "GetFindings", "TransactWriteItems"]
+    assert stack.record(breaker_key(ACCOUNT, breaker_window(time.time())))["findings"] == {event["detail"]["id"]}
 
 
 def test_eight_concurrent_deliveries_act_once(stack: Stack) -> None:

@@ -11,7 +11,7 @@ from guardduty_responder.notification import notification_text
 from guardduty_responder.policy import Action, Decision, DecisionCode, Outcome
 from guardduty_responder.ticketing import finding_label, ticket_text, untrusted
 
-from conftest import ISOLATING_FIXTURES, RECORD_ONLY_FIXTURES, Stack, load_event
+from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, Stack, load_event
 
 ISOLATED = Decision(Action.ISOLATE, DecisionCode.ISOLATE, "the instance is the actor of the finding: isolated")
 HOSTILE = {
@@ -130,7 +130,7 @@ def test_the_issue_carries_the_facts_a_responder_needs() -> None:
     assert len(text.summary) <= 255 and "\n" not in text.summary
 
 
-@pytest.mark.parametrize("fixture", ISOLATING_FIXTURES + RECORD_ONLY_FIXTURES)
+@pytest.mark.parametrize("fixture", ISOLATING_FIXTURES + NOT_ISOLATING_FIXTURES)
 def test_the_message_fits_a_phone_and_can_be_filtered(fixture: str) -> None:
     finding = parse_finding(load_event(fixture))
 

@@ -61,8 +61,9 @@ def test_a_failed_evidence_step_leaves_the_finding_contained_and_the_retry_start
     summary = stack.invoke(event)
 
     assert summary["isolated"] is True and len(stack.snapshots_of(instance_id)) == 2
-    # Resumed after containment: the instance is neither described nor moved again.
-    assert "DescribeInstances" not in calls and "ModifyNetworkInterfaceAttribute" not in calls
+    # Resumed after containment: the instance is not moved again, nor decided on again (the one
+    # DescribeInstances is the look issued with every claim, its answer unused).
+    assert calls.count("DescribeInstances") == 1 and "ModifyNetworkInterfaceAttribute" not in calls
     assert "CreateSnapshots" in calls
     record = stack.record(event["detail"]["id"])
     assert record["phase"] == "notified" and record["completed"] is True
@@ -80,7 +81,7 @@ def test_a_failed_ticket_leaves_the_finding_preserved_and_the_retry_touches_no_i
 
     stack.invoke(event)
 
-    assert calls == []
+    assert calls == ["DescribeInstances"]  # the look issued with every claim: nothing is changed
     issue = next(iter(stack.jira.issues.values()))
     # The issue lists what the first invocation did, though this one only filed it.
     description = issue["fields"]["description"]

@@ -6,6 +6,7 @@ import pytest
 
 from guardduty_responder.finding import parse_finding
 from guardduty_responder.policy import Action, decide
+from guardduty_responder.rules import default_rules
 
 from conftest import Stack, load_event
 
@@ -18,7 +19,7 @@ EXEMPT = "guardduty-responder:exempt"
         ("tor_client", {}, Action.ISOLATE, "isolate"),
         ("sample_trojan_dns", {}, Action.RECORD, "sample"),
         ("sample_flat_flag", {"dry_run": True}, Action.RECORD, "sample"),
-        ("port_probe_target", {}, Action.RECORD, "target-role"),
+        ("port_probe_target", {}, Action.REPORT, "report"),
         ("tor_client", {"instance_tags": {EXEMPT: "true"}}, Action.HOLD, "exempt"),
         ("tor_client", {"instance_tags": {EXEMPT: "TRUE "}}, Action.HOLD, "exempt"),
         ("tor_client", {"instance_tags": {EXEMPT: "false"}}, Action.ISOLATE, "isolate"),
@@ -28,13 +29,13 @@ EXEMPT = "guardduty-responder:exempt"
 )
 def test_decisions_and_their_reasons(fixture: str, kwargs: dict, action: Action, code: str) -> None:
     finding = parse_finding(load_event(fixture))
-    options = {"dry_run": False, "exempt_tag_key": EXEMPT, **kwargs}
+    options = {"rules": default_rules(), "dry_run": False, "exempt_tag_key": EXEMPT, **kwargs}
 
     decision = decide(finding, **options)
 
     assert (decision.action, decision.code) == (action, code)
     assert decision.reason
-    assert decision.opens_ticket == (action is not Action.RECORD)
+    assert decision.opens_ticket == (action in (Action.ISOLATE, Action.HOLD, Action.REPORT))
 
 
 def test_live_tags_win_over_the_tags_in_the_finding() -> None:
@@ -42,8 +43,9 @@ def test_live_tags_win_over_the_tags_in_the_finding() -> None:
     event["detail"]["resource"]["instanceDetails"]["tags"].append({"key": EXEMPT, "value": "true"})
     finding = parse_finding(event)
 
-    assert decide(finding, dry_run=False, exempt_tag_key=EXEMPT).code == "exempt"
-    assert decide(finding, dry_run=False, exempt_tag_key=EXEMPT, instance_tags={}).code == "isolate"
+    rules = default_rules()
+    assert decide(finding, rules=rules, dry_run=False, exempt_tag_key=EXEMPT).code == "exempt"
+    assert decide(finding, rules=rules, dry_run=False, exempt_tag_key=EXEMPT, instance_tags={}).code == "isolate"
 
 
 def test_an_exempt_instance_is_ticketed_and_notified_but_not_touched(stack: Stack) -> None:
@@ -60,7 +62,8 @@ def test_an_exempt_instance_is_ticketed_and_notified_but_not_touched(stack: Stac
     assert "exemption tag" in issue["fields"]["description"]
     message = stack.messages()[0]
     assert message["MessageAttributes"]["action"]["Value"] == "hold" and "REVIEW" in message["Subject"]
-    assert stack.record(event["detail"]["id"])["reason"].startswith("the instance carries the exemption tag")
+    reason = stack.record(event["detail"]["id"])["reason"]
+    assert reason.startswith('rule "isolate-implicated"') and "carries the exemption tag" in reason
 
 
 def test_dry_run_reads_and_reports_but_changes_nothing(stack: Stack) -> None:

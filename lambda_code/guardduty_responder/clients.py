@@ -82,6 +82,10 @@ class AwsClients:
     def iam(self) -> Any:
         return self._client("iam")
 
+    @property
+    def guardduty(self) -> Any:
+        return self._client("guardduty")
+
 
 class LazyClient:
     """Holds the place of one service's client for an adapter, and creates it on its first call.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from .rules import ResponseRule, RulesError, default_rules, parse_rules
 
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
@@ -15,6 +17,7 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,56}$")
 RELEASE_ROLE_SUFFIX = "-release"
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+_DETECTOR_ID = re.compile(r"^[a-z0-9]{1,300}$")
 CREDENTIAL_CHOICES = ("ignore", "report", "contain")
 # The breaker's hourly item lists the findings it counted; this keeps it far below DynamoDB's 400 KB.
 MAX_ISOLATION_LIMIT = 1000
@@ -45,6 +48,10 @@ class Settings:
     member_role_external_id: str = ""
     # What a credential-exfiltration finding does: ignore (record only), report (Jira), contain.
     credential_findings: str = "report"
+    # The ordered response rules (RESPONSE_RULES); by default, built from credential_findings.
+    response_rules: tuple[ResponseRule, ...] = field(default_factory=default_rules)
+    # The detector findings are confirmed with ("" = the region's only detector, from ListDetectors).
+    guardduty_detector_id: str = ""
 
     def for_release(self) -> Settings:
         """The settings of a person releasing an instance: in member accounts, the narrow release role."""
@@ -75,6 +82,10 @@ class Settings:
                 "MEMBER_ROLE_EXTERNAL_ID", _EXTERNAL_ID, "an external id (2-1224 characters)"
             ),
             credential_findings=read.choice("CREDENTIAL_FINDINGS", CREDENTIAL_CHOICES, "report"),
+            response_rules=read.rules(
+                "RESPONSE_RULES", default_rules(env.get("CREDENTIAL_FINDINGS", "").strip().lower())
+            ),
+            guardduty_detector_id=read.optional("GUARDDUTY_DETECTOR_ID", _DETECTOR_ID, "a GuardDuty detector id"),
         )
         if settings.member_role_name and not settings.member_role_external_id:
             read.problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")
@@ -123,6 +134,16 @@ class _EnvironmentReader:
             return raw == "true"
         self.problems.append(f"{key}={raw!r} must be 'true' or 'false'")
         return default
+
+    def rules(self, key: str, default: tuple[ResponseRule, ...]) -> tuple[ResponseRule, ...]:
+        raw = self._raw(key)
+        if not raw:
+            return default
+        try:
+            return parse_rules(raw)
+        except RulesError as error:
+            self.problems.append(f"{key}: {error}")
+            return default
 
     def number(self, key: str, default: float, minimum: float, maximum: float, integer: bool = True) -> float:
         raw = self._raw(key)

@@ -3,6 +3,10 @@
 Every field the responder acts on is checked here, so that nothing later has to trust the event.
 Values that are only displayed (title, tags, description) are kept as strings and escaped at the
 point where they are rendered.
+
+The parser reads, in this order: whether the finding is about an EC2 instance at all (anything
+else is refused); whether it is a GuardDuty sample (recorded and announced, never acted on, so
+none of the checks that only matter for acting apply to it); then every field acting needs.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .finding_details import Activity, DetectedFile, Process, activity_of, detected_files, is_sample, process_of, text
 
 _FINDING_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
@@ -26,6 +32,10 @@ _ACCESS_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
 _INSTANCE_SESSION = re.compile(r"^[A-Z0-9]{16,128}:(i-[0-9a-f]{8,17})$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 CREDENTIAL_EXFILTRATION = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"
+INSTANCE = "Instance"
+ACCESS_KEY = "AccessKey"
+# Findings about a container or cluster that name the EC2 instance it runs on.
+CONTAINER_HOSTS = ("Container", "ECSCluster", "EKSCluster")
 _MAX_DISPLAY = 2048
 
 
@@ -77,6 +87,14 @@ class Finding:
     tags: tuple[tuple[str, str], ...]
     # Set for InstanceCredentialExfiltration findings: the instance is named by the key's session.
     credentials: ExfiltratedCredentials | None = None
+    # Instance, AccessKey (credential findings), or a container or cluster on the instance.
+    resource_type: str = INSTANCE
+    activity: Activity = Activity()
+    process: Process | None = None
+    detected_files: tuple[DetectedFile, ...] = ()
+    # The EventBridge envelope's source and region; None when the finding came without one.
+    event_source: str | None = None
+    event_region: str | None = None
 
     @property
     def severity_label(self) -> str:
@@ -103,9 +121,16 @@ def parse_finding(event: Any) -> Finding:
         raise MalformedFindingError("event", f"must be a JSON object, got {type(event).__name__}")
     detail = _mapping(event, "detail", "detail")
     finding_type = _string(detail, "type", "detail.type", _FINDING_TYPE)
-    instance, instance_id, credentials = _resource(detail, finding_type)
-    service, count, role = _service(detail)
-    event_id = event.get("id")
+    resource = _mapping(detail, "resource", "detail.resource")
+    resource_type = _in_scope(resource, finding_type)
+    service = detail.get("service", {})
+    if not isinstance(service, Mapping):
+        raise MalformedFindingError("detail.service", "must be an object")
+    envelope = _envelope(event)
+    if is_sample(service.get("additionalInfo")):
+        return _sample(detail, finding_type, resource, resource_type, service, envelope)
+    instance, instance_id, credentials = _resource(resource, resource_type)
+    count, role = _count_and_role(service)
     return Finding(
         finding_id=_string(detail, "id", "detail.id", _FINDING_ID),
         finding_arn=_display(detail.get("arn", "")),
@@ -117,49 +142,110 @@ def parse_finding(event: Any) -> Finding:
         region=_string(detail, "region", "detail.region", _REGION),
         instance_id=instance_id,
         resource_role=role,
-        is_sample=_is_sample(service.get("additionalInfo")),
+        is_sample=False,
         count=count,
         created_at=_display(detail.get("createdAt", "")),
         updated_at=_display(detail.get("updatedAt", "")),
-        event_id=event_id if isinstance(event_id, str) else None,
         interfaces=_interfaces(instance.get("networkInterfaces", [])),
         tags=_tags(instance.get("tags", [])),
         credentials=credentials,
+        **_observations(resource_type, service),
+        **envelope,
     )
+
+
+def _in_scope(resource: Mapping[str, Any], finding_type: str) -> str:
+    """The resource type, if the finding is about an EC2 instance; anything else is refused here."""
+    resource_type = _string(resource, "resourceType", "detail.resource.resourceType")
+    if resource_type in (INSTANCE, *CONTAINER_HOSTS):
+        return resource_type
+    if resource_type == ACCESS_KEY and finding_type.startswith(CREDENTIAL_EXFILTRATION):
+        return resource_type
+    raise MalformedFindingError(
+        "detail.resource.resourceType",
+        f"is {resource_type[:40]!r}: not an EC2 finding (expected 'Instance', a container or cluster on one, "
+        f"or 'AccessKey' with a {CREDENTIAL_EXFILTRATION}.* type)",
+    )
+
+
+def _sample(
+    detail: Mapping[str, Any],
+    finding_type: str,
+    resource: Mapping[str, Any],
+    resource_type: str,
+    service: Mapping[str, Any],
+    envelope: Mapping[str, Any],
+) -> Finding:
+    """A GuardDuty sample, as it is: its placeholders (GeneratedFindingPrincipalId, i-99999999) are kept for display."""
+    instance = resource.get("instanceDetails")
+    instance = instance if isinstance(instance, Mapping) else {}
+    instance_id = text(instance.get("instanceId"), 40)
+    severity = detail.get("severity")
+    return Finding(
+        finding_id=_string(detail, "id", "detail.id", _FINDING_ID),
+        finding_arn=_display(detail.get("arn", "")),
+        finding_type=finding_type,
+        title=_display(detail.get("title", "")),
+        description=_display(detail.get("description", "")),
+        severity=float(severity) if isinstance(severity, int | float) and 0 <= severity <= 10 else 0.0,
+        account_id=text(detail.get("accountId"), 40),
+        region=text(detail.get("region"), 40),
+        instance_id=instance_id if _INSTANCE_ID.fullmatch(instance_id) else "",
+        resource_role=text(service.get("resourceRole"), 20) or None,
+        is_sample=True,
+        count=1,
+        created_at=_display(detail.get("createdAt", "")),
+        updated_at=_display(detail.get("updatedAt", "")),
+        interfaces=(),
+        tags=(),
+        **_observations(resource_type, service),
+        **envelope,
+    )
+
+
+def _observations(resource_type: str, service: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "resource_type": resource_type,
+        "activity": activity_of(service),
+        "process": process_of(service),
+        "detected_files": detected_files(service),
+    }
+
+
+def _envelope(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Where the event says it came from (EventBridge's `source` and `region`), and its id for the logs."""
+    event_id, source, region = event.get("id"), event.get("source"), event.get("region")
+    return {
+        "event_id": event_id if isinstance(event_id, str) else None,
+        "event_source": text(source, 80) if "source" in event else None,
+        "event_region": text(region, 40) if "region" in event else None,
+    }
 
 
 def _resource(
-    detail: Mapping[str, Any], finding_type: str
+    resource: Mapping[str, Any], resource_type: str
 ) -> tuple[Mapping[str, Any], str, ExfiltratedCredentials | None]:
     """The instance's details as GuardDuty reported them, its id, and the credentials a credential finding names."""
-    resource = _mapping(detail, "resource", "detail.resource")
-    resource_type = _string(resource, "resourceType", "detail.resource.resourceType")
-    if resource_type == "Instance":
-        instance = _mapping(resource, "instanceDetails", "detail.resource.instanceDetails")
-        instance_id = _string(instance, "instanceId", "detail.resource.instanceDetails.instanceId", _INSTANCE_ID)
-        return instance, instance_id, None
-    if resource_type == "AccessKey" and finding_type.startswith(CREDENTIAL_EXFILTRATION):
+    if resource_type == ACCESS_KEY:
         details = _mapping(resource, "accessKeyDetails", "detail.resource.accessKeyDetails")
         credentials, instance_id = _exfiltrated(details)
         return {}, instance_id, credentials
-    raise MalformedFindingError(
-        "detail.resource.resourceType",
-        f"is {resource_type!r}: expected 'Instance', or 'AccessKey' with a {CREDENTIAL_EXFILTRATION}.* type",
-    )
+    path = "detail.resource.instanceDetails"
+    if resource_type != INSTANCE and not isinstance(resource.get("instanceDetails"), Mapping):
+        raise MalformedFindingError(path, f"is missing: this {resource_type} finding names no EC2 instance")
+    instance = _mapping(resource, "instanceDetails", path)
+    return instance, _string(instance, "instanceId", f"{path}.instanceId", _INSTANCE_ID), None
 
 
-def _service(detail: Mapping[str, Any]) -> tuple[Mapping[str, Any], int, str | None]:
-    """GuardDuty's own part of the finding, the times it saw the activity, and the instance's role in it."""
-    service = detail.get("service", {})
-    if not isinstance(service, Mapping):
-        raise MalformedFindingError("detail.service", "must be an object")
+def _count_and_role(service: Mapping[str, Any]) -> tuple[int, str | None]:
+    """The times GuardDuty saw the activity, and the instance's role in it as GuardDuty labels it."""
     count = service.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise MalformedFindingError("detail.service.count", f"must be a positive whole number, got {count!r}")
     role = service.get("resourceRole")
     if role is not None and role not in ("ACTOR", "TARGET"):
         raise MalformedFindingError("detail.service.resourceRole", f"is {role!r}, expected 'ACTOR' or 'TARGET'")
-    return service, count, role
+    return count, role
 
 
 def _exfiltrated(details: Mapping[str, Any]) -> tuple[ExfiltratedCredentials, str]:
@@ -216,25 +302,6 @@ def _display(value: Any) -> str:
         return ""
     text = value if isinstance(value, str) else json.dumps(value)
     return text[:_MAX_DISPLAY]
-
-
-def _is_sample(additional_info: Any) -> bool:
-    """GuardDuty marks sample findings with `sample: true`, flat or inside the `value` JSON string."""
-    if not isinstance(additional_info, Mapping):
-        return False
-    if _truthy(additional_info.get("sample")):
-        return True
-    value = additional_info.get("value")
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return False
-    return isinstance(value, Mapping) and _truthy(value.get("sample"))
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
 def _interfaces(raw: Any) -> tuple[ReportedInterface, ...]:

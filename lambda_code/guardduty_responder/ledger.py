@@ -20,12 +20,16 @@ from .aws_errors import error_code
 from .finding import Finding
 from .steps import Phase, StepState
 
+# A transaction (TransactWriteItems) is authorised by the actions of its parts: PutItem and UpdateItem here.
 PERMISSIONS = (
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:GetItem",
+    "dynamodb:DeleteItem",
     "dynamodb:Scan",
 )
+# What IAM checks for an API call whose name is not itself an IAM action.
+IAM_ACTIONS_OF_CALLS = {"dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem")}
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -38,6 +42,20 @@ ISOLATED = "isolated"
 
 class LedgerError(RuntimeError):
     """DynamoDB refused or failed a ledger request."""
+
+
+class _Cancelled(Exception):
+    """A transaction was cancelled; `reasons` are DynamoDB's, one per part, in order (Code, and Item if asked)."""
+
+    def __init__(self, reasons: list[Mapping[str, Any]]) -> None:
+        super().__init__("transaction cancelled")
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index].get("Code") == "ConditionalCheckFailed"
+
+    def conflicted(self) -> bool:
+        return any(reason.get("Code") == "TransactionConflict" for reason in self.reasons)
 
 
 class _ConditionFailed(Exception):
@@ -104,6 +122,8 @@ class FindingRecord:
 class Claim:
     is_new: bool
     record: FindingRecord
+    # The circuit breaker's answer, when the claim counted the isolation in the same transaction.
+    slot: IsolationSlot | None = None
 
 
 @dataclass(frozen=True)
@@ -144,8 +164,13 @@ class IsolationSlot:
 
     granted: bool
     window: str
-    used: int
+    # Isolations counted in the hour; None when the count was taken in a transaction, which does not say.
+    used: int | None
     limit: int
+
+    def describe(self) -> str:
+        counted = f"{self.used} of {self.limit}" if self.used is not None else f"counted, limit {self.limit}"
+        return f"{counted} in {self.window}" + ("" if self.granted else ": refused")
 
 
 def incident_key(instance_id: str) -> str:
@@ -177,25 +202,85 @@ class Ledger:
         lease_seconds: float,
         decision: str,
         original_groups: Mapping[str, Iterable[str]],
+        isolation_limit: int | None = None,
     ) -> Claim:
-        """Insert the finding once. A repeat costs this one call: the failed write returns the record."""
+        """Insert the finding once; with `isolation_limit`, count its isolation in the same transaction.
+
+        A repeat costs this one call: the refused write returns the record, and counts nothing.
+        """
         item = _finding_item(finding, now=now, decision=decision, original_groups=original_groups)
         item["lease_until"] = Decimal(str(round(now + lease_seconds, 3)))
         item["expires_at"] = int(now) + self._retention_seconds
+        put = {
+            "Item": _dynamo(item),
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if isolation_limit is not None:
+            return self._claim_and_count(finding, item, put, now=now, limit=isolation_limit)
+        return self._put_claim(finding, item, put)
+
+    def _put_claim(self, finding: Finding, item: dict[str, Any], put: dict[str, Any]) -> Claim:
         try:
-            self._request(
-                f"claiming finding {finding.finding_id}",
-                "put_item",
-                Item=_dynamo(item),
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            self._request(f"claiming finding {finding.finding_id}", "put_item", **put)
         except _ConditionFailed as failed:
-            old = failed.item or self._get(finding.finding_id)
-            if old is None:
-                raise LedgerError(f"finding {finding.finding_id} was claimed, then vanished") from None
-            return Claim(is_new=False, record=FindingRecord.from_item(old))
+            return Claim(is_new=False, record=self._record_from(failed.item, finding.finding_id))
         return Claim(is_new=True, record=FindingRecord.from_item(_dynamo(item)))
+
+    def _claim_and_count(
+        self, finding: Finding, item: dict[str, Any], put: dict[str, Any], *, now: float, limit: int
+    ) -> Claim:
+        window = breaker_window(now)
+        count = _count_request(finding.account_id, finding.finding_id, now=now, limit=limit)
+        try:
+            self._transact(
+                f"claiming finding {finding.finding_id}",
+                [{"Put": {"TableName": self._table, **put}}, {"Update": {"TableName": self._table, **count}}],
+            )
+        except _Cancelled as cancelled:
+            if cancelled.failed(0):
+                record = self._record_from(cancelled.reasons[0].get("Item"), finding.finding_id)
+                return Claim(is_new=False, record=record)
+            if not (cancelled.failed(1) or cancelled.conflicted()):
+                raise LedgerError(f"claiming finding {finding.finding_id} was cancelled: {cancelled.reasons}") from None
+            # The hour is full, or another finding is being counted at this instant: claim, then count apart.
+            claim = self._put_claim(finding, item, put)
+            if not claim.is_new:
+                return claim
+            if cancelled.failed(1):
+                held = _plain(cancelled.reasons[1].get("Item") or {}).get("findings", ())
+                return Claim(True, claim.record, IsolationSlot(False, window, len(held) or limit, limit))
+            slot = self.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
+            return Claim(True, claim.record, slot)
+        return Claim(True, FindingRecord.from_item(_dynamo(item)), IsolationSlot(True, window, None, limit))
+
+    def release_claim(self, finding_id: str, *, lease_until: float) -> None:
+        """Remove a claim this invocation made and must not keep (the finding is not GuardDuty's)."""
+        with contextlib.suppress(_ConditionFailed):  # changed since: it is someone else's now
+            self._request(
+                f"withdrawing the claim of {finding_id}",
+                "delete_item",
+                Key=_dynamo({"pk": finding_id}),
+                ConditionExpression="lease_until = :lease AND attribute_not_exists(completed)",
+                ExpressionAttributeValues=_dynamo({":lease": Decimal(str(round(lease_until, 3)))}),
+            )
+
+    def record_unconfirmed(self, finding: Finding, *, now: float, reason: str) -> str:
+        """Keep a delivery GuardDuty did not confirm, under a key of its own that can never block the real finding."""
+        key = f"unconfirmed#{finding.finding_id}#{finding.event_id or utc_timestamp(now)}"
+        item = _finding_item(finding, now=now, decision="unconfirmed", original_groups={})
+        item.update(
+            {
+                "pk": key,
+                "kind": "unconfirmed",
+                "reason": reason[:1000],
+                "event_source": finding.event_source or "",
+                "event_region": finding.event_region or "",
+                "expires_at": int(now) + self._retention_seconds,
+            }
+        )
+        self._request(f"recording the unconfirmed finding {finding.finding_id}", "put_item", Item=_dynamo(item))
+        return key
 
     def note_repeat(self, finding: Finding, *, now: float) -> bool:
         """Record a newer count of a finding GuardDuty re-published; an older or equal one changes nothing."""
@@ -363,24 +448,8 @@ class Ledger:
             response = self._request(
                 f"counting the isolation of {finding_id}",
                 "update_item",
-                Key=_dynamo({"pk": breaker_key(account_id, window)}),
-                UpdateExpression="ADD findings :ids SET kind = :kind, account_id = :account, expires_at = :expires",
-                ConditionExpression=(
-                    "attribute_not_exists(findings) OR contains(findings, :id) OR size(findings) < :limit"
-                ),
-                ExpressionAttributeValues=_dynamo(
-                    {
-                        ":ids": {finding_id},
-                        ":id": finding_id,
-                        ":limit": limit,
-                        ":kind": "breaker",
-                        ":account": account_id,
-                        # Needed only while its hour lasts; a day keeps it to look at afterwards.
-                        ":expires": (int(now) // 3600 + 1) * 3600 + 86400,
-                    }
-                ),
+                **_count_request(account_id, finding_id, now=now, limit=limit),
                 ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _ConditionFailed as failed:
             held = _plain(failed.item or {}).get("findings", ())
@@ -412,6 +481,20 @@ class Ledger:
                 old = error.response.get("Item")
                 raise _ConditionFailed(old if isinstance(old, Mapping) else None) from None
             raise LedgerError(f"{what} failed: {error_code(error)}") from error
+
+    def _transact(self, what: str, parts: list[dict[str, Any]]) -> None:
+        try:
+            self._dynamodb.transact_write_items(TransactItems=parts)
+        except ClientError as error:
+            if error_code(error) == "TransactionCanceledException":
+                raise _Cancelled(list(error.response.get("CancellationReasons") or [])) from None
+            raise LedgerError(f"{what} failed: {error_code(error)}") from error
+
+    def _record_from(self, item: Mapping[str, Any] | None, finding_id: str) -> FindingRecord:
+        found = item or self._get(finding_id)
+        if found is None:
+            raise LedgerError(f"finding {finding_id} was claimed, then vanished")
+        return FindingRecord.from_item(found)
 
     def _get(self, pk: str) -> dict[str, Any] | None:
         response = self._request(f"reading {pk}", "get_item", Key=_dynamo({"pk": pk}), ConsistentRead=True)
@@ -452,6 +535,27 @@ class Ledger:
             )
         except _ConditionFailed:
             raise LedgerError(f"recording on {pk} failed: the item does not exist") from None
+
+
+def _count_request(account_id: str, finding_id: str, *, now: float, limit: int) -> dict[str, Any]:
+    """The breaker's conditional count of one finding in its account's hour (an UpdateItem's arguments)."""
+    return {
+        "Key": _dynamo({"pk": breaker_key(account_id, breaker_window(now))}),
+        "UpdateExpression": "ADD findings :ids SET kind = :kind, account_id = :account, expires_at = :expires",
+        "ConditionExpression": ("attribute_not_exists(findings) OR contains(findings, :id) OR size(findings) < :limit"),
+        "ExpressionAttributeValues": _dynamo(
+            {
+                ":ids": {finding_id},
+                ":id": finding_id,
+                ":limit": limit,
+                ":kind": "breaker",
+                ":account": account_id,
+                # Needed only while its hour lasts; a day keeps it to look at afterwards.
+                ":expires": (int(now) // 3600 + 1) * 3600 + 86400,
+            }
+        ),
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
 
 
 def _finding_item(

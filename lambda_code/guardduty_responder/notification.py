@@ -34,17 +34,17 @@ def notification_text(
     headline = outcome.headline
     subject = _ascii(f"GuardDuty {finding.severity_label}: {headline} {finding.instance_id} {finding.finding_type}")
     lines = [
-        f"{headline}: {finding.instance_id}",
+        f"{headline}: {finding.instance_id or 'no instance named'}",
         f"{finding.finding_type} (severity {finding.severity:g} {finding.severity_label})",
         plain(finding.title, 200),
-        f"Account {finding.account_id}, {finding.region}",
+        f"Account {plain(finding.account_id, 40)}, {plain(finding.region, 40)}",
         *(
             [f"Credentials: role {finding.credentials.role_name}, access key {finding.credentials.access_key_id}"]
             if finding.credentials
             else []
         ),
         "",
-        f"Why: {plain(decision.reason, 300)}",
+        f"Why: {plain(decision.reason, 190)}",
         f"Outcome: {outcome_line(decision, outcome)}",
     ]
     lines += [f"- {plain(action, 200)}" for action in actions]

@@ -43,3 +43,18 @@ def run_both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
         later.exception()  # the other finishes before the error propagates, as it would have
         raise
     return result, later.result()
+
+
+C = TypeVar("C")
+
+
+def run_three(first: Callable[[], A], second: Callable[[], B], third: Callable[[], C]) -> tuple[A, B, C]:
+    """Three independent calls at the same time, each result typed as its own; errors propagate."""
+    later = _executor.submit(contextvars.copy_context().run, run_both, second, third)
+    try:
+        result = contextvars.copy_context().run(first)
+    except BaseException:
+        later.exception()
+        raise
+    second_result, third_result = later.result()
+    return result, second_result, third_result

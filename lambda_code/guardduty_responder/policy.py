@@ -1,38 +1,46 @@
 """What to do about a finding. Pure code: the facts come in, a decision with its reason goes out.
 
-The decision, and the outcome that follows from it and from containment, are the one vocabulary the
-record, the Jira issue, the SNS message and the handler's summary all speak.
+Samples first: a GuardDuty sample is recorded and announced, whatever else it says. Then the
+response rules (first match wins) on what the instance did, judged from GuardDuty's action, never
+from `resourceRole`; then the safety controls (exemption, dry run, circuit breaker), which turn an
+isolation into a held one. The decision, and the outcome that follows from it and from containment,
+are the one vocabulary the record, the Jira issue, the SNS message and the handler's summary speak.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .finding import Finding
+from .finding_types import judge
+from .rules import ResponseRule, RuleAction, first_match
 
 
 class Action(enum.StrEnum):
     ISOLATE = "isolate"
     # Would have been isolated, but a safety control held it back: a person must look (Jira issue).
     HOLD = "hold"
-    # Noise for the on-call person: recorded and notified, no Jira issue.
+    # A rule says report: Jira issue and message, nothing changed.
+    REPORT = "report"
+    # Recorded and announced, no Jira issue: samples, findings GuardDuty does not confirm.
     RECORD = "record"
+    # A rule says ignore: recorded only, no message.
+    IGNORE = "ignore"
 
 
 class DecisionCode(enum.StrEnum):
-    """Which rule decided: recorded, shown to people, and matched on by the summary's readers."""
+    """Which rule or control decided: recorded, shown to people, and matched on by the summary's readers."""
 
     SAMPLE = "sample"
-    CREDENTIALS_IGNORED = "credentials-ignored"
-    CREDENTIALS_REPORT = "credentials-report"
-    TARGET_ROLE = "target-role"
+    UNCONFIRMED = "unconfirmed"
     EXEMPT = "exempt"
     DRY_RUN = "dry-run"
     CIRCUIT_BREAKER = "circuit-breaker"
-    ISOLATE_CREDENTIALS = "isolate-credentials"
     ISOLATE = "isolate"
+    REPORT = "report"
+    IGNORE = "ignore"
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class Decision:
     action: Action
     code: DecisionCode
     reason: str
+    # The response rule that matched, by name; None for samples, unconfirmed findings, no match.
+    rule: str | None = None
 
     @property
     def isolates(self) -> bool:
@@ -47,7 +57,11 @@ class Decision:
 
     @property
     def opens_ticket(self) -> bool:
-        return self.action is not Action.RECORD
+        return self.action in (Action.ISOLATE, Action.HOLD, Action.REPORT)
+
+    @property
+    def notifies(self) -> bool:
+        return self.action is not Action.IGNORE
 
 
 class Outcome(enum.Enum):
@@ -57,6 +71,8 @@ class Outcome(enum.Enum):
     NOT_CONTAINED = ("NOT CONTAINED, LOOK NOW", "NOT CONTAINED")
     BREAKER_OPEN = ("CIRCUIT BREAKER OPEN, NOT ISOLATED, LOOK NOW", "CIRCUIT BREAKER OPEN, not isolated")
     HELD = ("REVIEW", "Review")
+    REPORTED = ("REPORT", "Report")
+    UNCONFIRMED = ("UNCONFIRMED BY GUARDDUTY, NOTHING DONE, LOOK NOW", "Unconfirmed")
     RECORDED = ("FYI", "Recorded")
 
     @property
@@ -74,84 +90,73 @@ def outcome_of(decision: Decision, *, contained: bool) -> Outcome:
         return Outcome.ISOLATED if contained else Outcome.NOT_CONTAINED
     if decision.code is DecisionCode.CIRCUIT_BREAKER:
         return Outcome.BREAKER_OPEN
-    return Outcome.HELD if decision.action is Action.HOLD else Outcome.RECORDED
+    if decision.code is DecisionCode.UNCONFIRMED:
+        return Outcome.UNCONFIRMED
+    if decision.action is Action.HOLD:
+        return Outcome.HELD
+    return Outcome.REPORTED if decision.action is Action.REPORT else Outcome.RECORDED
 
 
 def outcome_line(decision: Decision, outcome: Outcome) -> str:
     """The outcome in a few words, for the message and the summary."""
     if outcome is Outcome.ISOLATED:
         return "isolated"
-    if outcome is Outcome.RECORDED:
-        return "recorded only"
+    if decision.action in (Action.RECORD, Action.IGNORE, Action.REPORT):
+        return "nothing changed"
     return "not isolated" if decision.isolates else f"not isolated ({decision.code})"
+
+
+def unconfirmed(why: str) -> Decision:
+    """A finding GuardDuty does not vouch for: recorded and announced, nothing changed."""
+    return Decision(Action.RECORD, DecisionCode.UNCONFIRMED, f"not confirmed by GuardDuty: {why}; nothing was changed")
 
 
 def decide(
     finding: Finding,
     *,
+    rules: Sequence[ResponseRule],
     dry_run: bool,
-    exempt_tag_key: str,
+    exempt_tag_key: str | None,
     instance_tags: Mapping[str, str] | None = None,
     breaker_open: bool = False,
     isolation_limit: int | None = None,
-    credential_findings: str = "report",
 ) -> Decision:
     """Decide from the finding and, once known, the instance's live tags (they win over the finding's)."""
     if finding.is_sample:
         return Decision(Action.RECORD, DecisionCode.SAMPLE, "GuardDuty sample finding: nothing is changed")
-    credentials = finding.credentials
-    if credentials is not None:
-        # An API-call finding names the key as its target: the role rule below is for network findings.
-        used = f"the credentials of instance role {credentials.role_name} were used away from {finding.instance_id}"
-        if credential_findings == "ignore":
-            return Decision(
-                Action.RECORD, DecisionCode.CREDENTIALS_IGNORED, f"{used}; credential findings are only recorded"
-            )
-        if credential_findings != "contain":
-            return Decision(
-                Action.HOLD,
-                DecisionCode.CREDENTIALS_REPORT,
-                f"{used}; automatic containment of credential findings is off: look now",
-            )
-    elif finding.resource_role == "TARGET":
-        return Decision(
-            Action.RECORD,
-            DecisionCode.TARGET_ROLE,
-            "the instance is the target of someone else's activity, not the actor: nothing is changed",
-        )
-    held = _held_back(finding, dry_run, exempt_tag_key, instance_tags, breaker_open, isolation_limit)
+    judgement = judge(finding)
+    tags = instance_tags if instance_tags is not None else dict(finding.tags)
+    rule = first_match(rules, finding, judgement.involvement, tags)
+    what = f"the instance is {judgement.involvement}: {judgement.what}"
+    if rule is None:
+        return Decision(Action.REPORT, DecisionCode.REPORT, f"no response rule matches ({what}): reported")
+    because = f"{rule.describe()} matched; {what}"
+    if rule.action is RuleAction.IGNORE:
+        return Decision(Action.IGNORE, DecisionCode.IGNORE, f"{because}: ignored, recorded only", rule.name)
+    if rule.action is RuleAction.REPORT:
+        return Decision(Action.REPORT, DecisionCode.REPORT, f"{because}: reported, nothing changed", rule.name)
+    held = _held_back(finding, tags, dry_run, exempt_tag_key, breaker_open, isolation_limit)
     if held is not None:
-        return held
-    if credentials is not None:
-        return Decision(
-            Action.ISOLATE,
-            DecisionCode.ISOLATE_CREDENTIALS,
-            f"{used}: isolate the instance, remove its instance profile and revoke the role's older sessions "
-            "(the actions say what was done)",
-        )
-    return Decision(Action.ISOLATE, DecisionCode.ISOLATE, "the instance is the actor of the finding: isolated")
+        return Decision(Action.HOLD, held[0], f"{because}; {held[1]}", rule.name)
+    return Decision(Action.ISOLATE, DecisionCode.ISOLATE, f"{because}: isolated", rule.name)
 
 
 def _held_back(
     finding: Finding,
+    tags: Mapping[str, str],
     dry_run: bool,
-    exempt_tag_key: str,
-    instance_tags: Mapping[str, str] | None,
+    exempt_tag_key: str | None,
     breaker_open: bool,
     isolation_limit: int | None,
-) -> Decision | None:
+) -> tuple[DecisionCode, str] | None:
     """The safety control that holds back an isolating decision, if any (exemption, dry run, breaker)."""
-    tags = instance_tags if instance_tags is not None else dict(finding.tags)
-    if tags.get(exempt_tag_key, "").strip().lower() == "true":
-        return Decision(
-            Action.HOLD, DecisionCode.EXEMPT, f"the instance carries the exemption tag {exempt_tag_key}=true"
-        )
+    if exempt_tag_key and tags.get(exempt_tag_key, "").strip().lower() == "true":
+        return DecisionCode.EXEMPT, f"but the instance carries the exemption tag {exempt_tag_key}=true"
     if dry_run:
-        return Decision(Action.HOLD, DecisionCode.DRY_RUN, "dry-run mode: the instance would have been isolated")
+        return DecisionCode.DRY_RUN, "dry-run mode: the instance would have been isolated"
     if breaker_open:
         limit = f"{isolation_limit} " if isolation_limit is not None else ""
-        return Decision(
-            Action.HOLD,
+        return (
             DecisionCode.CIRCUIT_BREAKER,
             f"circuit breaker open: the limit of {limit}isolations per hour in account {finding.account_id} is "
             "reached, so nothing more is isolated there this hour: look now",

@@ -16,7 +16,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,7 +26,8 @@ from .accounts import AccountAccessError, Estate, Estates
 from .aws_errors import describe_error, error_code
 from .clients import AwsClients
 from .config import Settings
-from .finding import Finding, parse_finding
+from .finding import Finding, MalformedFindingError, parse_finding
+from .guardduty import GuardDuty
 from .isolation import (
     ContainmentError,
     ContainmentGroups,
@@ -40,8 +41,8 @@ from .isolation import (
 )
 from .ledger import ISOLATED, RELEASED, FindingRecord, IncidentClaim, IsolationSlot, Ledger, LedgerError, breaker_window
 from .notification import notification_text, publish
-from .parallel import run_both, run_parallel
-from .policy import Action, Decision, DecisionCode, Outcome, decide, outcome_line, outcome_of
+from .parallel import run_parallel, run_three
+from .policy import Action, Decision, DecisionCode, Outcome, decide, outcome_line, outcome_of, unconfirmed
 from .steps import (
     CREDENTIAL_STEPS,
     EVIDENCE_STEPS,
@@ -67,6 +68,7 @@ _REFUSED = (
     "RequestExpired",
 )
 _DEFAULT_LEASE_SECONDS = 900.0
+_GUARDDUTY_SOURCE = "aws.guardduty"
 # The Jira step makes at most two requests (a search, then a create or a comment), each bounded by
 # JIRA_TIMEOUT_SECONDS; the SNS message and the final record need a few seconds after it.
 _JIRA_REQUESTS = 2
@@ -101,19 +103,18 @@ class Delivery(enum.StrEnum):
     ALREADY_HANDLED = "already handled"
     RELEASED = "released: left alone"
     IN_PROGRESS = "in progress in another invocation"
+    # GuardDuty does not vouch for the event: recorded apart and announced, nothing changed.
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)
 class Assessment:
-    """What the responder learnt before deciding: where to act, the live instance, the breaker's answer."""
+    """What the responder learnt of the instance before deciding: where to act on it, and how it is now."""
 
     estate: Estate | None = None
     instance: InstanceFacts | None = None
     # Why nothing can be done to the instance (no role in its account, no such instance).
     unreachable: str | None = None
-    slot: IsolationSlot | None = None
-    # The instance is under an isolated incident already: a full hour does not hold a further finding.
-    isolated_already: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,8 @@ class FindingResponse:
     deadline: float | None = None
     claimed_at: float = 0.0
     assessment: Assessment = field(default_factory=Assessment)
+    # The circuit breaker's answer for this finding, once asked (with the claim, or before containment).
+    slot: IsolationSlot | None = None
     instance: InstanceFacts | None = None
     estate: Estate | None = None
     incident: IncidentClaim | None = None
@@ -253,6 +256,7 @@ class Responder:
             member_role_name=settings.member_role_name,
             external_id=settings.member_role_external_id,
         )
+        self.guardduty = GuardDuty(clients.lazy("guardduty"), detector_id=settings.guardduty_detector_id)
         self.ticketing = ticketing or JiraTicketing(
             clients.lazy("secretsmanager"),
             secret_arn=settings.jira_secret_arn,
@@ -272,12 +276,13 @@ class Responder:
         finding = parse_finding(event)
         logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
         response = self._claim(finding, remaining_seconds)
+        if response.delivery is Delivery.UNCONFIRMED:
+            return self._announce_unconfirmed(response)
         if response.delivery is not Delivery.HANDLED:
             return _repeat_summary(response)
         try:
             self._recall(response)
             if response.pending(Phase.CONTAINED):
-                response.assessment = self._assess(response)
                 response.decision = self._decide(response)
                 self._contain(response)
             if response.pending(Phase.PRESERVED):
@@ -299,23 +304,70 @@ class Responder:
     # -- claim: once per finding, or resume what an earlier invocation left --------------------------
 
     def _claim(self, finding: Finding, remaining_seconds: float | None) -> FindingResponse:
-        now = self.clock()
+        """Claim the finding, look at the instance and ask GuardDuty for its copy, all at once.
+
+        An isolating finding is counted by the circuit breaker in the claim's own write, so the
+        breaker costs no call of its own; a repeat is refused by that write and counts nothing.
+        """
+        now, preliminary = self.clock(), self._decide_on(finding)
         lease = (remaining_seconds or _DEFAULT_LEASE_SECONDS) + 5
-        preliminary = self._decide_on(finding)
-        claim = self.ledger.claim_finding(
-            finding,
-            now=now,
-            lease_seconds=lease,
-            decision=preliminary.code,
-            original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
-        )
         deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
+        doubt = self._doubt_about_source(finding)
+        if doubt is not None:
+            return FindingResponse(finding, _unclaimed(finding), unconfirmed(doubt), Delivery.UNCONFIRMED)
+        limit = self.settings.max_isolations_per_hour
+        claim, look, copy = run_three(
+            lambda: self.ledger.claim_finding(
+                finding,
+                now=now,
+                lease_seconds=lease,
+                decision=preliminary.code,
+                original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
+                isolation_limit=limit if preliminary.isolates and limit > 0 else None,
+            ),
+            lambda: _settled(lambda: self._look(finding, preliminary)),
+            lambda: _settled(lambda: self.guardduty.copy_of(finding.finding_id)),
+        )
         response = FindingResponse(
             finding, claim.record, preliminary, retry=not claim.is_new, deadline=deadline, claimed_at=now
         )
+        response.slot = claim.slot
         if not claim.is_new:
             response.delivery = self._repeat(finding, claim.record, now=now, lease=lease)
+        if response.delivery is Delivery.HANDLED and claim.record.phase < Phase.CONTAINED:
+            self._confirm(response, look, copy)
         return response
+
+    def _confirm(self, response: FindingResponse, look: Assessment | BaseException, copy: Any) -> None:
+        """Act on GuardDuty's copy of the finding, or, if it has none that matches, withdraw the claim."""
+        try:
+            if isinstance(look, BaseException):
+                raise look
+            if isinstance(copy, BaseException):
+                raise copy
+            confirmed = _confirmed(response.finding, copy)
+        except STEP_ERRORS:
+            self._let_go(response.finding.finding_id)
+            raise
+        response.assessment = look
+        if isinstance(confirmed, Finding):
+            response.finding = confirmed
+            return
+        doubt = confirmed
+        logger.warning("unconfirmed finding", extra={"reason": doubt})
+        self.ledger.release_claim(response.finding.finding_id, lease_until=response.record.lease_until)
+        if response.slot is not None and response.slot.granted:
+            self._give_back(response.finding, response.slot)
+        response.delivery, response.decision = Delivery.UNCONFIRMED, unconfirmed(doubt)
+
+    def _doubt_about_source(self, finding: Finding) -> str | None:
+        """Why the event cannot be GuardDuty's own for this function's region, if it cannot."""
+        if finding.event_source != _GUARDDUTY_SOURCE:
+            return f"the event's source is {finding.event_source!r}, not {_GUARDDUTY_SOURCE!r}"
+        region = finding.event_region or finding.region
+        if region != self.clients.region:
+            return f"the event is from region {region!r}; this responder confirms findings of {self.clients.region}"
+        return None
 
     def _repeat(self, finding: Finding, record: FindingRecord, *, now: float, lease: float) -> Delivery:
         """A delivery of a finding claimed before: note the new count; resume it only if it is unfinished and free."""
@@ -350,50 +402,41 @@ class Responder:
 
     # -- assess and decide ----------------------------------------------------------------------------
 
-    def _assess(self, response: FindingResponse) -> Assessment:
-        """Where to act, the live instance and, for an isolating decision, a place under the breaker: at once.
-
-        The place is taken before the live tags are known, so that the breaker costs no round trip on
-        the way to containment; a place that isolates nothing is given back after containment.
-        """
-        finding, preliminary = response.finding, response.decision
-        if preliminary.action is Action.RECORD:
+    def _look(self, finding: Finding, preliminary: Decision) -> Assessment:
+        """Where the instance is acted on, and how it is now: what the decision and containment read."""
+        if preliminary.code is DecisionCode.SAMPLE or not finding.instance_id:
             return Assessment()
         try:
             estate = self.estates.for_account(finding.account_id)
         except AccountAccessError as error:
             return Assessment(unreachable=str(error))
-        now = response.claimed_at
-        # Counted already if it isolated before; never counted if the breaker held it before.
-        settled = response.done(Step.CONTAIN) or response.held_before
-        described, slot = run_both(
-            lambda: self._describe(finding, estate),
-            lambda: self._take_slot(finding, now) if preliminary.isolates and not settled else None,
-        )
+        described = self._describe(finding, estate)
         if isinstance(described, str):
-            return Assessment(estate=estate, unreachable=described, slot=slot)
-        if slot is None and not settled and self._decide_on(finding, described.tags).isolates:
-            # The finding's copy of the tags held it back, the live ones do not: it must be counted
-            # before anything moves (a round trip, in this case only).
-            slot = self._take_slot(finding, now)
-        # A further finding on an instance the responder holds isolated adds to its incident:
-        # confirming an isolation takes no new place.
-        isolated_already = slot is not None and not slot.granted and self._isolated_already(finding.instance_id)
-        return Assessment(estate, described, None, slot, isolated_already)
+            return Assessment(estate=estate, unreachable=described)
+        return Assessment(estate, described)
 
     def _decide(self, response: FindingResponse) -> Decision:
-        """The decision from the live tags and the circuit breaker's answer (the finding's alone until then)."""
-        assessment = response.assessment
-        decision = response.decision
-        if assessment.instance is not None:
-            slot = assessment.slot
-            refused = slot is not None and not slot.granted and not assessment.isolated_already
-            # A finding the breaker held stays held on its retries, whatever the hour.
-            decision = self._decide_on(
-                response.finding, assessment.instance.tags, breaker_open=refused or response.held_before
-            )
-        logger.info("decided", extra={"decision": decision.action.value, "reason": decision.code})
+        """The decision on GuardDuty's copy, the live tags and, for an isolation, the circuit breaker."""
+        instance = response.assessment.instance
+        tags = instance.tags if instance is not None else None
+        # A finding the breaker held stays held on its retries, whatever the hour.
+        decision = self._decide_on(response.finding, tags, breaker_open=response.held_before)
+        if decision.isolates and instance is not None and not self._room_to_isolate(response):
+            decision = self._decide_on(response.finding, tags, breaker_open=True)
+        logger.info(
+            "decided", extra={"decision": decision.action.value, "reason": decision.code, "rule": decision.rule}
+        )
         return decision
+
+    def _room_to_isolate(self, response: FindingResponse) -> bool:
+        """Whether the breaker lets this finding isolate: counted with the claim, or counted now."""
+        if response.done(Step.CONTAIN):
+            return True  # isolated before, by an invocation that had counted it
+        if response.slot is None:
+            # Not counted with the claim (a retry, or the event's own copy did not isolate): a round trip, here only.
+            response.slot = self._take_slot(response.finding, response.claimed_at)
+        # A further finding on an instance the responder holds isolated adds to its incident: no new place.
+        return response.slot.granted or self._isolated_already(response.finding.instance_id)
 
     def _decide_on(
         self, finding: Finding, instance_tags: Mapping[str, str] | None = None, *, breaker_open: bool = False
@@ -405,7 +448,7 @@ class Responder:
             instance_tags=instance_tags,
             breaker_open=breaker_open,
             isolation_limit=self.settings.max_isolations_per_hour,
-            credential_findings=self.settings.credential_findings,
+            rules=self.settings.response_rules,
         )
 
     def _describe(self, finding: Finding, estate: Estate) -> InstanceFacts | str:
@@ -430,7 +473,7 @@ class Responder:
             slot = IsolationSlot(granted=False, window=breaker_window(now), used=0, limit=0)
         else:
             slot = self.ledger.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
-        logger.info("isolation slot", extra={"granted": slot.granted, "used": slot.used, "limit": slot.limit})
+        logger.info("isolation slot", extra={"slot": slot.describe()})
         return slot
 
     def _isolated_already(self, instance_id: str) -> bool:
@@ -441,11 +484,10 @@ class Responder:
 
     def _contain(self, response: FindingResponse) -> None:
         """Isolate the instance if the decision says so (raising if that fails), and settle its incident."""
-        assessment = response.assessment
+        assessment, slot = response.assessment, response.slot
         response.estate, response.instance = assessment.estate, assessment.instance
-        if assessment.slot is not None:
-            slot = assessment.slot
-            response.values["isolation_slot"] = f"{slot.used} of {slot.limit} in {slot.window}"
+        if slot is not None:
+            response.values["isolation_slot"] = slot.describe()
         instance, estate = assessment.instance, assessment.estate
         if assessment.unreachable is not None:
             # Nothing to contain here (no role in that account, long terminated): people must still
@@ -457,10 +499,10 @@ class Responder:
             containment = self._leave_alone(response, instance)
         response.incident = containment.incident
         response.add(containment.step, phase=Phase.CONTAINED)
-        if assessment.slot is not None and assessment.slot.granted and not containment.isolated_first:
+        if slot is not None and slot.granted and not containment.isolated_first:
             # Counted, but this finding isolated nothing (exempt, gone, unreachable, or the instance
             # was isolated already for another finding): the place goes back to the hour.
-            self._give_back(response.finding, assessment.slot)
+            self._give_back(response.finding, slot)
 
     def _isolate(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> Containment:
         finding = response.finding
@@ -654,6 +696,9 @@ class Responder:
         return f"Jira issue {key}", {"jira_key": key}
 
     def _notify(self, response: FindingResponse) -> None:
+        if not response.decision.notifies:
+            response.add(phase=Phase.NOTIFIED)
+            return
         message = notification_text(
             response.finding,
             response.decision,
@@ -676,6 +721,29 @@ class Responder:
             self.ledger.record(response.finding.finding_id, steps=response.states([Step.NOTIFY]))
         except LedgerError as error:
             logger.warning("could not record the message as sent", extra={"error": str(error)})
+
+    def _announce_unconfirmed(self, response: FindingResponse) -> dict[str, Any]:
+        """Keep and announce a delivery GuardDuty does not vouch for; nothing is changed, nothing retried."""
+        finding, decision = response.finding, response.decision
+        key = self.ledger.record_unconfirmed(finding, now=self.clock(), reason=decision.reason)
+        message = notification_text(finding, decision, outcome=Outcome.UNCONFIRMED, actions=[], jira_key=None)
+        publish(self.clients.sns, self.settings.topic_arn, message)
+        return {
+            "finding_id": finding.finding_id,
+            "instance_id": finding.instance_id,
+            "finding_type": finding.finding_type,
+            "repeat": False,
+            "outcome": str(Delivery.UNCONFIRMED),
+            "decision": str(decision.code),
+            "action": str(decision.action),
+            "reason": decision.reason,
+            "rule": None,
+            "isolated": False,
+            "record": key,
+            "steps": {},
+            "snapshot_ids": [],
+            "jira_key": None,
+        }
 
     def _finish(self, response: FindingResponse) -> None:
         """The last record of this invocation: Jira and SNS, whether the finding is complete, and the lease let go."""
@@ -787,12 +855,49 @@ def _summary(response: FindingResponse) -> dict[str, Any]:
         "decision": str(decision.code),
         "action": str(decision.action),
         "reason": decision.reason,
+        "rule": decision.rule,
         "result": outcome_line(decision, response.outcome),
         "isolated": decision.isolates and response.done(Step.CONTAIN),
         "steps": response.step_summary(),
         "snapshot_ids": response.snapshot_ids,
         "jira_key": response.jira_key,
     }
+
+
+def _settled(call: Callable[[], Any]) -> Any:
+    """The call's result, or the expected error it raised, to be dealt with once the calls beside it are done."""
+    try:
+        return call()
+    except STEP_ERRORS as error:
+        return error
+
+
+def _confirmed(event: Finding, copy: Mapping[str, Any] | None) -> Finding | str:
+    """The finding as GuardDuty holds it, with the delivery's own envelope; or why GuardDuty does not vouch for it."""
+    if copy is None:
+        return f"GuardDuty has no finding {event.finding_id} in this region"
+    try:
+        held = parse_finding({"detail": copy})
+    except MalformedFindingError as error:
+        return f"GuardDuty's copy of finding {event.finding_id} cannot be read: {error}"
+    if (held.account_id, held.instance_id) != (event.account_id, event.instance_id):
+        return (
+            f"GuardDuty's finding {event.finding_id} is about instance {held.instance_id or 'none'} of account "
+            f"{held.account_id or 'none'}, not {event.instance_id or 'none'} of {event.account_id or 'none'}"
+        )
+    return replace(held, event_id=event.event_id, event_source=event.event_source, event_region=event.event_region)
+
+
+def _unclaimed(finding: Finding) -> FindingRecord:
+    """The record of a finding this invocation never claimed (GuardDuty does not vouch for it)."""
+    return FindingRecord(
+        finding_id=finding.finding_id,
+        instance_id=finding.instance_id,
+        status="open",
+        service_count=finding.count,
+        lease_until=0.0,
+        decision=str(DecisionCode.UNCONFIRMED),
+    )
 
 
 def _repeat_summary(response: FindingResponse) -> dict[str, Any]:

@@ -85,7 +85,7 @@ def ticket_text(
         *_finding_section(finding),
         "",
         "h2. Decision",
-        f"{decision.action.value}: {untrusted(decision.reason)}",
+        f"{decision.action.value}: {untrusted(decision.reason, 1000)}",
         "",
         "h2. Actions taken",
         *([f"* {untrusted(action, 1000)}" for action in actions] or ["* none"]),
@@ -132,9 +132,50 @@ def _finding_section(finding: Finding) -> list[str]:
         *_credentials_lines(finding),
         f"*Finding id:* {finding.finding_id}",
         f"*Seen:* {finding.count} time(s), updated {untrusted(finding.updated_at, 40)}",
+        *_activity_lines(finding),
         # Untrusted text never starts a line: Jira's block markup (h1., bq., lists) only works there.
         f"*Description:* {untrusted(finding.description, 2000)}",
+        *_process_lines(finding),
+        *_file_lines(finding),
     ]
+
+
+def _activity_lines(finding: Finding) -> list[str]:
+    """What GuardDuty saw, and its own label for the instance's part (shown, never the reason on its own)."""
+    activity = finding.activity
+    lines = [f"*Resource:* {untrusted(finding.resource_type, 40)}"]
+    if activity.action_type:
+        seen = " ".join(part for part in (activity.action_type, activity.direction, activity.remote) if part)
+        lines.append(f"*Activity:* {untrusted(seen, 300)}")
+    if finding.resource_role:
+        lines.append(f"*GuardDuty's resource role:* {untrusted(finding.resource_role, 20)}")
+    return lines
+
+
+def _process_lines(finding: Finding) -> list[str]:
+    process = finding.process
+    if process is None:
+        return []
+    lines = [
+        "",
+        "h2. Process (Runtime Monitoring)",
+        f"*Name:* {untrusted(process.name, 200)}, pid {untrusted(process.pid, 20)}, user {untrusted(process.user, 64)}",
+        f"*Executable:* {untrusted(process.executable_path, 400)}",
+        f"*SHA-256:* {untrusted(process.executable_sha256, 64)}",
+    ]
+    lines += [f"* parent: {untrusted(parent, 500)}" for parent in process.lineage]
+    return lines
+
+
+def _file_lines(finding: Finding) -> list[str]:
+    if not finding.detected_files:
+        return []
+    lines = ["", "h2. Malicious files (Malware Protection for EC2)"]
+    lines += [
+        f"* {untrusted(file.threat, 200)}: {untrusted(file.path, 400)} (SHA-256 {untrusted(file.sha256, 64)})"
+        for file in finding.detected_files
+    ]
+    return lines
 
 
 def _how_to_release(finding: Finding, isolated: bool) -> str:

@@ -190,14 +190,16 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
 def _replay(args: argparse.Namespace) -> int:
     from guardduty_responder.finding import MalformedFindingError, parse_finding
 
-    event = _read_event(args.event_file)
+    from .events import NotAFinding, as_event
+
     try:
+        event = as_event(_read_event(args.event_file))
         finding = parse_finding(event)
-    except MalformedFindingError as error:
+    except (NotAFinding, MalformedFindingError) as error:
         raise UsageError(f"{args.event_file}: {error}") from error
     if args.local:
         _refuse_profile_with_local(args)
-        return _replay_locally(args, event, finding.region)
+        return _replay_locally(args, event, _local_region(event, finding.region))
 
     from guardduty_responder.clients import AwsClients
     from guardduty_responder.responder import Responder
@@ -226,6 +228,8 @@ def _replay_locally(args: argparse.Namespace, event: Mapping[str, Any], region: 
         vpc_id, subnet_id = aws.create_network()
         stand_in = _stand_in_instance(aws, vpc_id, subnet_id, event, finding.tags)
         pointed = point_event_at(event, aws.describe(stand_in))
+        # The replayed finding is one GuardDuty raised: its stand-in holds it, so it is confirmed.
+        aws.guardduty.add(pointed["detail"])
         before = _live_groups(aws.describe(stand_in))
         responder = Responder(_settings(), AwsClients(region=region))
         summary = _respond(responder, pointed)
@@ -257,7 +261,8 @@ def _stand_in_instance(
     )["SecurityGroups"][0]["GroupId"]
     group_ids = {"default": default_group}
     groups_per_eni: list[list[str]] = []
-    reported = event["detail"]["resource"]["instanceDetails"].get("networkInterfaces")
+    details = event["detail"]["resource"].get("instanceDetails")
+    reported = details.get("networkInterfaces") if isinstance(details, Mapping) else None
     for interface in reported if isinstance(reported, list) else []:
         groups = interface.get("securityGroups") if isinstance(interface, Mapping) else None
         names = [str(g.get("groupName") or g.get("groupId")) for g in groups or [] if isinstance(g, Mapping)]
@@ -272,6 +277,12 @@ def _stand_in_instance(
         groups_per_eni=groups_per_eni or [[default_group]],
         tags=tags,
     )
+
+
+def _local_region(event: Mapping[str, Any], finding_region: str) -> str:
+    """The region the embedded AWS plays: the envelope's, which the responder checks, else the finding's."""
+    region = event.get("region")
+    return region if isinstance(region, str) and re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region) else finding_region
 
 
 def _respond(responder: Any, event: Mapping[str, Any]) -> dict[str, Any]:

@@ -136,14 +136,16 @@ def finding_event(
     region: str,
     title: str,
     action: Mapping[str, Any],
-    role: str = "ACTOR",
+    role: str = "TARGET",
     sample: bool = False,
     count: int = 1,
 ) -> dict[str, Any]:
     """An EventBridge "GuardDuty Finding" event in the documented finding format (schema 2.0).
 
     It names a placeholder instance, as GuardDuty's sample findings do; `point_event_at` aims it at
-    an instance of the estate. `seed` makes the finding id stable from one run to the next.
+    an instance of the estate. `seed` makes the finding id stable from one run to the next. The
+    resource role is GuardDuty's own label, TARGET on most types even when the instance itself made
+    the request: the responder decides from the action, not from it.
     """
     finding_id = hashlib.sha256(seed.encode()).hexdigest()[:32]
     detector = "5cc4f1a9e2b84d7f9a3e6b1d8c2f0a47"
@@ -425,9 +427,12 @@ class DemoRun:
 
     # -- deliveries -----------------------------------------------------------------------------------------
 
-    def deliver(self, label: str, event: dict[str, Any], instance_name: str) -> Delivery:
+    def deliver(self, label: str, event: dict[str, Any], instance_name: str, *, raised: bool = True) -> Delivery:
+        """Deliver one event to the handler; `raised`: GuardDuty holds the finding it raised, so it is confirmed."""
         number = len(self.deliveries) + 1
         detail = event["detail"]
+        if raised:
+            self.aws.guardduty.add(copy.deepcopy(detail))
         instance_id = detail["resource"]["instanceDetails"]["instanceId"]
         style = self.display.style
         self.display.line()
@@ -495,7 +500,7 @@ class DemoRun:
         if summary.get("repeat"):
             line(f"      {'outcome':<15}{summary['outcome']}: GuardDuty's count is now {count}; nothing else done")
         elif delivery.reason:
-            colour = {"isolate": "green", "record": "dim"}.get(summary.get("action", ""), "yellow")
+            colour = {"isolate": "green", "record": "dim", "ignore": "dim"}.get(summary.get("action", ""), "yellow")
             verdict = (
                 summary["action"]
                 if summary["action"] == delivery.decision
@@ -573,10 +578,12 @@ def summary_table(deliveries: Sequence[Delivery], names: Mapping[str, str], devi
     for delivery in deliveries:
         if delivery.error:
             decision = f"FAILED: {delivery.error}"
+        elif delivery.outcome == "unconfirmed":
+            decision = f"unconfirmed: {delivery.reason.removeprefix('not confirmed by GuardDuty: ')}"
         elif delivery.outcome != "handled":
             decision = f"repeat: {delivery.outcome}, count noted"
         else:
-            decision = f"{delivery.decision}: {delivery.reason}"
+            decision = f"{delivery.decision}: {_short_reason(delivery.reason)}"
         rows.append(
             [
                 str(delivery.number),
@@ -592,7 +599,7 @@ def summary_table(deliveries: Sequence[Delivery], names: Mapping[str, str], devi
     return terminal.table(
         ["#", "instance / finding", "decision: reason", "groups before", "groups after", "snaps", "Jira", "message"],
         rows,
-        max_widths=[2, 22, 34, 22, 18, 5, 9, 8],
+        max_widths=[2, 22, 34, 22, 18, 5, 9, 11],
     )
 
 
@@ -601,7 +608,13 @@ def _headline(subject: str | None) -> str | None:
     if subject is None:
         return None
     match = re.match(r"^GuardDuty \w+: (.+?) i-", subject)
-    return match.group(1) if match else "sent"
+    return match.group(1).split(",")[0].split(" BY ")[0] if match else "sent"
+
+
+def _short_reason(reason: str) -> str:
+    """The reason without the rule's description (the summary table's column is narrow)."""
+    rule = re.match(r'^rule "([^"]+)" \(.*?\) matched; the instance is (.*)$', reason)
+    return f"({rule.group(1)}) {rule.group(2)}" if rule else reason
 
 
 def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | None = None) -> DemoReport:
@@ -733,7 +746,7 @@ def _deliver_the_findings(run: DemoRun, region: str) -> None:
         "build-runner",
     )
     run.deliver(
-        "port probe (target)",
+        "port probe (attacked)",
         about(
             "bastion",
             finding_event(
@@ -757,9 +770,23 @@ def _deliver_the_findings(run: DemoRun, region: str) -> None:
                 8,
                 seed="demo/api/ssh",
                 region=region,
+                role="ACTOR",
                 title="api is performing SSH brute force attacks against 198.51.100.23.",
                 action=_connection("OUTBOUND", "198.51.100.23", 22, "SSH"),
             ),
         ),
         "api",
     )
+    forged = about(
+        "web-1",
+        finding_event(
+            "Backdoor:EC2/C&CActivity.B",
+            8,
+            seed="demo/forged",
+            region=region,
+            title="An event sent to the function by someone other than GuardDuty.",
+            action=_connection("OUTBOUND", "192.0.2.99", 443, "HTTPS"),
+        ),
+    )
+    forged["source"] = "evil.attacker"
+    run.deliver("forged event", forged, "web-1", raised=False)

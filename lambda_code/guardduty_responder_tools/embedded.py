@@ -1,9 +1,10 @@
-"""An embedded AWS for the demo and `--local`: moto in this process, the Jira stand-in on 127.0.0.1.
+"""An embedded AWS for the demo and `--local`: moto in this process, the Jira and GuardDuty stand-ins on 127.0.0.1.
 
 It creates what Terraform would (the ledger table, the topic, the Jira secret) and sets the same
 environment variables the Lambda function gets, so the code under it is the code that runs in AWS.
-Nothing leaves the machine: the credentials are fake, every AWS call is answered by moto, and Jira
-is a local HTTP server. Everything is discarded when the context ends; the environment is restored.
+Nothing leaves the machine: the credentials are fake, every AWS call is answered by moto except
+GuardDuty's findings API, which moto lacks and a local stand-in answers, and Jira is a local HTTP
+server. Everything is discarded when the context ends; the environment is restored.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from .guardduty_standin import GuardDutyStandIn
 from .jira_standin import JiraStandIn
 
 INSTALL_HINT = "pip install -e '.[local]' (from the repository root), or run `make demo`"
@@ -115,6 +117,7 @@ class EmbeddedAws:
         self._mock: Any = None
         self._clients: dict[str, Any] = {}
         self.jira = JiraStandIn()
+        self.guardduty = GuardDutyStandIn()
         self.table_name = TABLE_NAME
         self.topic_arn = ""
         self.queue_url = ""
@@ -144,6 +147,9 @@ class EmbeddedAws:
         self._mock.start()
         try:
             self.jira.start()
+            self.guardduty.start()
+            # botocore's per-service endpoint: the responder's own GuardDuty client asks the stand-in.
+            self._set_environ({"AWS_ENDPOINT_URL_GUARDDUTY": self.guardduty.url})
             self._create_responder_resources()
         except BaseException:
             self.__exit__(None, None, None)
@@ -152,6 +158,7 @@ class EmbeddedAws:
 
     def __exit__(self, *exc_info: object) -> None:
         self.jira.stop()
+        self.guardduty.stop()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -190,6 +197,7 @@ class EmbeddedAws:
                 "EXEMPT_TAG_KEY": "guardduty-responder:exempt",
                 "ISOLATION_PAUSE_SECONDS": "0",
                 "JIRA_TIMEOUT_SECONDS": str(self._jira_timeout_seconds),
+                "GUARDDUTY_DETECTOR_ID": self.guardduty.detector_id,
             }
         )
 
@@ -269,11 +277,18 @@ class EmbeddedAws:
 def point_event_at(event: Mapping[str, Any], instance: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of the event about `instance` (a DescribeInstances entry), as GuardDuty would report it.
 
-    The instance id, its network interfaces with their groups and its tags are replaced; the rest
-    of the finding (type, severity, role, sample flag, ids) is kept.
+    The instance id, its network interfaces with their groups and its tags are replaced (for a
+    credential finding, the role session's name, which is the instance id); the rest of the finding
+    (type, severity, role, sample flag, ids) is kept.
     """
     pointed = copy.deepcopy(dict(event))
-    details = pointed["detail"]["resource"]["instanceDetails"]
+    resource = pointed["detail"]["resource"]
+    keys = resource.get("accessKeyDetails")
+    if isinstance(keys, dict) and isinstance(keys.get("principalId"), str) and ":" in keys["principalId"]:
+        keys["principalId"] = keys["principalId"].split(":", 1)[0] + ":" + instance["InstanceId"]
+    details = resource.get("instanceDetails")
+    if not isinstance(details, dict):
+        return pointed
     details["instanceId"] = instance["InstanceId"]
     details["networkInterfaces"] = [
         {

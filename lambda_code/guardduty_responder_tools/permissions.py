@@ -8,10 +8,12 @@ role); the home actions only in the responder's own account.
 
 from __future__ import annotations
 
-from guardduty_responder import accounts, credentials, evidence, isolation, ledger, notification, ticketing
+from collections.abc import Iterable
+
+from guardduty_responder import accounts, credentials, evidence, guardduty, isolation, ledger, notification, ticketing
 
 ESTATE_MODULES = (isolation, evidence)
-HOME_MODULES = (ledger, notification, ticketing)
+HOME_MODULES = (ledger, notification, ticketing, guardduty)
 DECLARING_MODULES = ESTATE_MODULES + (credentials,) + HOME_MODULES + (accounts,)
 
 
@@ -29,3 +31,8 @@ def home_actions(member_accounts: bool = False) -> frozenset[str]:
 
 def required_actions() -> frozenset[str]:
     return frozenset(action for module in DECLARING_MODULES for action in module.PERMISSIONS)
+
+
+def iam_actions_of(calls: Iterable[str]) -> frozenset[str]:
+    """The IAM actions that authorise these API calls (a DynamoDB transaction: the actions of its parts)."""
+    return frozenset(action for call in calls for action in ledger.IAM_ACTIONS_OF_CALLS.get(call, (call,)))
