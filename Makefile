@@ -23,9 +23,10 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/pip install --quiet checkov==3.3.30
 	touch $(TOOLS_STAMP)
 
-# Static checks first (lint with a complexity bound, formatting, types), then every test.
+# Static checks first (lint with a complexity bound, formatting, types), then every test, a test
+# file per worker process, as many workers as the machine has cores.
 test: check $(TOOLS_STAMP)
-	CHECKOV=$(TOOLS)/bin/checkov $(BIN)/pytest
+	CHECKOV=$(TOOLS)/bin/checkov $(BIN)/pytest -n auto --dist loadfile
 
 check: $(STAMP)
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern, EventPatternParser
 
+from guardduty_responder.rules import default_rules, parse_rules
 from guardduty_responder_tools.permissions import estate_actions, home_actions, required_actions
 
 from conftest import load_event
@@ -172,3 +173,96 @@ def test_the_function_hash_covers_exactly_what_the_archive_holds(
     with zipfile.ZipFile(tmp_path / "function.zip") as archive:
         archived = sorted(name.removeprefix("guardduty_responder/") for name in archive.namelist())
     assert evaluate(module_dir, "local.package_files") == archived
+
+
+@pytest.mark.parametrize("credential_findings", ["ignore", "report", "contain"])
+def test_the_default_response_rules_are_the_code_s_own(module_dir: TerraformDir, credential_findings: str) -> None:
+    rendered = evaluate(module_dir, "local.response_rules_json", "-var", f"credential_findings={credential_findings}")
+
+    assert parse_rules(rendered) == default_rules(credential_findings)
+
+
+def test_response_rules_given_to_terraform_reach_the_function_as_written(module_dir: TerraformDir) -> None:
+    rules = '[{name = "isolate-high", involvement = "implicated", min_severity = 7, action = "isolate"}]'
+
+    rendered = evaluate(module_dir, "local.response_rules_json", "-var", f"response_rules={rules}")
+
+    (rule,) = parse_rules(rendered)
+    assert (rule.name, str(rule.action), rule.min_severity, str(rule.involvement)) == (
+        "isolate-high",
+        "isolate",
+        7,
+        "implicated",
+    )
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        (
+            '[{name = "a", action = "isolate"}, {name = "noisy", action = "quarantine"}]',
+            'rule 2 ("noisy") has action "quarantine"',
+        ),
+        ('[{name = "odd", action = "report", involvement = "victim"}]', 'rule 1 ("odd") has involvement "victim"'),
+        (
+            '[{name = "s3", action = "report", resource_types = ["S3Bucket"]}]',
+            'rule 1 ("s3") lists resource types ["S3Bucket"]',
+        ),
+        ('[{name = "loud", action = "report", min_severity = 11}]', 'rule 1 ("loud") has min_severity 11'),
+        ('[{name = "twice", action = "report"}, {name = "twice", action = "ignore"}]', 'repeated or empty: "twice"'),
+    ],
+)
+def test_a_bad_response_rule_fails_the_plan_naming_it(module_dir: TerraformDir, rules: str, message: str) -> None:
+    result = module_dir.run(
+        "console",
+        "-var",
+        "jira_project_key=SEC",
+        "-var",
+        f"response_rules={rules}",
+        stdin="local.response_rules_json\n",
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert message in " ".join((result.stdout + result.stderr).split()), result.stderr[-2000:]
+
+
+def shaped(fixture: str, **changes: Any) -> dict[str, Any]:
+    event = load_event(fixture)
+    for path, value in changes.items():
+        target = event["detail"]
+        *parents, leaf = path.split("__")
+        for parent in parents:
+            target = target[parent]
+        if value is None:
+            target.pop(leaf, None)
+        else:
+            target[leaf] = value
+    return event
+
+
+def test_the_rule_passes_what_the_response_rules_can_act_on_and_nothing_else(module_dir: TerraformDir) -> None:
+    raw = json.dumps(evaluate(module_dir, "local.event_pattern"))
+    pattern = EventPattern(raw, EventPatternParser(raw).parse())
+    passes = {
+        "network finding": load_event("tor_client"),
+        "DNS finding marked TARGET": load_event("bitcoin_tool_dns"),
+        "Runtime Monitoring on an instance": load_event("runtime_process"),
+        "Malware Protection on an instance": load_event("malware_file"),
+        "a container naming its host": load_event("container_host"),
+        "an ECS cluster naming its host": shaped("container_host", resource__resourceType="ECSCluster"),
+        "instance credentials": load_event("instance_credential_exfiltration"),
+        "a sample": load_event("sample_trojan_dns"),
+    }
+    refused = {
+        "an S3 finding": shaped("tor_client", resource={"resourceType": "S3Bucket"}),
+        "an IAM user's keys": shaped("instance_credential_exfiltration", type="UnauthorizedAccess:IAMUser/TorIPCaller"),
+        "an EKS audit finding (no host)": shaped("container_host", resource={"resourceType": "EKSCluster"}),
+        "a Fargate container (no host)": shaped("container_host", resource__instanceDetails=None),
+        "a Lambda finding": shaped("tor_client", resource={"resourceType": "Lambda"}),
+        "below the minimum severity": shaped("tor_client", severity=2),
+        "another source": {**load_event("tor_client"), "source": "evil.attacker"},
+    }
+
+    assert [name for name, event in passes.items() if not pattern.matches_event(event)] == []
+    assert [name for name, event in refused.items() if pattern.matches_event(event)] == []
