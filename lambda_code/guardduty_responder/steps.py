@@ -45,19 +45,27 @@ class Phase(enum.IntEnum):
 
 
 class Step(enum.StrEnum):
+    """The steps of the flow, in the order they run and are shown."""
+
     CONTAIN = "contain"
+    # The incident's first finding preserved the evidence: a later one records this, skipped.
+    EVIDENCE = "evidence"
     SNAPSHOTS = "snapshots"
     PROTECT = "protect"
     AUTOSCALING = "autoscaling"
     LOAD_BALANCERS = "load_balancers"
     TAG_INSTANCE = "tag_instance"
-    # The incident's first finding preserved the evidence: a later one records this, skipped.
-    EVIDENCE = "evidence"
     INSTANCE_PROFILE = "instance_profile"
     REVOKE_SESSIONS = "revoke_sessions"
     TICKET = "ticket"
     NOTIFY = "notify"
     RELEASE_COMMENT = "release_comment"
+
+
+def step_rank(name: str) -> int:
+    """Where a recorded step's name stands in the flow's order (an unknown name goes last)."""
+    names = [str(step) for step in Step]
+    return names.index(name) if name in names else len(names)
 
 
 EVIDENCE_STEPS = (Step.SNAPSHOTS, Step.PROTECT, Step.AUTOSCALING, Step.LOAD_BALANCERS, Step.TAG_INSTANCE)

@@ -28,17 +28,6 @@ EXIT_USAGE = 2
 
 PROG = "guardduty-responder"
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
-_STEP_ORDER = (
-    "contain",
-    "evidence",
-    "snapshots",
-    "protect",
-    "autoscaling",
-    "load_balancers",
-    "tag_instance",
-    "ticket",
-    "notify",
-)
 
 _EXIT_CODES = """exit codes:
   0  success
@@ -601,7 +590,9 @@ def _groups_lines(groups: Mapping[str, Sequence[str]]) -> list[str]:
 
 
 def _step_rank(name: str) -> int:
-    return _STEP_ORDER.index(name) if name in _STEP_ORDER else len(_STEP_ORDER)
+    from guardduty_responder.steps import step_rank
+
+    return step_rank(name)
 
 
 def _user_name() -> str:

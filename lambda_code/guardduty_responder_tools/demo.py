@@ -28,22 +28,12 @@ from guardduty_responder.isolation import ContainmentError
 from guardduty_responder.ledger import Ledger, LedgerError
 from guardduty_responder.logs import JsonFormatter
 from guardduty_responder.responder import IncompleteResponseError, ReleaseError
+from guardduty_responder.steps import step_rank
 
 from . import terminal
 from .embedded import ACCOUNT_ID, EmbeddedAws, point_event_at
 
 EXEMPT_TAG = "guardduty-responder:exempt"
-_STEP_ORDER = (
-    "contain",
-    "evidence",
-    "snapshots",
-    "protect",
-    "autoscaling",
-    "load_balancers",
-    "tag_instance",
-    "ticket",
-    "notify",
-)
 # What a delivery may fail with and still let the demo go on to show the rest.
 _DELIVERY_ERRORS = (IncompleteResponseError, ContainmentError, LedgerError, ClientError, BotoCoreError)
 _RESPONDER_GROUPS = {"guardduty-responder-isolation": "[isolation]", "guardduty-responder-untracking": "[untracking]"}
@@ -463,9 +453,7 @@ class DemoRun:
         record = self.ledger.get_finding(detail["id"])
         steps = []
         if record is not None and not summary.get("repeat"):
-            ordered = sorted(
-                record.steps.items(), key=lambda item: _STEP_ORDER.index(item[0]) if item[0] in _STEP_ORDER else 99
-            )
+            ordered = sorted(record.steps.items(), key=lambda item: step_rank(item[0]))
             steps = [StepLine(name, state.status, state.detail or state.error) for name, state in ordered]
         delivery = Delivery(
             number=number,

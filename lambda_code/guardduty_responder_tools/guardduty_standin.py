@@ -16,8 +16,10 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .loopback import LoopbackServer, answer_json, read_json
 
 DETECTOR_ID = "5cc4f1a9e2b84d7f9a3e6b1d8c2f0a47"
 _GET_FINDINGS = re.compile(r"^/detector/([^/]+)/findings/get/?$")
@@ -31,7 +33,7 @@ class GuardDutyStandIn:
     url: str = ""
     _faults: list[int] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
+    _server: LoopbackServer | None = None
 
     # -- what it holds ------------------------------------------------------------------------------
 
@@ -62,34 +64,16 @@ class GuardDutyStandIn:
     # -- server -------------------------------------------------------------------------------------
 
     def start(self) -> GuardDutyStandIn:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                standin._serve(self, "GET")
-
-            def do_POST(self) -> None:
-                standin._serve(self, "POST")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackServer(self._serve)
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
-        body = json.loads(request.rfile.read(length) or b"{}") if length else {}
+        body = read_json(request, empty={})
         path = request.path.split("?", 1)[0]
         match = _GET_FINDINGS.match(path)
         operation = "GetFindings" if method == "POST" and match else "ListDetectors" if path == "/detector" else "?"
@@ -131,14 +115,5 @@ def as_api_finding(detail: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _answer(request: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
-    data = json.dumps(payload).encode()
-    try:
-        request.send_response(status)
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(data)))
-        if status >= 400:
-            request.send_header("x-amzn-ErrorType", str(payload.get("__type", "")))
-        request.end_headers()
-        request.wfile.write(data)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
+    errors = {"x-amzn-ErrorType": str(payload.get("__type", ""))} if status >= 400 else {}
+    answer_json(request, status, payload, errors)

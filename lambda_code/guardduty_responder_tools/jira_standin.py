@@ -6,14 +6,15 @@ to fail (an HTTP status, optionally with Retry-After) or to hang, for a number o
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from .loopback import LoopbackServer, answer_json, read_json
 
 _ISSUE = re.compile(r"^/rest/api/(?:2|3|latest)/issue/?$")
 _COMMENT = re.compile(r"^/rest/api/(?:2|3|latest)/issue/([A-Z][A-Z0-9_]*-\d+)/comment/?$")
@@ -40,7 +41,7 @@ class JiraStandIn:
     url: str = ""
     # Seconds added to every request, to stand in for a remote Jira's round trip (the benchmark's).
     latency_seconds: float = 0.0
-    _server: ThreadingHTTPServer | None = None
+    _server: LoopbackServer | None = None
 
     # -- test controls ----------------------------------------------------------------------------
 
@@ -63,34 +64,16 @@ class JiraStandIn:
     # -- server -------------------------------------------------------------------------------------
 
     def start(self) -> JiraStandIn:
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                standin._serve(self, "GET")
-
-            def do_POST(self) -> None:
-                standin._serve(self, "POST")
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackServer(self._serve)
+        self.url = self._server.url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
-        body = json.loads(request.rfile.read(length) or b"null") if length else None
+        body = read_json(request)
         parsed = urlparse(request.path)
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
@@ -152,14 +135,4 @@ class JiraStandIn:
     def _answer(
         request: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None
     ) -> None:
-        data = json.dumps(payload).encode()
-        try:
-            request.send_response(status)
-            request.send_header("Content-Type", "application/json;charset=UTF-8")
-            request.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                request.send_header(name, value)
-            request.end_headers()
-            request.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        answer_json(request, status, payload, headers, content_type="application/json;charset=UTF-8")
