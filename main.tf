@@ -220,7 +220,10 @@ resource "aws_lambda_function" "this" {
       MEMBER_ROLE_EXTERNAL_ID = var.member_role_external_id == null ? "" : var.member_role_external_id
       CREDENTIAL_FINDINGS     = var.credential_findings
       RESPONSE_RULES          = local.response_rules_json
-      GUARDDUTY_DETECTOR_ID   = var.guardduty_detector_id == null ? "" : var.guardduty_detector_id
+      # The rule's own scope, applied again to GuardDuty's copy of a finding (a replayed one included).
+      MIN_SEVERITY          = tostring(var.min_severity)
+      FINDING_TYPE_PREFIXES = join(",", var.finding_type_prefixes)
+      GUARDDUTY_DETECTOR_ID = var.guardduty_detector_id == null ? "" : var.guardduty_detector_id
     }
   }
 

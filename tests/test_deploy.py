@@ -460,12 +460,11 @@ def run_deployed_function(
     guardduty = GuardDutyStandIn().start()
     guardduty.add(event["detail"])
     try:
-        return _run_deployed_function(
+        return _run_unpacked(
             python,
             runtime,
             function,
-            function_zip,
-            layer_zip,
+            (function_zip, layer_zip),
             event,
             credentials,
             {"AWS_ENDPOINT_URL": aws.endpoint, "AWS_ENDPOINT_URL_GUARDDUTY": guardduty.url},
@@ -474,16 +473,16 @@ def run_deployed_function(
         guardduty.stop()
 
 
-def _run_deployed_function(
+def _run_unpacked(
     python: str,
     runtime: pathlib.Path,
     function: dict[str, Any],
-    function_zip: pathlib.Path,
-    layer_zip: pathlib.Path,
+    archives: tuple[pathlib.Path, pathlib.Path],
     event: dict[str, Any],
     credentials: dict[str, Any],
     endpoints: dict[str, str],
 ) -> dict[str, Any]:
+    function_zip, layer_zip = archives
     with tempfile.TemporaryDirectory(prefix="responder-lambda-") as root:
         task, opt = pathlib.Path(root, "task"), pathlib.Path(root, "opt")
         zipfile.ZipFile(function_zip).extractall(task)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from .policy import Scope
 from .rules import ResponseRule, RulesError, default_rules, parse_rules
 
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
@@ -18,6 +19,7 @@ _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,56}$")
 RELEASE_ROLE_SUFFIX = "-release"
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 _DETECTOR_ID = re.compile(r"^[a-z0-9]{1,300}$")
+_TYPE_PREFIX = re.compile(r"^[A-Za-z0-9:/.!&_-]{1,128}$")
 CREDENTIAL_CHOICES = ("ignore", "report", "contain")
 # The breaker's hourly item lists the findings it counted; this keeps it far below DynamoDB's 400 KB.
 MAX_ISOLATION_LIMIT = 1000
@@ -52,6 +54,8 @@ class Settings:
     response_rules: tuple[ResponseRule, ...] = field(default_factory=default_rules)
     # The detector findings are confirmed with ("" = the region's only detector, from ListDetectors).
     guardduty_detector_id: str = ""
+    # What the deployment's EventBridge rule passes, applied again to GuardDuty's copy of a finding.
+    scope: Scope = field(default_factory=Scope)
 
     def for_release(self) -> Settings:
         """The settings of a person releasing an instance: in member accounts, the narrow release role."""
@@ -86,6 +90,10 @@ class Settings:
                 "RESPONSE_RULES", default_rules(env.get("CREDENTIAL_FINDINGS", "").strip().lower())
             ),
             guardduty_detector_id=read.optional("GUARDDUTY_DETECTOR_ID", _DETECTOR_ID, "a GuardDuty detector id"),
+            scope=Scope(
+                min_severity=read.number("MIN_SEVERITY", 0.0, 0, 10, integer=False),
+                type_prefixes=read.prefixes("FINDING_TYPE_PREFIXES"),
+            ),
         )
         if settings.member_role_name and not settings.member_role_external_id:
             read.problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")
@@ -134,6 +142,15 @@ class _EnvironmentReader:
             return raw == "true"
         self.problems.append(f"{key}={raw!r} must be 'true' or 'false'")
         return default
+
+    def prefixes(self, key: str) -> tuple[str, ...]:
+        values = tuple(part.strip() for part in self._raw(key).split(",") if part.strip())
+        wrong = [value for value in values if not _TYPE_PREFIX.fullmatch(value)]
+        if wrong:
+            self.problems.append(
+                f"{key}: {', '.join(repr(value[:40]) for value in wrong)} is not a finding type prefix"
+            )
+        return values
 
     def rules(self, key: str, default: tuple[ResponseRule, ...]) -> tuple[ResponseRule, ...]:
         raw = self._raw(key)

@@ -31,6 +31,9 @@ _ACCESS_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
 # An instance role's session: the role's unique id, then the instance id as the session name.
 _INSTANCE_SESSION = re.compile(r"^[A-Z0-9]{16,128}:(i-[0-9a-f]{8,17})$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# GuardDuty counts in 32 bits; a bigger number is no count it sent.
+_MAX_COUNT = 2**31 - 1
 CREDENTIAL_EXFILTRATION = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration"
 INSTANCE = "Instance"
 ACCESS_KEY = "AccessKey"
@@ -95,6 +98,8 @@ class Finding:
     # The EventBridge envelope's source and region; None when the finding came without one.
     event_source: str | None = None
     event_region: str | None = None
+    # Archived by a suppression rule: GuardDuty does not send it to EventBridge.
+    archived: bool = False
 
     @property
     def severity_label(self) -> str:
@@ -132,11 +137,6 @@ def parse_finding(event: Any) -> Finding:
     instance, instance_id, credentials = _resource(resource, resource_type)
     count, role = _count_and_role(service)
     return Finding(
-        finding_id=_string(detail, "id", "detail.id", _FINDING_ID),
-        finding_arn=_display(detail.get("arn", "")),
-        finding_type=finding_type,
-        title=_display(detail.get("title", "")),
-        description=_display(detail.get("description", "")),
         severity=_severity(detail.get("severity")),
         account_id=_string(detail, "accountId", "detail.accountId", _ACCOUNT_ID),
         region=_string(detail, "region", "detail.region", _REGION),
@@ -144,13 +144,10 @@ def parse_finding(event: Any) -> Finding:
         resource_role=role,
         is_sample=False,
         count=count,
-        created_at=_display(detail.get("createdAt", "")),
-        updated_at=_display(detail.get("updatedAt", "")),
         interfaces=_interfaces(instance.get("networkInterfaces", [])),
         tags=_tags(instance.get("tags", [])),
         credentials=credentials,
-        **_observations(resource_type, service),
-        **envelope,
+        **_shown(detail, finding_type, resource_type, service, envelope),
     )
 
 
@@ -182,11 +179,6 @@ def _sample(
     instance_id = text(instance.get("instanceId"), 40)
     severity = detail.get("severity")
     return Finding(
-        finding_id=_string(detail, "id", "detail.id", _FINDING_ID),
-        finding_arn=_display(detail.get("arn", "")),
-        finding_type=finding_type,
-        title=_display(detail.get("title", "")),
-        description=_display(detail.get("description", "")),
         severity=float(severity) if isinstance(severity, int | float) and 0 <= severity <= 10 else 0.0,
         account_id=text(detail.get("accountId"), 40),
         region=text(detail.get("region"), 40),
@@ -194,21 +186,34 @@ def _sample(
         resource_role=text(service.get("resourceRole"), 20) or None,
         is_sample=True,
         count=1,
-        created_at=_display(detail.get("createdAt", "")),
-        updated_at=_display(detail.get("updatedAt", "")),
         interfaces=(),
         tags=(),
-        **_observations(resource_type, service),
-        **envelope,
+        **_shown(detail, finding_type, resource_type, service, envelope),
     )
 
 
-def _observations(resource_type: str, service: Mapping[str, Any]) -> dict[str, Any]:
+def _shown(
+    detail: Mapping[str, Any],
+    finding_type: str,
+    resource_type: str,
+    service: Mapping[str, Any],
+    envelope: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The fields a finding and a sample share: its identity, what GuardDuty saw, where the event came from."""
     return {
+        "finding_id": _string(detail, "id", "detail.id", _FINDING_ID),
+        "finding_arn": _display(detail.get("arn", "")),
+        "finding_type": finding_type,
+        "title": _display(detail.get("title", "")),
+        "description": _display(detail.get("description", "")),
+        "created_at": _display(detail.get("createdAt", "")),
+        "updated_at": _display(detail.get("updatedAt", "")),
         "resource_type": resource_type,
         "activity": activity_of(service),
         "process": process_of(service),
         "detected_files": detected_files(service),
+        "archived": service.get("archived") is True,
+        **envelope,
     }
 
 
@@ -216,7 +221,7 @@ def _envelope(event: Mapping[str, Any]) -> dict[str, Any]:
     """Where the event says it came from (EventBridge's `source` and `region`), and its id for the logs."""
     event_id, source, region = event.get("id"), event.get("source"), event.get("region")
     return {
-        "event_id": event_id if isinstance(event_id, str) else None,
+        "event_id": event_id if isinstance(event_id, str) and _EVENT_ID.fullmatch(event_id) else None,
         "event_source": text(source, 80) if "source" in event else None,
         "event_region": text(region, 40) if "region" in event else None,
     }
@@ -240,8 +245,11 @@ def _resource(
 def _count_and_role(service: Mapping[str, Any]) -> tuple[int, str | None]:
     """The times GuardDuty saw the activity, and the instance's role in it as GuardDuty labels it."""
     count = service.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise MalformedFindingError("detail.service.count", f"must be a positive whole number, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= _MAX_COUNT:
+        shown = repr(count)[:40]
+        raise MalformedFindingError(
+            "detail.service.count", f"must be a whole number from 1 to {_MAX_COUNT}, got {shown}"
+        )
     role = service.get("resourceRole")
     if role is not None and role not in ("ACTOR", "TARGET"):
         raise MalformedFindingError("detail.service.resourceRole", f"is {role!r}, expected 'ACTOR' or 'TARGET'")
@@ -297,11 +305,14 @@ def _severity(value: Any) -> float:
 
 
 def _display(value: Any) -> str:
-    """A value kept only to show people: any JSON scalar becomes a bounded string."""
+    """A value kept only to show people: any JSON value becomes a bounded string ("" if it cannot)."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text[:_MAX_DISPLAY]
+    try:
+        shown = value if isinstance(value, str) else json.dumps(value)
+    except (ValueError, RecursionError):  # NaN-like or nested past what json follows: nothing to show
+        return ""
+    return shown[:_MAX_DISPLAY]
 
 
 def _interfaces(raw: Any) -> tuple[ReportedInterface, ...]:

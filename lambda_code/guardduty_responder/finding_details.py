@@ -144,7 +144,7 @@ def is_sample(additional_info: Any) -> bool:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what the parser follows
             return False
     return isinstance(value, Mapping) and _truthy(value.get("sample"))
 

@@ -192,18 +192,23 @@ class Judgement:
 
 
 def judge(finding: Finding) -> Judgement:
-    """Implicated or attacked, from the action GuardDuty reports and, where it reports none, the type's documentation.
+    """Implicated or attacked, from the action GuardDuty reports and the type's documentation.
 
-    The instance is only on the receiving end when traffic came towards it: a port probe, or an
-    inbound connection. A DNS request it made, a connection it opened, a process it ran, a file it
-    holds and credentials of its role used elsewhere all implicate it.
+    The instance is on the receiving end only when traffic came towards it (a port probe, an inbound
+    connection) and GuardDuty does not document the type as the instance's own doing. A DNS request
+    it made, a connection it opened, a process it ran, a file it holds and credentials of its role
+    used elsewhere implicate it; so does any traffic of a type GuardDuty documents as its own doing
+    (a Tor relay or a node also serves connections coming in).
     """
     activity = finding.activity
     known = documented(finding.finding_type)
-    if activity.action_type == "PORT_PROBE":
-        return Judgement(Involvement.ATTACKED, f"{activity.remote or 'a remote host'} probed its open port(s)")
+    own_doing = known is not None and known.meaning is Meaning.IMPLICATED
+    if finding.process is not None:
+        return Judgement(Involvement.IMPLICATED, f"a process ran on it ({finding.process.name or 'unnamed'})")
     if activity.action_type == "NETWORK_CONNECTION":
-        return _connection(activity, known)
+        return _connection(activity, own_doing)
+    if activity.action_type == "PORT_PROBE" and not own_doing:
+        return Judgement(Involvement.ATTACKED, f"{activity.remote or 'a remote host'} probed its open port(s)")
     if activity.action_type == "DNS_REQUEST":
         return Judgement(Involvement.IMPLICATED, f"it queried {activity.remote or 'a domain name'}")
     if activity.action_type == "AWS_API_CALL" or finding.credentials is not None:
@@ -212,22 +217,20 @@ def judge(finding: Finding) -> Judgement:
         )
     if finding.detected_files:
         return Judgement(Involvement.IMPLICATED, f"its volumes hold {len(finding.detected_files)} malicious file(s)")
-    if finding.process is not None:
-        return Judgement(Involvement.IMPLICATED, f"a process ran on it ({finding.process.name or 'unnamed'})")
-    if known is not None and known.meaning is not Meaning.IMPLICATED:
+    if known is not None and not own_doing:
         return Judgement(Involvement.ATTACKED, "GuardDuty reports activity towards it")
     return Judgement(Involvement.IMPLICATED, "GuardDuty reports activity of its own")
 
 
-def _connection(activity: Activity, known: FindingType | None) -> Judgement:
-    if activity.direction == "INBOUND":
-        return Judgement(Involvement.ATTACKED, f"{activity.remote or 'a remote host'} connected in to it")
+def _connection(activity: Activity, own_doing: bool) -> Judgement:
+    remote = activity.remote or "a remote host"
     if activity.direction == "OUTBOUND":
-        return Judgement(Involvement.IMPLICATED, f"it connected out to {activity.remote or 'a remote host'}")
-    # GuardDuty could not tell the direction: only a type documented as the instance's own doing implicates it.
-    if known is not None and known.meaning is Meaning.IMPLICATED:
-        return Judgement(Involvement.IMPLICATED, f"it exchanged traffic with {activity.remote or 'a remote host'}")
-    return Judgement(
-        Involvement.ATTACKED,
-        f"it exchanged traffic with {activity.remote or 'a remote host'}, direction unknown: a person decides",
-    )
+        return Judgement(Involvement.IMPLICATED, f"it connected out to {remote}")
+    if own_doing:
+        seen = (
+            f"{remote} connected in to it" if activity.direction == "INBOUND" else f"it exchanged traffic with {remote}"
+        )
+        return Judgement(Involvement.IMPLICATED, f"{seen}, which GuardDuty documents as the instance's own doing")
+    if activity.direction == "INBOUND":
+        return Judgement(Involvement.ATTACKED, f"{remote} connected in to it")
+    return Judgement(Involvement.ATTACKED, f"it exchanged traffic with {remote}, direction unknown: a person decides")

@@ -7,6 +7,7 @@ this delivery resume the work?") are conditional, so concurrent deliveries canno
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -267,19 +268,26 @@ class Ledger:
 
     def record_unconfirmed(self, finding: Finding, *, now: float, reason: str) -> str:
         """Keep a delivery GuardDuty did not confirm, under a key of its own that can never block the real finding."""
-        key = f"unconfirmed#{finding.finding_id}#{finding.event_id or utc_timestamp(now)}"
+        # A key of its own for every delivery: one can neither overwrite another nor stand for the finding.
+        key = f"unconfirmed#{finding.finding_id}#{uuid.uuid4().hex}"
         item = _finding_item(finding, now=now, decision="unconfirmed", original_groups={})
         item.update(
             {
                 "pk": key,
                 "kind": "unconfirmed",
                 "reason": reason[:1000],
+                "event_id": finding.event_id or "",
                 "event_source": finding.event_source or "",
                 "event_region": finding.event_region or "",
                 "expires_at": int(now) + self._retention_seconds,
             }
         )
-        self._request(f"recording the unconfirmed finding {finding.finding_id}", "put_item", Item=_dynamo(item))
+        self._request(
+            f"recording the unconfirmed finding {finding.finding_id}",
+            "put_item",
+            Item=_dynamo(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
         return key
 
     def note_repeat(self, finding: Finding, *, now: float) -> bool:

@@ -35,6 +35,8 @@ class DecisionCode(enum.StrEnum):
 
     SAMPLE = "sample"
     UNCONFIRMED = "unconfirmed"
+    # Outside what the deployment's EventBridge rule passes (replayed, or archived since): recorded only.
+    OUT_OF_SCOPE = "out-of-scope"
     EXEMPT = "exempt"
     DRY_RUN = "dry-run"
     CIRCUIT_BREAKER = "circuit-breaker"
@@ -106,6 +108,26 @@ def outcome_line(decision: Decision, outcome: Outcome) -> str:
     return "not isolated" if decision.isolates else f"not isolated ({decision.code})"
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What the deployment's EventBridge rule passes, applied again to GuardDuty's own copy."""
+
+    min_severity: float = 0.0
+    # Finding types as prefixes; empty: every type. Credential findings keep their own type.
+    type_prefixes: tuple[str, ...] = ()
+
+    def excludes(self, finding: Finding) -> str | None:
+        """Why the rule would not have passed this finding, if it would not have."""
+        if finding.archived:
+            return "GuardDuty has archived the finding (a suppression rule)"
+        if finding.severity < self.min_severity:
+            return f"severity {finding.severity:g} is below the deployment's minimum {self.min_severity:g}"
+        credentials = finding.credentials is not None
+        if self.type_prefixes and not credentials and not finding.finding_type.startswith(self.type_prefixes):
+            return f"type {finding.finding_type} is not among the deployment's finding types"
+        return None
+
+
 def unconfirmed(why: str) -> Decision:
     """A finding GuardDuty does not vouch for: recorded and announced, nothing changed."""
     return Decision(Action.RECORD, DecisionCode.UNCONFIRMED, f"not confirmed by GuardDuty: {why}; nothing was changed")
@@ -120,10 +142,14 @@ def decide(
     instance_tags: Mapping[str, str] | None = None,
     breaker_open: bool = False,
     isolation_limit: int | None = None,
+    scope: Scope = Scope(),
 ) -> Decision:
     """Decide from the finding and, once known, the instance's live tags (they win over the finding's)."""
     if finding.is_sample:
         return Decision(Action.RECORD, DecisionCode.SAMPLE, "GuardDuty sample finding: nothing is changed")
+    excluded = scope.excludes(finding)
+    if excluded is not None:
+        return Decision(Action.IGNORE, DecisionCode.OUT_OF_SCOPE, f"{excluded}: recorded only, nothing changed")
     judgement = judge(finding)
     tags = instance_tags if instance_tags is not None else dict(finding.tags)
     rule = first_match(rules, finding, judgement.involvement, tags)

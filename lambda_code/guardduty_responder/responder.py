@@ -96,6 +96,10 @@ class IncompleteResponseError(RuntimeError):
     """Containment held, but a later step failed; the invocation fails so a retry finishes it."""
 
 
+class FindingInProgressError(RuntimeError):
+    """Another invocation holds the unfinished finding: this delivery fails, so that Lambda retries it later."""
+
+
 class Delivery(enum.StrEnum):
     """What one delivery of a finding did, as the summary says it."""
 
@@ -143,6 +147,8 @@ class FindingResponse:
     retry: bool = False
     deadline: float | None = None
     claimed_at: float = 0.0
+    # The lease this invocation holds on the finding's item (when it claimed or took it over).
+    lease_until: float | None = None
     assessment: Assessment = field(default_factory=Assessment)
     # The circuit breaker's answer for this finding, once asked (with the claim, or before containment).
     slot: IsolationSlot | None = None
@@ -197,9 +203,16 @@ class FindingResponse:
         return summary
 
     @property
+    def isolated(self) -> bool:
+        """The instance was put on the isolation group, by this invocation or one before it (not merely skipped)."""
+        result = self.results.get(Step.CONTAIN)
+        state = result.status if result is not None else getattr(self.record.steps.get(Step.CONTAIN), "status", None)
+        return state is StepStatus.DONE
+
+    @property
     def contained(self) -> bool:
         """Isolated as decided, or nothing was to be isolated."""
-        return self.done(Step.CONTAIN) or not self.decision.isolates
+        return self.isolated or not self.decision.isolates
 
     @property
     def outcome(self) -> Outcome:
@@ -278,6 +291,10 @@ class Responder:
         response = self._claim(finding, remaining_seconds)
         if response.delivery is Delivery.UNCONFIRMED:
             return self._announce_unconfirmed(response)
+        if response.delivery is Delivery.IN_PROGRESS:
+            raise FindingInProgressError(
+                f"finding {finding.finding_id} is being handled by another invocation: retried later, never lost"
+            )
         if response.delivery is not Delivery.HANDLED:
             return _repeat_summary(response)
         try:
@@ -308,6 +325,7 @@ class Responder:
 
         An isolating finding is counted by the circuit breaker in the claim's own write, so the
         breaker costs no call of its own; a repeat is refused by that write and counts nothing.
+        Whatever follows reads GuardDuty's copy, never the event.
         """
         now, preliminary = self.clock(), self._decide_on(finding)
         lease = (remaining_seconds or _DEFAULT_LEASE_SECONDS) + 5
@@ -325,40 +343,48 @@ class Responder:
                 original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
                 isolation_limit=limit if preliminary.isolates and limit > 0 else None,
             ),
-            lambda: _settled(lambda: self._look(finding, preliminary)),
+            lambda: _settled(lambda: self._look(finding)),
             lambda: _settled(lambda: self.guardduty.copy_of(finding.finding_id)),
         )
         response = FindingResponse(
             finding, claim.record, preliminary, retry=not claim.is_new, deadline=deadline, claimed_at=now
         )
         response.slot = claim.slot
-        if not claim.is_new:
-            response.delivery = self._repeat(finding, claim.record, now=now, lease=lease)
-        if response.delivery is Delivery.HANDLED and claim.record.phase < Phase.CONTAINED:
-            self._confirm(response, look, copy)
+        response.lease_until = round(now + lease, 3) if claim.is_new else None
+        self._confirm(response, look, copy)
+        if response.delivery is Delivery.HANDLED and not claim.is_new:
+            response.delivery = self._repeat(response, now=now, lease=lease)
         return response
 
     def _confirm(self, response: FindingResponse, look: Assessment | BaseException, copy: Any) -> None:
-        """Act on GuardDuty's copy of the finding, or, if it has none that matches, withdraw the claim."""
+        """Go on with GuardDuty's copy of the finding; without one that matches, undo what this delivery took."""
         try:
-            if isinstance(look, BaseException):
-                raise look
             if isinstance(copy, BaseException):
                 raise copy
+            if isinstance(look, BaseException):
+                raise look
             confirmed = _confirmed(response.finding, copy)
         except STEP_ERRORS:
-            self._let_go(response.finding.finding_id)
+            self._withdraw(response)
             raise
         response.assessment = look
         if isinstance(confirmed, Finding):
             response.finding = confirmed
             return
-        doubt = confirmed
-        logger.warning("unconfirmed finding", extra={"reason": doubt})
-        self.ledger.release_claim(response.finding.finding_id, lease_until=response.record.lease_until)
+        logger.warning("unconfirmed finding", extra={"reason": confirmed})
+        self._withdraw(response)
+        response.delivery, response.decision = Delivery.UNCONFIRMED, unconfirmed(confirmed)
+
+    def _withdraw(self, response: FindingResponse) -> None:
+        """Remove a claim this delivery made and must not keep, and give back its place under the breaker."""
+        if response.lease_until is None:
+            return  # a repeat: the finding's item is someone else's
+        try:
+            self.ledger.release_claim(response.finding.finding_id, lease_until=response.lease_until)
+        except LedgerError as error:
+            logger.warning("could not withdraw the claim", extra={"error": str(error)})
         if response.slot is not None and response.slot.granted:
             self._give_back(response.finding, response.slot)
-        response.delivery, response.decision = Delivery.UNCONFIRMED, unconfirmed(doubt)
 
     def _doubt_about_source(self, finding: Finding) -> str | None:
         """Why the event cannot be GuardDuty's own for this function's region, if it cannot."""
@@ -369,8 +395,9 @@ class Responder:
             return f"the event is from region {region!r}; this responder confirms findings of {self.clients.region}"
         return None
 
-    def _repeat(self, finding: Finding, record: FindingRecord, *, now: float, lease: float) -> Delivery:
-        """A delivery of a finding claimed before: note the new count; resume it only if it is unfinished and free."""
+    def _repeat(self, response: FindingResponse, *, now: float, lease: float) -> Delivery:
+        """A finding claimed before: note GuardDuty's newer count; resume it only if unfinished and free."""
+        finding, record = response.finding, response.record
         if finding.count > record.service_count:
             self.ledger.note_repeat(finding, now=now)
         if record.status == RELEASED:
@@ -379,6 +406,7 @@ class Responder:
             return Delivery.ALREADY_HANDLED
         if record.lease_until > now or not self.ledger.take_over(finding.finding_id, now=now, lease_seconds=lease):
             return Delivery.IN_PROGRESS
+        response.lease_until = round(now + lease, 3)
         return Delivery.HANDLED
 
     def _recall(self, response: FindingResponse) -> None:
@@ -402,10 +430,13 @@ class Responder:
 
     # -- assess and decide ----------------------------------------------------------------------------
 
-    def _look(self, finding: Finding, preliminary: Decision) -> Assessment:
-        """Where the instance is acted on, and how it is now: what the decision and containment read."""
-        if preliminary.code is DecisionCode.SAMPLE or not finding.instance_id:
-            return Assessment()
+    def _look(self, finding: Finding) -> Assessment:
+        """Where the instance is acted on, and how it is now: what the decision and containment read.
+
+        Looked at whatever the event says (a sample flag included): GuardDuty's copy decides.
+        """
+        if not finding.instance_id:
+            return Assessment(unreachable="the finding names no instance")
         try:
             estate = self.estates.for_account(finding.account_id)
         except AccountAccessError as error:
@@ -432,8 +463,10 @@ class Responder:
         """Whether the breaker lets this finding isolate: counted with the claim, or counted now."""
         if response.done(Step.CONTAIN):
             return True  # isolated before, by an invocation that had counted it
-        if response.slot is None:
-            # Not counted with the claim (a retry, or the event's own copy did not isolate): a round trip, here only.
+        if response.slot is None or not response.slot.granted:
+            # Not counted with the claim (a retry, or the event's own copy did not isolate), or refused
+            # there while deliveries GuardDuty never confirmed may have held places for a moment (they
+            # give them back once GuardDuty answers): counted now, a round trip on this path only.
             response.slot = self._take_slot(response.finding, response.claimed_at)
         # A further finding on an instance the responder holds isolated adds to its incident: no new place.
         return response.slot.granted or self._isolated_already(response.finding.instance_id)
@@ -449,6 +482,7 @@ class Responder:
             breaker_open=breaker_open,
             isolation_limit=self.settings.max_isolations_per_hour,
             rules=self.settings.response_rules,
+            scope=self.settings.scope,
         )
 
     def _describe(self, finding: Finding, estate: Estate) -> InstanceFacts | str:
@@ -495,6 +529,9 @@ class Responder:
             containment = Containment(_unreachable(response.decision, assessment.unreachable))
         elif instance is not None and estate is not None and response.decision.isolates and not instance.gone:
             containment = self._isolate(response, instance, estate)
+        elif response.decision.isolates and instance is None:
+            # Never counted as contained without the instance having been looked at and moved.
+            containment = Containment(StepResult.failed(Step.CONTAIN, "not contained: the instance was not described"))
         else:
             containment = self._leave_alone(response, instance)
         response.incident = containment.incident
@@ -588,7 +625,8 @@ class Responder:
         """Evidence for the incident's first finding; for credential findings, the instance's role dealt with."""
         instance, decision = response.instance, response.decision
         results: list[StepResult] = []
-        if instance is not None and decision.isolates and response.contained:
+        # A terminated instance has nothing to isolate, but credentials it handed out still work.
+        if instance is not None and decision.isolates and (response.isolated or instance.gone):
             if response.incident is not None and response.incident.is_primary:
                 results += self._evidence_steps(response, instance)
             elif response.incident is not None:
@@ -736,7 +774,9 @@ class Responder:
             "outcome": str(Delivery.UNCONFIRMED),
             "decision": str(decision.code),
             "action": str(decision.action),
-            "reason": decision.reason,
+            # What GuardDuty holds is not told to whoever invoked the function; the record and the
+            # message to the security team say why.
+            "reason": "not confirmed by GuardDuty; nothing was changed",
             "rule": None,
             "isolated": False,
             "record": key,
@@ -857,7 +897,7 @@ def _summary(response: FindingResponse) -> dict[str, Any]:
         "reason": decision.reason,
         "rule": decision.rule,
         "result": outcome_line(decision, response.outcome),
-        "isolated": decision.isolates and response.done(Step.CONTAIN),
+        "isolated": decision.isolates and response.isolated,
         "steps": response.step_summary(),
         "snapshot_ids": response.snapshot_ids,
         "jira_key": response.jira_key,
@@ -880,11 +920,15 @@ def _confirmed(event: Finding, copy: Mapping[str, Any] | None) -> Finding | str:
         held = parse_finding({"detail": copy})
     except MalformedFindingError as error:
         return f"GuardDuty's copy of finding {event.finding_id} cannot be read: {error}"
-    if (held.account_id, held.instance_id) != (event.account_id, event.instance_id):
-        return (
-            f"GuardDuty's finding {event.finding_id} is about instance {held.instance_id or 'none'} of account "
-            f"{held.account_id or 'none'}, not {event.instance_id or 'none'} of {event.account_id or 'none'}"
-        )
+    held_says = (held.account_id, held.instance_id, held.finding_type)
+    event_says = (event.account_id, event.instance_id, event.finding_type)
+    differs = [
+        f"{name} {held_value or 'none'}, not {event_value or 'none'}"
+        for name, held_value, event_value in zip(("account", "instance", "type"), held_says, event_says, strict=True)
+        if held_value != event_value
+    ]
+    if differs:
+        return f"GuardDuty's copy of finding {event.finding_id} names " + "; ".join(differs)
     return replace(held, event_id=event.event_id, event_source=event.event_source, event_region=event.event_region)
 
 
