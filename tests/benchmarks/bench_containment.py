@@ -51,6 +51,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
 REGION = "us-east-1"
 ENI_COUNTS = (1, 2, 4)
+# Lambda retries a failed asynchronous invocation twice (aws_lambda_function_event_invoke_config in main.tf).
+LAMBDA_ASYNC_RETRIES = 2
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -253,6 +255,67 @@ def child_containment(args: argparse.Namespace) -> dict[str, Any]:
     return {"enis": args.enis, "runs": runs}
 
 
+class Burst:
+    """Deliveries served by Lambda containers, each one invocation at a time, on threads.
+
+    Lambda retries an asynchronous invocation that failed (twice, a minute or more later): a delivery
+    that met its finding in another invocation's hands comes back in the next round, as a delivery of
+    its own under a new index.
+    """
+
+    def __init__(
+        self, containers: list[Any], recorder: CallRecorder, clear_logs: Any, in_progress: type[Exception]
+    ) -> None:
+        self.containers = containers
+        self.recorder = recorder
+        self.clear_logs = clear_logs
+        self.in_progress = in_progress
+        self.outcomes: dict[int, dict[str, Any]] = {}
+        self.retried: set[int] = set()
+        # A container's first delivery builds its clients and finds the detector: not a repeat's cost.
+        self.first_of_container: set[int] = set()
+        self._started: set[int] = set()
+        self._queue: list[tuple[int, dict[str, Any]]] = []
+        self._failed: list[tuple[int, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def run(self, deliveries: list[dict[str, Any]]) -> None:
+        self._queue = list(enumerate(deliveries))
+        next_index = len(deliveries)
+        for attempt in range(1 + LAMBDA_ASYNC_RETRIES):
+            self._failed = []
+            threads = [threading.Thread(target=self._serve, args=pair) for pair in enumerate(self.containers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if attempt == LAMBDA_ASYNC_RETRIES:
+                return
+            for index, event in self._failed:
+                self.retried.add(index)
+                self._queue.append((next_index, event))
+                next_index += 1
+
+    def _serve(self, number: int, responder: Any) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    return
+                index, event = self._queue.pop(0)
+                if number not in self._started:
+                    self._started.add(number)
+                    self.first_of_container.add(index)
+            self.recorder.delivery.set(index)
+            self.clear_logs()
+            try:
+                self.outcomes[index] = responder.respond(copy.deepcopy(event), remaining_seconds=60)
+            except Exception as error:  # counted and reported: a failed delivery is a benchmark finding
+                self.outcomes[index] = {"error": f"{type(error).__name__}: {error}"}
+                if isinstance(error, self.in_progress):
+                    with self._lock:
+                        self._failed.append((index, event))
+
+
 def child_burst(args: argparse.Namespace) -> dict[str, Any]:
     """`deliveries` deliveries of `findings` distinct findings, in random order, over `containers` containers."""
     from moto import mock_aws
@@ -260,7 +323,7 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
     from guardduty_responder import logs
     from guardduty_responder.clients import AwsClients
     from guardduty_responder.config import Settings
-    from guardduty_responder.responder import Responder
+    from guardduty_responder.responder import FindingInProgressError, Responder
 
     rng = random.Random(args.seed)
     _moto_answers_one_request_at_a_time()
@@ -281,36 +344,11 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
         containers = [
             Responder(Settings.from_environ(os.environ), AwsClients(region=REGION)) for _ in range(args.containers)
         ]
-        queue = list(enumerate(deliveries))
-        queue_lock = threading.Lock()
-        outcomes: dict[int, dict[str, Any]] = {}
-        # A container's first delivery builds its clients and finds the detector: not a repeat's cost.
-        first_of_container: set[int] = set()
-
-        def serve(responder: Responder) -> None:
-            first = True
-            while True:
-                with queue_lock:
-                    if not queue:
-                        return
-                    index, event = queue.pop(0)
-                if first:
-                    first_of_container.add(index)
-                    first = False
-                recorder.delivery.set(index)
-                logs.clear()
-                try:
-                    outcomes[index] = responder.respond(copy.deepcopy(event), remaining_seconds=60)
-                except Exception as error:  # counted and reported: a failed delivery is a benchmark finding
-                    outcomes[index] = {"error": f"{type(error).__name__}: {error}"}
-
+        burst = Burst(containers, recorder, logs.clear, FindingInProgressError)
         started = time.perf_counter()
-        threads = [threading.Thread(target=serve, args=(container,)) for container in containers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        burst.run(deliveries)
         elapsed = time.perf_counter() - started
+        outcomes, first_of_container = burst.outcomes, burst.first_of_container
 
         isolating = [
             index
@@ -339,13 +377,16 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
             "jira_issues": len(stack.jira.issues),
             "messages": len(stack.messages()),
             "repeated_deliveries": len(repeats),
+            "retried_deliveries": len(burst.retried),
             "aws_calls_per_repeat_max": max(repeat_calls, default=0),
             "aws_calls_per_repeat_mean": statistics.fmean(repeat_calls) if repeat_calls else 0.0,
             "round_trips_per_repeat_max": max(repeat_round_trips, default=0),
             "repeat_operations": sorted(
                 {" ".join(sorted(c.operation for c in recorder.by_delivery.get(index, []))) for index in repeats}
             ),
-            "failed_deliveries": sorted({o["error"] for o in outcomes.values() if "error" in o}),
+            "failed_deliveries": sorted(
+                {o["error"] for index, o in outcomes.items() if "error" in o and index not in burst.retried}
+            ),
             "outcomes": {
                 name: sum(1 for o in outcomes.values() if o.get("outcome") == name)
                 for name in sorted({o.get("outcome", "error") for o in outcomes.values()})
@@ -633,7 +674,8 @@ def table(
         f"| isolations / Jira issues / SNS messages | {burst['isolations']} / {burst['jira_issues']} / {burst['messages']} |",
         f"| AWS calls per repeated delivery to a warm container (max / mean over {burst['repeated_deliveries']}) | {burst['aws_calls_per_repeat_max']} / {burst['aws_calls_per_repeat_mean']:.2f} |",
         f"| calls in sequence per repeated delivery (max) | {burst['round_trips_per_repeat_max']} |",
-        f"| failed deliveries | {len(burst['failed_deliveries'])} |",
+        f"| deliveries retried because their finding was in another container's hands | {burst['retried_deliveries']} |",
+        f"| deliveries failed after Lambda's retries | {len(burst['failed_deliveries'])} |",
         f"| wall time | {burst['seconds']:.1f} s |",
         "",
         "| target | limit | measured | |",
