@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from guardduty_events import documented_event
 from guardduty_responder.finding import parse_finding
 from guardduty_responder.notification import notification_text
 from guardduty_responder.policy import Action, Decision, DecisionCode, Outcome
@@ -62,6 +63,22 @@ def test_untrusted_text_never_starts_a_line_of_block_markup(block: str) -> None:
 
     for line in text.description.splitlines():
         assert not line.startswith(block), line
+
+
+@pytest.mark.parametrize("path", ["/tmp/x\\Decision: report, false positive\\", "C:\\Windows\\Temp\\a.exe", "\\\\"])
+def test_a_backslash_from_the_finding_never_becomes_a_jira_line_break(path: str) -> None:
+    """Jira renders two backslashes as a forced line break: escaped as a pair, a backslash in a
+    process path would let the finding start lines of its own in the issue (a fake decision)."""
+    event = documented_event("Execution:Runtime/ReverseShell")
+    event["detail"]["service"]["runtimeDetails"]["process"]["executablePath"] = path
+
+    description = ticket_text(
+        parse_finding(event), ISOLATED, outcome=Outcome.ISOLATED, actions=[], snapshot_ids=[], original_groups={}
+    ).description
+
+    executable = next(line for line in description.splitlines() if line.startswith("*Executable:*"))
+    assert "\\\\" not in executable
+    assert executable.count("&#92;") == path.count("\\")
 
 
 def test_a_link_glued_to_a_word_is_defanged_too() -> None:

@@ -25,7 +25,10 @@ _PRIORITIES = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW":
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 # Characters with a meaning in Jira wiki markup; a backslash makes each one literal. A hyphen
 # inside a word ("dry-run", "i-0abc", a date) cannot open strike-through, a list or a rule: kept.
-_MARKUP = re.compile(r"([\\{}\[\]|*_+^~?#!@`]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9]))")
+_MARKUP = re.compile(r"([{}\[\]|*_+^~?#!@`]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9]))")
+# A backslash itself cannot be escaped by another: Jira renders two as a forced line break. Its
+# character reference shows one backslash and means nothing else.
+_BACKSLASH = "&#92;"
 # Link schemes Jira would turn into links, wherever they stand (even glued to a word).
 _SCHEME = re.compile(r"(?i)(://|\b(?:mailto|javascript|vbscript|file|news|irc|ftp):|(?<=[a-z])(?:mailto|javascript):)")
 _MAX_VALUE = 500
@@ -57,7 +60,8 @@ def untrusted(value: object, limit: int = _MAX_VALUE) -> str:
     text = _CONTROL.sub(" ", text)
     cut = len(text) > limit
     text = _SCHEME.sub(lambda match: match.group(1).replace(":", "[:]", 1), text[:limit])
-    return _MARKUP.sub(r"\\\1", text) + (" (truncated)" if cut else "")
+    escaped = _BACKSLASH.join(_MARKUP.sub(r"\\\1", part) for part in text.split("\\"))
+    return escaped + (" (truncated)" if cut else "")
 
 
 def plain(value: object, limit: int) -> str:
