@@ -41,6 +41,8 @@ locals {
   function_zip   = "${local.build_dir}/function-${substr(local.function_hash, 0, 20)}.zip"
   layer_zip      = "${local.build_dir}/layer-${var.architecture}-${substr(local.layer_hash, 0, 20)}.zip"
   log_group_name = "/aws/lambda/${local.name}"
+  # Metrics the function's own log lines give (metric filters on its log group).
+  metric_namespace = "GuardDutyResponder/${local.name}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -354,6 +356,13 @@ locals {
       statistic   = "Maximum"
       dimensions  = { QueueName = aws_sqs_queue.failed.name }
     }
+    critical-log-lines = {
+      description = "The responder logged at CRITICAL: a network interface may be left on the all-traffic untracking group. Find the line in ${local.log_group_name} (its eni) and isolate or restore that interface by hand."
+      namespace   = local.metric_namespace
+      metric      = "CriticalLogLines"
+      statistic   = "Sum"
+      dimensions  = {}
+    }
     undelivered-findings-waiting = {
       description = "Findings EventBridge could not deliver wait in ${aws_sqs_queue.undelivered.name}: replay them after fixing the cause."
       namespace   = "AWS/SQS"
@@ -361,6 +370,19 @@ locals {
       statistic   = "Maximum"
       dimensions  = { QueueName = aws_sqs_queue.undelivered.name }
     }
+  }
+}
+
+# Every line the function logs at CRITICAL (one JSON object per line, its level in "level"), counted.
+resource "aws_cloudwatch_log_metric_filter" "critical" {
+  name           = "${local.name}-critical"
+  log_group_name = aws_cloudwatch_log_group.this.name
+  pattern        = "{ $.level = \"CRITICAL\" }"
+
+  metric_transformation {
+    name      = "CriticalLogLines"
+    namespace = local.metric_namespace
+    value     = "1"
   }
 }
 

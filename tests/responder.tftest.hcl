@@ -615,3 +615,20 @@ run "operators_release_through_a_role_that_can_only_move_interfaces" {
     error_message = "the release role may only put network interfaces back on groups"
   }
 }
+
+run "a_line_logged_at_critical_raises_an_alarm" {
+  command = plan
+
+  assert {
+    condition     = aws_cloudwatch_log_metric_filter.critical.log_group_name == aws_cloudwatch_log_group.this.name
+    error_message = "the metric filter must read the function's own log group"
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.this["critical-log-lines"].metric_name == aws_cloudwatch_log_metric_filter.critical.metric_transformation[0].name &&
+      aws_cloudwatch_metric_alarm.this["critical-log-lines"].namespace == aws_cloudwatch_log_metric_filter.critical.metric_transformation[0].namespace &&
+      aws_cloudwatch_metric_alarm.this["critical-log-lines"].threshold == 0
+    )
+    error_message = "the critical-log-lines alarm must fire on the first line the metric filter counts"
+  }
+}

@@ -20,8 +20,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from . import TAG_PREFIX
-from .aws_errors import error_code
+from .aws_errors import describe_error, error_code
 from .parallel import run_parallel
+from .steps import STEP_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,14 @@ _ALREADY_GONE = ("InvalidPermission.NotFound",)
 _GROUP_EXISTS = ("InvalidGroup.Duplicate",)
 _INSTANCE_GONE = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
 _AUTOSCALING_TAG = "aws:autoscaling:groupName"
+# The move to the isolation group, and the roll-back after it, are tried this many times (each
+# attempt with botocore's own retries), with these pauses between them.
+MOVE_ATTEMPTS = 3
+_MOVE_PAUSES = (0.2, 0.5)
+# An invocation starts moving interfaces only with this much time left besides the configured pause
+# (both moves and a roll-back take well under a second when EC2 answers). With less, nothing moves
+# and the invocation fails, so that Lambda's retry isolates with time to spare.
+MOVE_BUDGET_SECONDS = 4.0
 
 
 class ContainmentError(RuntimeError):
@@ -332,51 +341,88 @@ def isolate_instance(
     *,
     originals: Mapping[str, tuple[str, ...]] = {},
     pause_seconds: float = 0.0,
+    deadline: float | None = None,
 ) -> tuple[InterfaceMove, ...]:
     """Move every ENI, in parallel, to the untracking group and then to the isolation group.
 
     An ENI already on the isolation group is left alone (never reopened through the untracking
-    group), and one left on the untracking group by an interrupted attempt goes straight on. If the
-    move to the isolation group fails, the ENI goes back to its original groups rather than stay on
-    the untracking group, which is open to the world; the error is raised all the same.
+    group), and one left on the untracking group by an interrupted attempt goes straight on. The
+    move to the isolation group is retried; if it still fails, whatever the error, the ENI goes back
+    to its original groups rather than stay on the untracking group, which is open to the world, and
+    the error is raised all the same.
     """
     if not instance.interfaces:
         raise ContainmentError(f"instance {instance.instance_id} has no network interface to isolate")
+    if deadline is not None and deadline - time.monotonic() < pause_seconds + MOVE_BUDGET_SECONDS:
+        left = max(0.0, deadline - time.monotonic())
+        raise ContainmentError(
+            f"too little time left in the invocation ({left:.1f} s) to move {instance.instance_id} safely: "
+            "nothing moved, the retry isolates it"
+        )
 
     def contain(interface: Interface) -> InterfaceMove:
         groups = groups_by_vpc[interface.vpc_id]
         current = set(interface.group_ids)
-        moves: list[str] = []
         if current == {groups.isolation_id}:
             return InterfaceMove(eni_id=interface.eni_id, moves=())
+        moves: list[str] = []
         if current != {groups.untracking_id}:
-            _move(ec2, interface.eni_id, groups.untracking_id)
+            try:
+                _move(ec2, interface.eni_id, groups.untracking_id)
+            except ContainmentError as refused:
+                # EC2 answered no: the ENI is still on its own groups.
+                raise ContainmentError(f"{refused}: {interface.eni_id} left on its own groups") from refused
+            except STEP_ERRORS as error:
+                # No answer (a timeout, a refused credential refresh): the move may have been made.
+                where = _close_again(ec2, interface.eni_id, originals.get(interface.eni_id))
+                raise ContainmentError(
+                    f"moving {interface.eni_id} to the untracking group failed ({describe_error(error)}): {where}"
+                ) from error
             moves.append(groups.untracking_id)
             if pause_seconds:
                 time.sleep(pause_seconds)
         try:
-            _move(ec2, interface.eni_id, groups.isolation_id)
-        except ContainmentError:
-            _close_again(ec2, interface.eni_id, originals.get(interface.eni_id))
-            raise
+            _retrying(lambda: _move(ec2, interface.eni_id, groups.isolation_id))
+        except STEP_ERRORS as error:
+            where = _close_again(ec2, interface.eni_id, originals.get(interface.eni_id))
+            raise ContainmentError(
+                f"moving {interface.eni_id} to the isolation group failed ({describe_error(error)}): {where}"
+            ) from error
         moves.append(groups.isolation_id)
         return InterfaceMove(eni_id=interface.eni_id, moves=tuple(moves))
 
     return tuple(run_parallel(contain, instance.interfaces))
 
 
-def _close_again(ec2: Any, eni_id: str, original: tuple[str, ...] | None) -> None:
-    """Take an ENI off the untracking group after a failed isolation move: back to where it was."""
+def _retrying(call: Any) -> None:
+    """The call, tried MOVE_ATTEMPTS times whatever it fails with; the last failure is raised."""
+    for attempt in range(MOVE_ATTEMPTS):
+        try:
+            call()
+            return
+        except STEP_ERRORS as error:
+            if attempt + 1 == MOVE_ATTEMPTS:
+                raise
+            logger.warning("move failed, trying again", extra={"attempt": attempt + 1, "error": describe_error(error)})
+            time.sleep(_MOVE_PAUSES[min(attempt, len(_MOVE_PAUSES) - 1)])
+
+
+def _close_again(ec2: Any, eni_id: str, original: tuple[str, ...] | None) -> str:
+    """Take an ENI off the untracking group after a failed move: back to its own groups. Says where it is."""
     if not original:
         logger.critical(
-            "network interface left on the untracking group: no original groups known", extra={"eni": eni_id}
+            "network interface may be left on the untracking group: no original groups known", extra={"eni": eni_id}
         )
-        return
+        return "its original groups are not known: it may be left on the untracking group"
     try:
-        _move(ec2, eni_id, *original)
-        logger.error("isolation move failed: network interface put back on its original groups", extra={"eni": eni_id})
-    except ContainmentError as error:
-        logger.critical("network interface left on the untracking group", extra={"eni": eni_id, "error": str(error)})
+        _retrying(lambda: _move(ec2, eni_id, *original))
+    except STEP_ERRORS as error:
+        logger.critical(
+            "network interface left on the untracking group", extra={"eni": eni_id, "error": describe_error(error)}
+        )
+        return "putting it back on its original groups failed too: it may be left on the untracking group"
+    logger.error("isolation failed: network interface put back on its original groups", extra={"eni": eni_id})
+    return "put back on its original groups"
 
 
 def restore_groups(ec2: Any, original_groups: Mapping[str, tuple[str, ...]]) -> None:

@@ -562,6 +562,7 @@ class Responder:
                 groups,
                 originals=originals,
                 pause_seconds=self.settings.isolation_pause_seconds,
+                deadline=response.deadline,
             )
         except (ContainmentError, AccountAccessError, ClientError, BotoCoreError) as error:
             self._contain_failed(response, instance, estate, vpcs, str(error))
@@ -602,7 +603,10 @@ class Responder:
 
     def _leave_alone(self, response: FindingResponse, instance: InstanceFacts | None) -> Containment:
         """Not isolating: say why, and find the isolated incident a further finding about the instance joins."""
-        step = StepResult.skipped(Step.CONTAIN, _why_not_contained(response.decision, instance))
+        undone = self._undo_partial_isolation(response, instance) if instance is not None else None
+        step = StepResult.skipped(
+            Step.CONTAIN, "; ".join(filter(None, [_why_not_contained(response.decision, instance), undone]))
+        )
         if not response.decision.opens_ticket or response.done(Step.TICKET):
             return Containment(step)
         # An instance isolated earlier (before a dry run or an exemption tag) has its incident issue
@@ -611,6 +615,40 @@ class Responder:
         if existing is not None and existing.state == ISOLATED and existing.finding_id != response.finding.finding_id:
             return Containment(step, IncidentClaim(is_primary=False, incident=existing))
         return Containment(step)
+
+    def _undo_partial_isolation(self, response: FindingResponse, instance: InstanceFacts) -> str | None:
+        """Put back the interfaces an earlier, failed attempt of this finding moved, now that it does not isolate.
+
+        That attempt may have left one on the untracking group, which is open to the world. Interfaces
+        of an instance another finding holds isolated are left as they are.
+        """
+        record, estate = response.record, response.assessment.estate
+        attempted = record.steps.get(str(Step.CONTAIN))
+        if attempted is None or attempted.status is not StepStatus.FAILED or estate is None:
+            return None
+        moved = {
+            interface.eni_id: saved
+            for interface in instance.interfaces
+            if (saved := record.original_groups.get(interface.eni_id)) and set(saved) != set(interface.group_ids)
+        }
+        if not moved:
+            return None
+        incident = self.ledger.get_incident(instance.instance_id)
+        if incident is not None and incident.state == ISOLATED and incident.finding_id != response.finding.finding_id:
+            return None
+        try:
+            restore_groups(estate.clients.ec2, moved)
+        except STEP_ERRORS as error:
+            logger.critical("interfaces an earlier attempt moved could not be put back", extra={"enis": sorted(moved)})
+            raise ContainmentError(
+                f"putting back {', '.join(sorted(moved))} failed: {describe_error(error)}"
+            ) from error
+        if incident is not None and incident.state == ISOLATED:
+            self.ledger.release_incident(
+                instance.instance_id, now=self.clock(), released_by=f"guardduty-responder ({response.decision.code})"
+            )
+        logger.warning("an earlier attempt's moves undone", extra={"enis": sorted(moved)})
+        return f"{len(moved)} network interface(s) an earlier attempt had moved put back on their own groups"
 
     def _give_back(self, finding: Finding, slot: IsolationSlot) -> None:
         try:
