@@ -18,6 +18,8 @@ from moto import mock_aws
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
 from guardduty_responder.config import Settings
+from guardduty_responder.isolation import GroupDirectory
+from guardduty_responder.ledger import Ledger
 from guardduty_responder.responder import Responder
 from guardduty_responder_tools.embedded import create_network, create_responder_resources, drain_messages
 from guardduty_responder_tools.guardduty_standin import GuardDutyStandIn
@@ -135,6 +137,8 @@ class Stack:
             "DRY_RUN": "false",
             "EXEMPT_TAG_KEY": "guardduty-responder:exempt",
             "MAX_ISOLATIONS_PER_HOUR": "50",
+            # As Terraform sets it.
+            "RESPONDER_ACCOUNT_ID": ACCOUNT,
             "JIRA_TIMEOUT_SECONDS": "2",
         }
         self._monkeypatch = monkeypatch
@@ -288,6 +292,12 @@ class Stack:
 
         item = self.dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": pk}}).get("Item")
         return {k: TypeDeserializer().deserialize(v) for k, v in item.items()} if item else None
+
+
+def group_directory(ec2: Any = None) -> GroupDirectory:
+    """A cold container's view of the containment groups of the stack's account, recorded in its ledger."""
+    ledger = Ledger(boto3.client("dynamodb", region_name=REGION), TABLE, 30)
+    return GroupDirectory(ec2 or boto3.client("ec2", region_name=REGION), ledger, ACCOUNT)
 
 
 @pytest.fixture(autouse=True)

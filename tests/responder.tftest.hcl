@@ -277,7 +277,7 @@ run "role_grants_what_the_code_calls_and_no_more" {
       "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem",
       "guardduty:GetFindings", "guardduty:ListDetectors",
       "ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateSecurityGroup",
-      "ec2:CreateSnapshots", "ec2:CreateTags", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+      "ec2:CreateSnapshots", "ec2:CreateTags", "ec2:DeleteSecurityGroup", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
       "ec2:DescribeSnapshots", "ec2:ModifyInstanceAttribute", "ec2:ModifyNetworkInterfaceAttribute",
       "ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress",
       "elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
+import uuid
 from typing import Any
 
 import boto3
@@ -13,6 +15,7 @@ from botocore.exceptions import ClientError
 from guardduty_responder import handler
 from guardduty_responder.accounts import AccountAccessError
 from guardduty_responder.clients import AwsClients
+from guardduty_responder.ledger import breaker_key, breaker_window
 from guardduty_responder.responder import IncompleteResponseError, Responder
 from guardduty_responder_tools.embedded import create_network
 
@@ -111,9 +114,9 @@ def member(stack: Stack) -> Network:
 
 
 def member_event(
-    stack: Stack, fixture: str, instance_id: str, network: Network, account: str = MEMBER
+    stack: Stack, fixture: str, instance_id: str, network: Network, account: str = MEMBER, finding_id: str | None = None
 ) -> dict[str, Any]:
-    event = stack.event(fixture, instance_id, ec2=network.ec2)
+    event = stack.event(fixture, instance_id, ec2=network.ec2, finding_id=finding_id)
     event["account"] = event["detail"]["accountId"] = account
     return event
 
@@ -328,3 +331,30 @@ def test_a_resume_in_an_account_the_responder_can_no_longer_reach_still_files_an
     record = stack.record(event["detail"]["id"])
     assert "cannot act in account" in record["steps"]["snapshots"]["error"]
     assert record["steps"]["ticket"]["status"] == "done"
+
+
+def test_the_breaker_counts_each_account_apart(stack: Stack, member: Network) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
+    at_home, held_at_home = stack.launch(), stack.launch()
+    in_member = stack.launch(network=member)
+
+    first = stack.invoke(stack.event("backdoor_cc_dns", at_home, finding_id=uuid.uuid4().hex))
+    held = stack.invoke(stack.event("backdoor_cc_dns", held_at_home, finding_id=uuid.uuid4().hex))
+    member_summary = stack.invoke(
+        member_event(stack, "backdoor_cc_dns", in_member, member, finding_id=uuid.uuid4().hex)
+    )
+
+    assert first["isolated"] is True and held["decision"] == "circuit-breaker"
+    assert member_summary["isolated"] is True and stack.isolated(in_member, member.ec2)
+    window = breaker_window(time.time())
+    assert stack.record(breaker_key(MEMBER, window))["findings"] == {member_summary["finding_id"]}
+    assert stack.record(breaker_key(ACCOUNT, window))["findings"] == {first["finding_id"]}
+
+
+def test_a_finding_of_another_account_is_not_acted_on_without_a_member_role(stack: Stack) -> None:
+    stack.configure(RESPONDER_ACCOUNT_ID="")  # asked of STS, as outside Terraform
+    event = stack.event("backdoor_cc_dns", stack.launch())
+    event["account"] = event["detail"]["accountId"] = MEMBER
+
+    with pytest.raises(IncompleteResponseError, match=f"acts only in its own account {ACCOUNT}"):
+        stack.invoke(event)

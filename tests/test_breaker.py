@@ -89,19 +89,14 @@ def test_a_concurrent_burst_on_one_account_never_isolates_more_than_the_limit(st
     assert sum("CIRCUIT BREAKER OPEN, NOT ISOLATED, LOOK NOW" in subject for subject in subjects) == 5
 
 
-def test_the_limit_is_per_account_and_the_breaker_closes_with_the_next_hour(stack: Stack) -> None:
+def test_the_breaker_closes_with_the_next_hour(stack: Stack) -> None:
     stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
     now = [1_800_000_000.0]  # 2027-01-15T08:00:00Z, the start of an hour
     responder = Responder(stack.settings(), AwsClients(region="us-east-1"), clock=lambda: now[0])
-    first, second, third = (stack.launch() for _ in range(3))
+    first, second = stack.launch(), stack.launch()
 
     assert responder.respond(new_finding(stack, first))["decision"] == "isolate"
     held = responder.respond(new_finding(stack, second))
-    other_account = new_finding(stack, third)
-    other_account["detail"]["accountId"] = "210987654321"
-    assert (
-        responder.respond(other_account)["decision"] == "isolate"
-    )  # counted apart (with no member role configured, acted on here)
     now[0] += HOUR
     later = responder.respond(new_finding(stack, second, "tor_client"))
 
@@ -109,8 +104,6 @@ def test_the_limit_is_per_account_and_the_breaker_closes_with_the_next_hour(stac
     assert later["decision"] == "isolate" and stack.isolated(second)
     hour = 1_800_000_000.0
     assert len(counted(stack, hour)) == 1 and len(counted(stack, hour + HOUR)) == 1
-    other_item = stack.record(breaker_key("210987654321", breaker_window(hour)))
-    assert other_item["findings"] == {other_account["detail"]["id"]}
 
 
 def test_a_held_finding_stays_held_when_it_is_retried(stack: Stack) -> None:

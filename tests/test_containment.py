@@ -10,9 +10,8 @@ from typing import Any
 import boto3
 
 from guardduty_responder import handler
-from guardduty_responder.isolation import GroupDirectory
 
-from conftest import REGION, Stack
+from conftest import REGION, Stack, group_directory
 
 
 def record_moves(stack: Stack) -> list[dict[str, Any]]:
@@ -96,8 +95,8 @@ def test_live_groups_win_over_the_stale_ones_in_the_finding(stack: Stack) -> Non
     assert stack.record(event["detail"]["id"])["original_groups"] == {eni: [stack.ssh_group]}
 
 
-def test_the_instance_is_tagged_and_kept_for_evidence(stack: Stack) -> None:
-    instance_id = stack.launch(enis=1)
+def test_the_instance_and_its_interfaces_are_tagged_and_it_is_kept_for_evidence(stack: Stack) -> None:
+    instance_id = stack.launch(enis=2)
     event = stack.event("bitcoin_tool_dns", instance_id)
 
     stack.invoke(event)
@@ -117,6 +116,15 @@ def test_the_instance_is_tagged_and_kept_for_evidence(stack: Stack) -> None:
     tags = {tag["Key"]: tag["Value"] for tag in described["Tags"]}
     assert tags["guardduty-responder:finding-id"] == event["detail"]["id"]
     assert described["State"]["Name"] == "running"
+    # The release role of modules/member-role may move only the interfaces the responder tagged.
+    interfaces = stack.ec2.describe_network_interfaces(
+        NetworkInterfaceIds=[eni["NetworkInterfaceId"] for eni in described["NetworkInterfaces"]]
+    )["NetworkInterfaces"]
+    assert len(interfaces) == 2
+    for interface in interfaces:
+        assert {t["Key"]: t["Value"] for t in interface["TagSet"]}["guardduty-responder:finding-id"] == event["detail"][
+            "id"
+        ]
 
 
 def test_groups_are_made_once_per_vpc_not_per_instance(stack: Stack) -> None:
@@ -135,46 +143,15 @@ def test_groups_are_made_once_per_vpc_not_per_instance(stack: Stack) -> None:
     assert len(groups) == 2
 
 
-def test_a_group_created_by_a_concurrent_invocation_is_adopted(stack: Stack) -> None:
-    ec2 = boto3.client("ec2", region_name=REGION)
-    winner = GroupDirectory(ec2).groups_for(stack.vpc_id)
-    late = GroupDirectory(ec2)
-    late._lookup = lambda vpc_id: {}  # it looked before the winner created the groups
-
-    adopted = late.groups_for(stack.vpc_id)
-
-    assert adopted == winner
-
-
-def test_concurrent_cold_containers_share_one_pair_of_groups(stack: Stack) -> None:
-    ec2 = boto3.client("ec2", region_name=REGION)
-    results: list[Any] = []
-    start = threading.Barrier(6)
-
-    def cold_container() -> None:
-        start.wait()
-        results.append(GroupDirectory(ec2).groups_for(stack.vpc_id))
-
-    threads = [threading.Thread(target=cold_container) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert len(set(results)) == 1
-    assert len(stack.responder_groups()) == 2
-    assert stack.responder_groups()["isolation"]["IpPermissionsEgress"] == []
-
-
 def test_a_rule_added_to_the_isolation_group_by_hand_is_removed_before_use(stack: Stack) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
-    groups = GroupDirectory(ec2).groups_for(stack.vpc_id)
+    groups = group_directory(ec2).groups_for(stack.vpc_id)
     ec2.authorize_security_group_ingress(
         GroupId=groups.isolation_id,
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
     )
 
-    GroupDirectory(ec2).groups_for(stack.vpc_id)
+    group_directory(ec2).groups_for(stack.vpc_id)
 
     assert stack.responder_groups()["isolation"]["IpPermissions"] == []
 

@@ -14,13 +14,15 @@ from botocore.exceptions import ClientError
 
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
+from guardduty_responder.isolation import GroupDirectory
+from guardduty_responder.ledger import Ledger
 from guardduty_responder.responder import IncompleteResponseError
 from guardduty_responder_tools.embedded import create_network
 from guardduty_responder_tools.permissions import iam_actions_of, required_actions
 from test_accounts import EXTERNAL_ID, MEMBER, ROLE_NAME, admin_session, member_event
 from test_credentials import launch_with_role, stolen
 
-from conftest import REGION, Network, Stack
+from conftest import REGION, TABLE, Network, Stack
 
 
 def record_actions(monkeypatch: pytest.MonkeyPatch) -> set[str]:
@@ -111,6 +113,15 @@ def test_every_call_is_declared_and_every_declared_action_is_called(
     web = member_ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]
     member = Network(member_ec2, vpc_id, subnet_id, (web,))
     in_member = member_event(stack, "ssh_bruteforce", stack.launch(network=member), member)
+    record_groups = responder.ledger.record_groups
+
+    def a_concurrent_lookup_records_first(account_id: str, vpc: str, groups: Any, *, replacing: Any) -> Any:
+        if replacing is None and vpc == vpc_id:
+            GroupDirectory(member_ec2, Ledger(stack.dynamodb, TABLE, 30), account_id).groups_for(vpc)
+        return record_groups(account_id, vpc, groups, replacing=replacing)
+
+    # The responder's own new groups lose to those recorded first, and are deleted.
+    monkeypatch.setattr(responder.ledger, "record_groups", a_concurrent_lookup_records_first)
     assert stack.invoke(in_member)["isolated"]
     forged = stack.event("tor_client", standalone, finding_id="f" * 32)
     stack.guardduty.forget(forged["detail"]["id"])

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws_errors import describe_error
 from .clients import AwsClients
-from .isolation import GroupDirectory
+from .isolation import GroupDirectory, GroupRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,14 @@ class Estates:
         home_account_id: str,
         member_role_name: str,
         external_id: str,
+        registry: GroupRegistry,
     ) -> None:
         self._home = home
+        self._registry = registry
         self._home_account_id = home_account_id
         self._member_role_name = member_role_name
         self._external_id = external_id
-        self.home = Estate(home, GroupDirectory(home.lazy("ec2")))
+        self.home = Estate(home, GroupDirectory(home.lazy("ec2"), registry, lambda: self.home_account_id))
         self._members: dict[str, Estate] = {}
         self._lock = threading.Lock()
 
@@ -70,12 +72,12 @@ class Estates:
     def for_account(self, account_id: str) -> Estate:
         """The estate a finding of `account_id` is acted on in; AccountAccessError when there is none."""
         if not self._member_role_name:
-            # Single-account deployment: an unknown own account means every finding is a local one.
-            if not self._home_account_id or account_id == self._home_account_id:
+            # Single-account deployment: only the responder's own account (asked of STS if not configured).
+            if account_id == self.home_account_id:
                 return self.home
             raise AccountAccessError(
                 f"the finding is from account {account_id}, but this responder acts only in its own account "
-                f"{self._home_account_id} (set member_role_name to act in member accounts)"
+                f"{self.home_account_id} (set member_role_name to act in member accounts)"
             )
         if account_id == self.home_account_id:
             return self.home
@@ -89,7 +91,7 @@ class Estates:
             role_arn = f"arn:{self._home.partition}:iam::{account_id}:role/{self._member_role_name}"
             credentials = self._assume(role_arn)  # eager: a refusal is reported here, clearly
             clients = AwsClients(_session_with(credentials, self._home.region))
-            estate = Estate(clients, GroupDirectory(clients.lazy("ec2")), role_arn)
+            estate = Estate(clients, GroupDirectory(clients.lazy("ec2"), self._registry, account_id), role_arn)
             self._members[account_id] = estate
             logger.info("assumed member role", extra={"account_id": account_id, "role_arn": role_arn})
             return estate

@@ -144,12 +144,13 @@ def leave_target_groups(elbv2: Any, instance: InstanceFacts) -> tuple[str, dict[
 
 
 def tag_instance(ec2: Any, instance: InstanceFacts, finding: Finding, isolated_at: str) -> tuple[str, dict[str, Any]]:
+    # Its network interfaces too: the release role may move only interfaces the responder tagged.
     ec2.create_tags(
-        Resources=[instance.instance_id],
+        Resources=[instance.instance_id, *(interface.eni_id for interface in instance.interfaces)],
         Tags=[
             {"Key": FINDING_ID_TAG, "Value": finding.finding_id},
             {"Key": f"{TAG_PREFIX}finding-type", "Value": finding.finding_type},
             {"Key": f"{TAG_PREFIX}isolated-at", "Value": isolated_at},
         ],
     )
-    return "instance tagged", {}
+    return "instance and its network interfaces tagged", {}

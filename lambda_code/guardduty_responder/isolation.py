@@ -13,15 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import TAG_PREFIX
 from .aws_errors import describe_error, error_code
-from .parallel import run_parallel
+from .parallel import run_both, run_parallel
 from .steps import STEP_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ PERMISSIONS = (
     "ec2:RevokeSecurityGroupEgress",
     "ec2:ModifyNetworkInterfaceAttribute",
     "ec2:CreateTags",
+    "ec2:DeleteSecurityGroup",
 )
 
 ROLE_TAG = f"{TAG_PREFIX}role"
@@ -49,7 +51,7 @@ _DESCRIPTIONS = {
 _ALL_TRAFFIC = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
 _ALREADY_THERE = ("InvalidPermission.Duplicate",)
 _ALREADY_GONE = ("InvalidPermission.NotFound",)
-_GROUP_EXISTS = ("InvalidGroup.Duplicate",)
+_GROUP_GONE = ("InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed")
 _INSTANCE_GONE = ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed")
 _AUTOSCALING_TAG = "aws:autoscaling:groupName"
 # The move to the isolation group, and the roll-back after it, are tried this many times (each
@@ -131,10 +133,35 @@ class ContainmentGroups:
     vpc_id: str
     untracking_id: str
     isolation_id: str
+    # Every group the responder ever recorded for this VPC, replaced ones included.
+    known_ids: frozenset[str] = frozenset()
+    # Groups in the VPC that carry the responder's tag without being its own: never used.
+    ignored: tuple[str, ...] = ()
 
     @property
     def ids(self) -> frozenset[str]:
-        return frozenset((self.untracking_id, self.isolation_id))
+        return self.known_ids | {self.untracking_id, self.isolation_id}
+
+
+@dataclass(frozen=True)
+class RecordedGroups:
+    """The containment groups of one account and VPC as the ledger records them: the responder's own."""
+
+    untracking_id: str
+    isolation_id: str
+    every_id: frozenset[str] = frozenset()
+
+
+class GroupRegistry(Protocol):
+    """Where the responder records the groups it creates (the ledger); tags are never trusted for that."""
+
+    def recorded_groups(self, account_id: str, vpc_id: str) -> RecordedGroups | None: ...
+
+    def record_groups(
+        self, account_id: str, vpc_id: str, groups: RecordedGroups, *, replacing: RecordedGroups | None
+    ) -> RecordedGroups:
+        """Record `groups` unless the record is no longer `replacing`; returns what is recorded now."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -180,31 +207,51 @@ def describe_instance(ec2: Any, instance_id: str) -> InstanceFacts:
 
 
 class GroupDirectory:
-    """Finds, or creates once, the two containment groups of each VPC; remembered while warm.
+    """The two containment groups of each VPC of one account: the ones the ledger records, created once.
 
-    The groups are looked up by tag and their rules are checked on every lookup (at the latest
-    every RECHECK_SECONDS in a warm container): a group that has drifted (a rule added to the
-    isolation group by hand, say) is put back before it is used.
+    A group is the responder's because the ledger says it created it, never because of a tag or a
+    name: anyone allowed to tag a security group could otherwise have the responder open a
+    production group to the world, or strip its rules. Tagged groups the ledger does not know are
+    named loudly and left alone. The rules of the recorded groups are checked on every lookup (at
+    the latest every RECHECK_SECONDS in a warm container): one that has drifted (a rule added to
+    the isolation group by hand, say) is put back before it is used.
     """
 
     # How long a warm container trusts what it checked: a hand-made change is undone within this.
     RECHECK_SECONDS = 300.0
 
-    def __init__(self, ec2: Any) -> None:
+    def __init__(self, ec2: Any, registry: GroupRegistry, account_id: str | Callable[[], str]) -> None:
         self._ec2 = ec2
+        self._registry = registry
+        self._account_id = account_id
         self._known: dict[str, tuple[float, ContainmentGroups]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def account_id(self) -> str:
+        return self._account_id if isinstance(self._account_id, str) else self._account_id()
 
     def groups_for(self, vpc_id: str) -> ContainmentGroups:
         known = self._known.get(vpc_id)
         if known is not None and time.monotonic() - known[0] < self.RECHECK_SECONDS:
             return known[1]
-        found = self._lookup(vpc_id)
-        groups = ContainmentGroups(
-            vpc_id=vpc_id,
-            untracking_id=self._ready(vpc_id, UNTRACKING, found.get(UNTRACKING)),
-            isolation_id=self._ready(vpc_id, ISOLATION, found.get(ISOLATION)),
+        recorded, tagged = run_both(
+            lambda: self._registry.recorded_groups(self.account_id, vpc_id), lambda: self._tagged(vpc_id)
         )
+        described: dict[str, dict[str, Any] | None] = {group["GroupId"]: group for group in tagged}
+        own = self._settle(vpc_id, recorded, described)
+        ignored = self._impostors([group for group in described if group not in own.every_id])
+        if ignored:
+            logger.error(
+                "security groups carry the responder's tag but were not created by it: never used",
+                extra={"vpc_id": vpc_id, "groups": list(ignored)},
+            )
+        for role, group_id in ((UNTRACKING, own.untracking_id), (ISOLATION, own.isolation_id)):
+            group = described.get(group_id) or self._describe(group_id)
+            if group is None:
+                raise ContainmentError(f"the {role} group {group_id} of {vpc_id} vanished while in use: retried")
+            self._converge(role, group)
+        groups = ContainmentGroups(vpc_id, own.untracking_id, own.isolation_id, own.every_id, ignored)
         with self._lock:
             self._known[vpc_id] = (time.monotonic(), groups)
         return groups
@@ -213,57 +260,84 @@ class GroupDirectory:
         with self._lock:
             self._known.pop(vpc_id, None)
 
-    def _lookup(self, vpc_id: str) -> dict[str, dict[str, Any]]:
+    def _impostors(self, candidates: list[str]) -> tuple[str, ...]:
+        """Of tagged groups the ledger does not know, those still there once this lookup settled.
+
+        Groups a concurrent first lookup created, then deleted on finding another's recorded, are not.
+        """
+        if not candidates:
+            return ()
+        response = self._ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": candidates}])
+        return tuple(sorted(group["GroupId"] for group in response["SecurityGroups"]))
+
+    def _tagged(self, vpc_id: str) -> list[dict[str, Any]]:
+        """The VPC's groups carrying the responder's tag: its own, with their rules, and any impostor."""
         response = self._ec2.describe_security_groups(
             Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "tag-key", "Values": [ROLE_TAG]}]
         )
-        found: dict[str, dict[str, Any]] = {}
-        for group in sorted(response["SecurityGroups"], key=lambda group: group["GroupId"]):
-            role = {tag["Key"]: tag["Value"] for tag in group.get("Tags", [])}.get(ROLE_TAG)
-            if role in _GROUP_NAMES and role not in found:
-                found[role] = group
-        return found
+        return list(response["SecurityGroups"])
 
-    def _ready(self, vpc_id: str, role: str, group: dict[str, Any] | None) -> str:
-        if group is None:
-            group = self._create(vpc_id, role)
-        self._converge(role, group)
-        return group["GroupId"]
+    def _settle(
+        self, vpc_id: str, recorded: RecordedGroups | None, described: dict[str, dict[str, Any] | None]
+    ) -> RecordedGroups:
+        """The recorded groups, with any that no longer exists created again (and recorded) first."""
+        ids: dict[str, str] = {}
+        if recorded is not None:
+            ids = {UNTRACKING: recorded.untracking_id, ISOLATION: recorded.isolation_id}
+            for group_id in ids.values():
+                if described.get(group_id) is None:
+                    described[group_id] = self._describe(group_id)
+        missing = [role for role in (UNTRACKING, ISOLATION) if described.get(ids.get(role, "")) is None]
+        if recorded is not None and not missing:
+            return recorded
+        created = {role: self._create(vpc_id, role) for role in missing}
+        ids.update({role: group["GroupId"] for role, group in created.items()})
+        proposal = RecordedGroups(untracking_id=ids[UNTRACKING], isolation_id=ids[ISOLATION])
+        kept = self._registry.record_groups(self.account_id, vpc_id, proposal, replacing=recorded)
+        for group in created.values():
+            if group["GroupId"] in (kept.untracking_id, kept.isolation_id):
+                described[group["GroupId"]] = group
+            else:
+                self._delete(group["GroupId"])  # another invocation recorded its own first: use those
+        return kept
+
+    def _describe(self, group_id: str) -> dict[str, Any] | None:
+        try:
+            found = self._ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+        except ClientError as error:
+            if error_code(error) in _GROUP_GONE:
+                return None
+            raise
+        return found[0] if found else None
 
     def _create(self, vpc_id: str, role: str) -> dict[str, Any]:
+        # A name of its own every time: a group someone else named like the responder's cannot stop it.
+        name = f"{_GROUP_NAMES[role]}-{uuid.uuid4().hex[:8]}"
+        group_id = self._ec2.create_security_group(
+            GroupName=name,
+            Description=_DESCRIPTIONS[role],
+            VpcId=vpc_id,
+            TagSpecifications=[
+                {
+                    "ResourceType": "security-group",
+                    "Tags": [{"Key": ROLE_TAG, "Value": role}, {"Key": "Name", "Value": name}],
+                }
+            ],
+        )["GroupId"]
+        logger.info("created containment group", extra={"vpc_id": vpc_id, "role": role, "group_id": group_id})
+        group = self._describe(group_id)
+        if group is None:
+            raise ContainmentError(f"the {role} group {group_id} just created in {vpc_id} cannot be found: retried")
+        return group
+
+    def _delete(self, group_id: str) -> None:
         try:
-            group_id = self._ec2.create_security_group(
-                GroupName=_GROUP_NAMES[role],
-                Description=_DESCRIPTIONS[role],
-                VpcId=vpc_id,
-                TagSpecifications=[
-                    {
-                        "ResourceType": "security-group",
-                        "Tags": [{"Key": ROLE_TAG, "Value": role}, {"Key": "Name", "Value": _GROUP_NAMES[role]}],
-                    }
-                ],
-            )["GroupId"]
-            logger.info("created containment group", extra={"vpc_id": vpc_id, "role": role, "group_id": group_id})
-        except ClientError as error:
-            if error_code(error) not in _GROUP_EXISTS:
-                raise
-            # Another invocation created it between our lookup and our create: use that one.
-            existing = self._ec2.describe_security_groups(
-                Filters=[
-                    {"Name": "vpc-id", "Values": [vpc_id]},
-                    {"Name": "group-name", "Values": [_GROUP_NAMES[role]]},
-                ]
-            )["SecurityGroups"]
-            if not existing:
-                raise
-            group_id = existing[0]["GroupId"]
-            tags = {tag["Key"]: tag["Value"] for tag in existing[0].get("Tags", [])}
-            if tags.get(ROLE_TAG) != role:
-                # Never take over (and rewrite the rules of) a group the responder did not create.
-                raise ContainmentError(
-                    f"{vpc_id} has a group named {_GROUP_NAMES[role]} without the tag {ROLE_TAG}={role}: rename it"
-                ) from error
-        return self._ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0]
+            self._ec2.delete_security_group(GroupId=group_id)
+        except (ClientError, BotoCoreError) as error:
+            # An empty, unused group left behind: harmless, and named here.
+            logger.warning(
+                "could not delete a spare containment group", extra={"group_id": group_id, "error": str(error)}
+            )
 
     def _converge(self, role: str, group: dict[str, Any]) -> None:
         """Make the group's rules exactly what its role needs; calls nothing when they already are."""
@@ -361,37 +435,49 @@ def isolate_instance(
         )
 
     def contain(interface: Interface) -> InterfaceMove:
-        groups = groups_by_vpc[interface.vpc_id]
-        current = set(interface.group_ids)
-        if current == {groups.isolation_id}:
-            return InterfaceMove(eni_id=interface.eni_id, moves=())
-        moves: list[str] = []
-        if current != {groups.untracking_id}:
-            try:
-                _move(ec2, interface.eni_id, groups.untracking_id)
-            except ContainmentError as refused:
-                # EC2 answered no: the ENI is still on its own groups.
-                raise ContainmentError(f"{refused}: {interface.eni_id} left on its own groups") from refused
-            except STEP_ERRORS as error:
-                # No answer (a timeout, a refused credential refresh): the move may have been made.
-                where = _close_again(ec2, interface.eni_id, originals.get(interface.eni_id))
-                raise ContainmentError(
-                    f"moving {interface.eni_id} to the untracking group failed ({describe_error(error)}): {where}"
-                ) from error
-            moves.append(groups.untracking_id)
-            if pause_seconds:
-                time.sleep(pause_seconds)
-        try:
-            _retrying(lambda: _move(ec2, interface.eni_id, groups.isolation_id))
-        except STEP_ERRORS as error:
-            where = _close_again(ec2, interface.eni_id, originals.get(interface.eni_id))
-            raise ContainmentError(
-                f"moving {interface.eni_id} to the isolation group failed ({describe_error(error)}): {where}"
-            ) from error
-        moves.append(groups.isolation_id)
-        return InterfaceMove(eni_id=interface.eni_id, moves=tuple(moves))
+        return _contain_interface(
+            ec2, interface, groups_by_vpc[interface.vpc_id], originals.get(interface.eni_id), pause_seconds
+        )
 
     return tuple(run_parallel(contain, instance.interfaces))
+
+
+def _contain_interface(
+    ec2: Any,
+    interface: Interface,
+    groups: ContainmentGroups,
+    original: tuple[str, ...] | None,
+    pause_seconds: float,
+) -> InterfaceMove:
+    """One ENI through the untracking group to the isolation group, or back to its own groups."""
+    current = set(interface.group_ids)
+    if current == {groups.isolation_id}:
+        return InterfaceMove(eni_id=interface.eni_id, moves=())
+    moves: list[str] = []
+    if current != {groups.untracking_id}:
+        try:
+            _move(ec2, interface.eni_id, groups.untracking_id)
+        except ContainmentError as refused:
+            # EC2 answered no: the ENI is still on its own groups.
+            raise ContainmentError(f"{refused}: {interface.eni_id} left on its own groups") from refused
+        except STEP_ERRORS as error:
+            # No answer (a timeout, a refused credential refresh): the move may have been made.
+            where = _close_again(ec2, interface.eni_id, original)
+            raise ContainmentError(
+                f"moving {interface.eni_id} to the untracking group failed ({describe_error(error)}): {where}"
+            ) from error
+        moves.append(groups.untracking_id)
+        if pause_seconds:
+            time.sleep(pause_seconds)
+    try:
+        _retrying(lambda: _move(ec2, interface.eni_id, groups.isolation_id))
+    except STEP_ERRORS as error:
+        where = _close_again(ec2, interface.eni_id, original)
+        raise ContainmentError(
+            f"moving {interface.eni_id} to the isolation group failed ({describe_error(error)}): {where}"
+        ) from error
+    moves.append(groups.isolation_id)
+    return InterfaceMove(eni_id=interface.eni_id, moves=tuple(moves))
 
 
 def _retrying(call: Any) -> None:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from . import utc_timestamp
 from .aws_errors import error_code
 from .finding import Finding
+from .isolation import RecordedGroups
 from .steps import Phase, StepState
 
 # A transaction (TransactWriteItems) is authorised by the actions of its parts: PutItem and UpdateItem here.
@@ -176,6 +177,10 @@ class IsolationSlot:
 
 def incident_key(instance_id: str) -> str:
     return f"instance#{instance_id}"
+
+
+def groups_key(account_id: str, vpc_id: str) -> str:
+    return f"groups#{account_id}#{vpc_id}"
 
 
 def breaker_key(account_id: str, window: str) -> str:
@@ -442,6 +447,55 @@ class Ledger:
             raise LedgerError(f"listing the ledger failed: {error_code(error)}") from error
         return items
 
+    # -- containment groups ------------------------------------------------------------------------
+
+    def recorded_groups(self, account_id: str, vpc_id: str) -> RecordedGroups | None:
+        """The containment groups the responder created in this account and VPC, if any."""
+        item = self._get(groups_key(account_id, vpc_id))
+        return _recorded_groups(_plain(item)) if item else None
+
+    def record_groups(
+        self, account_id: str, vpc_id: str, groups: RecordedGroups, *, replacing: RecordedGroups | None
+    ) -> RecordedGroups:
+        """Record the groups just created, unless another invocation changed the record first: what is recorded wins.
+
+        Every group id ever recorded is kept (`every_id`), so that a replaced group is still known
+        as the responder's. The item never expires: groups outlive any retention period.
+        """
+        every_id = set(replacing.every_id if replacing else ()) | {groups.untracking_id, groups.isolation_id}
+        item = {
+            "pk": groups_key(account_id, vpc_id),
+            "kind": "groups",
+            "account_id": account_id,
+            "vpc_id": vpc_id,
+            "untracking_id": groups.untracking_id,
+            "isolation_id": groups.isolation_id,
+            "every_id": every_id,
+        }
+        if replacing is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "untracking_id = :untracking AND isolation_id = :isolation",
+                "ExpressionAttributeValues": _dynamo(
+                    {":untracking": replacing.untracking_id, ":isolation": replacing.isolation_id}
+                ),
+            }
+        try:
+            self._request(
+                f"recording the containment groups of {vpc_id}",
+                "put_item",
+                Item=_dynamo(item),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **condition,
+            )
+        except _ConditionFailed as failed:
+            current = failed.item or self._get(groups_key(account_id, vpc_id))
+            if current is None:
+                raise LedgerError(f"the containment groups of {vpc_id} were recorded, then vanished") from None
+            return _recorded_groups(_plain(current))
+        return RecordedGroups(groups.untracking_id, groups.isolation_id, frozenset(every_id))
+
     # -- the circuit breaker ------------------------------------------------------------------------
 
     def take_isolation_slot(self, account_id: str, finding_id: str, *, now: float, limit: int) -> IsolationSlot:
@@ -543,6 +597,14 @@ class Ledger:
             )
         except _ConditionFailed:
             raise LedgerError(f"recording on {pk} failed: the item does not exist") from None
+
+
+def _recorded_groups(data: Mapping[str, Any]) -> RecordedGroups:
+    return RecordedGroups(
+        untracking_id=str(data["untracking_id"]),
+        isolation_id=str(data["isolation_id"]),
+        every_id=frozenset(str(group) for group in data.get("every_id", ())),
+    )
 
 
 def _count_request(account_id: str, finding_id: str, *, now: float, limit: int) -> dict[str, Any]:

@@ -268,6 +268,7 @@ class Responder:
             home_account_id=settings.responder_account_id,
             member_role_name=settings.member_role_name,
             external_id=settings.member_role_external_id,
+            registry=self.ledger,
         )
         self.guardduty = GuardDuty(clients.lazy("guardduty"), detector_id=settings.guardduty_detector_id)
         self.ticketing = ticketing or JiraTicketing(
@@ -571,9 +572,12 @@ class Responder:
         logger.info("contained", extra={"interfaces": [m.eni_id for m in moves], "seconds": round(seconds, 3)})
         isolation = ", ".join(sorted({groups[i.vpc_id].isolation_id for i in instance.interfaces}))
         moved = sum(1 for move in moves if move.moves)
+        ignored = sorted({group for found in groups.values() for group in found.ignored})
+        warning = f"; never used, tagged as the responder's without being its own: {', '.join(ignored)}"
         step = StepResult.done(
             Step.CONTAIN,
-            f"{len(moves)} network interface(s) on isolation group {isolation} ({moved} moved now)",
+            f"{len(moves)} network interface(s) on isolation group {isolation} ({moved} moved now)"
+            + (warning if ignored else ""),
             {"isolated_at": utc_timestamp(self.clock())},
             seconds=seconds,
         )

@@ -36,7 +36,12 @@ from .embedded import ACCOUNT_ID, EmbeddedAws, point_event_at
 EXEMPT_TAG = "guardduty-responder:exempt"
 # What a delivery may fail with and still let the demo go on to show the rest.
 _DELIVERY_ERRORS = (IncompleteResponseError, ContainmentError, LedgerError, ClientError, BotoCoreError)
-_RESPONDER_GROUPS = {"guardduty-responder-isolation": "[isolation]", "guardduty-responder-untracking": "[untracking]"}
+# The responder's groups are named after their role, with a suffix of their own.
+_RESPONDER_GROUPS = {"guardduty-responder-isolation-": "[isolation]", "guardduty-responder-untracking-": "[untracking]"}
+
+
+def _shown_group(name: str) -> str:
+    return next((shown for prefix, shown in _RESPONDER_GROUPS.items() if name.startswith(prefix)), name)
 
 
 # -- what the demo reports ------------------------------------------------------------------------------
@@ -410,7 +415,7 @@ class DemoRun:
             return len(issues), sum(len(issue["comments"]) for issue in issues.values())
 
     def _groups_text(self, eni_id: str, group_ids: list[str], names: Mapping[str, str], numbered: bool) -> str:
-        shown = ", ".join(_RESPONDER_GROUPS.get(names.get(g, g), names.get(g, g)) for g in group_ids)
+        shown = ", ".join(_shown_group(names.get(g, g)) for g in group_ids)
         if not numbered:
             return shown
         return f"eth{self.interface_devices().get(eni_id, '?')}: {shown}"
@@ -558,7 +563,7 @@ def summary_table(deliveries: Sequence[Delivery], names: Mapping[str, str], devi
     def groups(by_eni: Mapping[str, list[str]]) -> list[str]:
         lines = []
         for eni, group_ids in by_eni.items():
-            shown = ", ".join(_RESPONDER_GROUPS.get(names.get(g, g), names.get(g, g)) for g in group_ids)
+            shown = ", ".join(_shown_group(names.get(g, g)) for g in group_ids)
             lines.append(f"eth{devices.get(eni, '?')}: {shown}" if len(by_eni) > 1 else shown)
         return lines
 

@@ -44,6 +44,15 @@ locals {
       Condition = { StringLike = { "aws:ResourceTag/guardduty-responder:role" = ["isolation", "untracking"] } }
     },
     {
+      # A group created in a race another invocation won (the ledger records the winner's): the
+      # responder deletes its own spare one. Only groups created with the responder's role tag.
+      Sid       = "DeleteSpareContainmentGroups"
+      Effect    = "Allow"
+      Action    = ["ec2:DeleteSecurityGroup"]
+      Resource  = local.security_groups
+      Condition = { StringLike = { "aws:ResourceTag/guardduty-responder:role" = ["isolation", "untracking"] } }
+    },
+    {
       Sid      = "MoveNetworkInterfaces"
       Effect   = "Allow"
       Action   = ["ec2:ModifyNetworkInterfaceAttribute"]
@@ -65,7 +74,7 @@ locals {
       Sid       = "WriteOnlyTheResponderTags"
       Effect    = "Allow"
       Action    = ["ec2:CreateTags"]
-      Resource  = concat(local.instances, local.snapshots)
+      Resource  = concat(local.instances, local.network_interfaces, local.snapshots)
       Condition = { "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys } }
     },
     {

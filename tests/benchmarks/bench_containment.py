@@ -162,11 +162,10 @@ def containment_moment(calls: list[Call], isolation_group: str) -> float | None:
 def _estate(jira_latency_seconds: float) -> Any:
     """The tests' moto estate (tests/conftest.py `Stack`), with the responder's groups already in its VPC."""
     sys.path.insert(0, str(TESTS))
-    from guardduty_responder.isolation import GroupDirectory
     from guardduty_responder_tools.guardduty_standin import GuardDutyStandIn
     from guardduty_responder_tools.jira_standin import JiraStandIn
 
-    from conftest import Stack  # noqa: E402  (the tests' estate, so the benchmark measures the same thing)
+    from conftest import Stack, group_directory  # noqa: E402  (the tests' estate, so the benchmark measures the same thing)
 
     class Environment:
         def setenv(self, key: str, value: str) -> None:
@@ -176,8 +175,8 @@ def _estate(jira_latency_seconds: float) -> Any:
     guardduty = GuardDutyStandIn().start()
     os.environ["AWS_ENDPOINT_URL_GUARDDUTY"] = guardduty.url
     stack = Stack(jira, guardduty, Environment())
-    # A deployed responder has seen this VPC before: its two groups exist (found by one lookup).
-    stack.isolation_group = GroupDirectory(stack.ec2).groups_for(stack.vpc_id).isolation_id
+    # A deployed responder has seen this VPC before: its two groups exist and are recorded in its ledger.
+    stack.isolation_group = group_directory(stack.ec2).groups_for(stack.vpc_id).isolation_id
     return stack
 
 
