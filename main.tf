@@ -30,16 +30,17 @@ locals {
     "guardduty-responder:deployment" = var.name_prefix
   })
 
-  # Archives are named after the hash of everything that goes into them: a change of source makes a
-  # new archive and a new deployment; no change makes none.
+  # The archives' own SHA-256, as `make lock` recorded them (lambda_code/archives.lock.json): known at plan on
+  # a fresh clone, where no archive exists yet, and deployed as source_code_hash, so a different archive is a
+  # change in the plan. The builder makes an archive byte for byte the same on any machine, and refuses one
+  # whose hash is not the locked one. Each archive is named after its hash.
   build_dir      = "${path.module}/.build"
   builder        = "${path.module}/lambda_code/build_archives.py"
-  package_dir    = "${path.module}/lambda_code/guardduty_responder"
-  package_files  = sort(fileset(local.package_dir, "**/*.py"))
-  function_hash  = sha256(join(",", concat([filesha256(local.builder)], [for file in local.package_files : "${file}:${filesha256("${local.package_dir}/${file}")}"])))
-  layer_hash     = sha256(join(",", [filesha256(local.builder), filesha256("${path.module}/lambda_code/layer-requirements.txt"), var.architecture]))
-  function_zip   = "${local.build_dir}/function-${substr(local.function_hash, 0, 20)}.zip"
-  layer_zip      = "${local.build_dir}/layer-${var.architecture}-${substr(local.layer_hash, 0, 20)}.zip"
+  archives_lock  = jsondecode(file("${path.module}/lambda_code/archives.lock.json"))
+  function_hash  = local.archives_lock.function
+  layer_hash     = local.archives_lock.layer[var.architecture]
+  function_zip   = "${local.build_dir}/function-${substr(replace(local.function_hash, "/[^A-Za-z0-9]/", ""), 0, 24)}.zip"
+  layer_zip      = "${local.build_dir}/layer-${var.architecture}-${substr(replace(local.layer_hash, "/[^A-Za-z0-9]/", ""), 0, 24)}.zip"
   log_group_name = "/aws/lambda/${local.name}"
 }
 
@@ -151,6 +152,7 @@ resource "aws_cloudwatch_event_target" "this" {
 # The function and its layer, built on apply from this repository.
 # ---------------------------------------------------------------------------------------------
 
+# Each builds its archive, or finds it already built, and fails the apply when the result is not the locked one.
 resource "terraform_data" "function_archive" {
   triggers_replace = local.function_hash
 
@@ -171,9 +173,20 @@ resource "aws_lambda_layer_version" "dependencies" {
   layer_name               = "${local.name}-dependencies"
   description              = "atlassian-python-api and its dependencies"
   filename                 = local.layer_zip
-  source_code_hash         = base64sha256(local.layer_hash)
+  source_code_hash         = local.layer_hash
   compatible_runtimes      = ["python3.13"]
   compatible_architectures = [var.architecture]
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.layer_zip) ? filebase64sha256(local.layer_zip) == local.layer_hash : true
+      error_message = "${local.layer_zip} is not the ${var.architecture} layer archive lambda_code/archives.lock.json names (${local.layer_hash}): delete it to have it rebuilt, or run `make lock` if layer-requirements.txt changed."
+    }
+    postcondition {
+      condition     = self.code_sha256 == local.layer_hash
+      error_message = "Lambda holds a layer whose SHA-256 (${self.code_sha256}) is not the locked ${local.layer_hash}."
+    }
+  }
 
   depends_on = [terraform_data.layer_archive]
 }
@@ -195,7 +208,7 @@ resource "aws_lambda_function" "this" {
   architectures                  = [var.architecture]
   handler                        = "guardduty_responder.handler.lambda_handler"
   filename                       = local.function_zip
-  source_code_hash               = base64sha256(local.function_hash)
+  source_code_hash               = local.function_hash
   layers                         = [aws_lambda_layer_version.dependencies.arn]
   timeout                        = var.function_timeout_seconds
   memory_size                    = var.function_memory_mb
@@ -229,6 +242,17 @@ resource "aws_lambda_function" "this" {
 
   tracing_config {
     mode = "Active"
+  }
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.function_zip) ? filebase64sha256(local.function_zip) == local.function_hash : true
+      error_message = "${local.function_zip} is not the function archive lambda_code/archives.lock.json names (${local.function_hash}): delete it to have it rebuilt, or run `make lock` if lambda_code/guardduty_responder changed."
+    }
+    postcondition {
+      condition     = self.code_sha256 == local.function_hash
+      error_message = "Lambda holds code whose SHA-256 (${self.code_sha256}) is not the locked ${local.function_hash}."
+    }
   }
 
   # The log group exists (with its retention and key) before the function can write to it.

@@ -615,3 +615,20 @@ run "operators_release_through_a_role_that_can_only_move_interfaces" {
     error_message = "the release role may only put network interfaces back on groups"
   }
 }
+
+run "the_deployed_code_is_the_locked_archive" {
+  command = plan
+
+  variables {
+    architecture = "x86_64"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.source_code_hash == jsondecode(file("lambda_code/archives.lock.json")).function
+    error_message = "the function's source_code_hash must be the locked SHA-256 of the function archive"
+  }
+  assert {
+    condition     = aws_lambda_layer_version.dependencies.source_code_hash == jsondecode(file("lambda_code/archives.lock.json")).layer.x86_64
+    error_message = "the layer's source_code_hash must be the locked SHA-256 of the layer archive of the chosen architecture"
+  }
+}

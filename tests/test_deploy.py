@@ -31,7 +31,7 @@ from guardduty_responder_tools.jira_standin import JiraStandIn
 from python_support import find_python
 
 from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, load_event
-from terraform_support import TerraformDir, require_terraform, running_under_ci
+from terraform_support import ROOT, TerraformDir, require_terraform, running_under_ci
 
 REGION = "us-east-1"
 MEMBER = "210987654321"
@@ -517,6 +517,17 @@ def _run_unpacked(
         lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
         assert completed.returncode == 0 and lines, completed.stdout[-4000:] + completed.stderr[-4000:]
         return {**json.loads(lines[-1][len("RESULT ") :]), "workdir": root, "logs": completed.stdout + completed.stderr}
+
+
+def test_lambda_holds_the_locked_archives(deployment: Any) -> None:
+    aws, _, outputs = deployment
+    lock = json.loads((ROOT / "lambda_code" / "archives.lock.json").read_text())
+    function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
+    *_, layer_name, layer_version = function["Layers"][0]["Arn"].split(":")
+    layer = aws.client("lambda").get_layer_version(LayerName=layer_name, VersionNumber=int(layer_version))
+
+    assert function["CodeSha256"] == lock["function"]
+    assert layer["Content"]["CodeSha256"] == lock["layer"]["x86_64"]
 
 
 def test_a_second_plan_changes_nothing_and_destroy_leaves_nothing(deployment: Any) -> None:

@@ -160,21 +160,6 @@ def test_checkov_finds_nothing_unexplained() -> None:
     assert unexplained == [], "every skip needs its reason next to it"
 
 
-def test_the_function_hash_covers_exactly_what_the_archive_holds(
-    module_dir: TerraformDir, tmp_path: pathlib.Path
-) -> None:
-    import importlib.util
-    import zipfile
-
-    spec = importlib.util.spec_from_file_location("build_archives", ROOT / "lambda_code" / "build_archives.py")
-    builder = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(builder)  # type: ignore[union-attr]
-    builder.build_function(tmp_path / "function.zip")
-    with zipfile.ZipFile(tmp_path / "function.zip") as archive:
-        archived = sorted(name.removeprefix("guardduty_responder/") for name in archive.namelist())
-    assert evaluate(module_dir, "local.package_files") == archived
-
-
 @pytest.mark.parametrize("credential_findings", ["ignore", "report", "contain"])
 def test_the_default_response_rules_are_the_code_s_own(module_dir: TerraformDir, credential_findings: str) -> None:
     rendered = evaluate(module_dir, "local.response_rules_json", "-var", f"credential_findings={credential_findings}")
