@@ -42,6 +42,18 @@ locals {
   function_zip   = "${local.build_dir}/function-${substr(replace(local.function_hash, "/[^A-Za-z0-9]/", ""), 0, 24)}.zip"
   layer_zip      = "${local.build_dir}/layer-${var.architecture}-${substr(replace(local.layer_hash, "/[^A-Za-z0-9]/", ""), 0, 24)}.zip"
   log_group_name = "/aws/lambda/${local.name}"
+
+  # Built from names, not read from the resources, so that the resource policies naming them are known at
+  # plan (a reviewer sees them whole) and the role's guard can name the function the role belongs to.
+  arn_prefix   = "arn:${local.partition}"
+  function_arn = "${local.arn_prefix}:lambda:${local.region}:${local.account_id}:function:${local.name}"
+  topic_arn    = "${local.arn_prefix}:sns:${local.region}:${local.account_id}:${local.name}-notifications"
+  table_arn    = "${local.arn_prefix}:dynamodb:${local.region}:${local.account_id}:table/${local.name}-ledger"
+  # Every alarm of this deployment (local.alarms) is named "<prefix>-<key>".
+  alarm_arns = "${local.arn_prefix}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name}-*"
+  # Who may write the ledger and publish: the function's role, and the people who run the command line.
+  responder_role_arn = "${local.arn_prefix}:iam::${local.account_id}:role/${local.role_name}"
+  writers            = concat([local.responder_role_arn], var.operator_role_arns)
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +321,29 @@ resource "aws_dynamodb_table" "this" {
   }
 }
 
+# The ledger decides what is done to instances (claims, exemptions, releases, the circuit breaker's count): no one
+# but the function's role and the operators may write it, whatever their own IAM policies allow. The deny covers
+# every action that writes items: the item writes, their batch form (a transaction is authorised by the actions of
+# its parts) and PartiQL's (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/access-control-resource-based.html,
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+resource "aws_dynamodb_resource_policy" "ledger" {
+  resource_arn = aws_dynamodb_table.this.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "OnlyTheResponderAndItsOperatorsWrite"
+      Effect    = "Deny"
+      Principal = "*"
+      Action = [
+        "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PartiQLDelete", "dynamodb:PartiQLInsert",
+        "dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem",
+      ]
+      Resource  = local.table_arn
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = local.writers } }
+    }]
+  })
+}
+
 # ---------------------------------------------------------------------------------------------
 # Notification, failure queues and alarms.
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +351,51 @@ resource "aws_dynamodb_table" "this" {
 resource "aws_sns_topic" "this" {
   name              = "${local.name}-notifications"
   kms_master_key_id = aws_kms_key.this.arn
+}
+
+# Only the responder (the function, and its operators' `replay`) and this deployment's alarms may publish: a
+# message on this topic is trusted by the people who read it. Allows alone would not do, since a principal of the
+# account with sns:Publish in its own policy needs nothing from the topic's; the deny closes that.
+# CloudWatch alarms publish as cloudwatch.amazonaws.com, confined by aws:SourceAccount and aws:SourceArn
+# (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html). An IAM principal's request carries
+# no aws:SourceArn, and a service's carries no aws:PrincipalArn
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+resource "aws_sns_topic_policy" "this" {
+  arn = aws_sns_topic.this.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "ResponderPublishes"
+        Effect    = "Allow"
+        Principal = { AWS = local.writers }
+        Action    = "sns:Publish"
+        Resource  = local.topic_arn
+      },
+      {
+        Sid       = "AlarmsPublish"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = local.topic_arn
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = local.alarm_arns }
+        }
+      },
+      {
+        Sid       = "NoOtherPublisher"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "sns:Publish"
+        Resource  = local.topic_arn
+        Condition = {
+          ArnNotEquals = { "aws:PrincipalArn" = local.writers }
+          ArnNotLike   = { "aws:SourceArn" = local.alarm_arns }
+        }
+      },
+    ]
+  })
 }
 
 resource "aws_sns_topic_subscription" "email" {
@@ -439,14 +519,41 @@ resource "aws_kms_key" "this" {
         Action    = "kms:*"
         Resource  = "*"
       },
+      # EventBridge writes the events it could not deliver to the undelivered queue. SQS documents the grant an AWS
+      # service needs to send to a queue encrypted with a customer managed key, kms:GenerateDataKey and kms:Decrypt
+      # with no condition (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#compatibility-with-aws-services),
+      # and SNS that aws:SourceAccount, aws:SourceArn and aws:SourceOrgID are not supported in a key policy for
+      # EventBridge (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services):
+      # such a condition would fail every delivery. What confines EventBridge is the queue's policy, which lets
+      # only this deployment's rule send (aws_sqs_queue_policy.undelivered); the key encrypts nothing EventBridge
+      # could read otherwise, since it reads no queue.
       {
-        Sid       = "ServicesEncryptForTheResponder"
+        Sid       = "EventBridgeSendsUndeliveredFindings"
         Effect    = "Allow"
-        Principal = { Service = ["events.amazonaws.com", "cloudwatch.amazonaws.com", "sns.amazonaws.com", "sqs.amazonaws.com"] }
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = "*"
+      },
+      # The alarms notify the encrypted topic: the actions SNS documents for CloudWatch, with the aws:SourceAccount
+      # and aws:SourceArn conditions it recommends against a confused deputy
+      # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+      {
+        Sid       = "AlarmsNotifyThroughTheTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
-        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = local.alarm_arns }
+        }
       },
+      # No grant to sns.amazonaws.com or sqs.amazonaws.com: SNS and SQS encrypt and decrypt with the permissions
+      # of whoever publishes, sends or receives (the function's role, UseTheKey; the account's principals through
+      # AccountAdministers), and no topic here delivers to a queue encrypted with this key, the one case where
+      # SNS itself needs the key (the SQS page above).
+      # CloudWatch Logs encrypts the function's log group, confined to it by the encryption context it sends
+      # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
       {
         Sid       = "LogsEncryptTheFunctionLogs"
         Effect    = "Allow"

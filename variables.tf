@@ -321,3 +321,14 @@ variable "organization_id" {
     error_message = "organization_id must be an AWS Organizations id such as o-a1b2c3d4e5."
   }
 }
+
+variable "operator_role_arns" {
+  description = "Roles of the people who run `guardduty-responder release`, `exempt` and `replay` against this deployment: besides the function's role, only they may write the ledger and publish to the topic (resource policies deny everyone else)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.operator_role_arns : can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$", arn))])
+    error_message = "operator_role_arns must list IAM role ARNs, e.g. arn:aws:iam::111122223333:role/incident-responders."
+  }
+}

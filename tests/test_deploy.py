@@ -11,12 +11,8 @@ import hashlib
 import json
 import os
 import pathlib
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -31,9 +27,9 @@ from guardduty_responder_tools.jira_standin import JiraStandIn
 from python_support import find_python
 
 from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, load_event
+from local_aws import REGION, LocalAws
 from terraform_support import ROOT, TerraformDir, require_terraform, running_under_ci
 
-REGION = "us-east-1"
 MEMBER = "210987654321"
 MEMBER_ROLE = "guardduty-responder-member"
 LAMBDA_PYTHON = "3.13"
@@ -88,66 +84,6 @@ def lambda_runtime_packages(python: str, into: pathlib.Path) -> pathlib.Path:
             timeout=300,
         )
     return target
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LocalAws:
-    """A moto server in its own process on 127.0.0.1, and clients for it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1)
-                return
-            except OSError as error:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("the moto server did not start") from error
-                time.sleep(0.2)
-
-    def client(self, service: str, **credentials: str) -> Any:
-        keys = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint, **keys)
-
-    def enforce_iam(self, enforce: bool) -> None:
-        """moto checks every request against IAM from now on (by action only), or stops checking."""
-        request = urllib.request.Request(
-            f"{self.endpoint}/moto-api/reset-auth",
-            data=b"0" if enforce else b"inf",
-            method="POST",
-            headers={"Content-Type": "text/plain"},
-        )
-        urllib.request.urlopen(request, timeout=5)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-        }
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -517,6 +453,17 @@ def _run_unpacked(
         lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
         assert completed.returncode == 0 and lines, completed.stdout[-4000:] + completed.stderr[-4000:]
         return {**json.loads(lines[-1][len("RESULT ") :]), "workdir": root, "logs": completed.stdout + completed.stderr}
+
+
+def test_the_ledger_carries_its_resource_policy(deployment: Any) -> None:
+    """moto stores a table's resource policy without evaluating it: this checks it was put, as Terraform rendered it
+    (test_policies.py checks what it says)."""
+    aws, _, outputs = deployment
+    table_arn = aws.client("dynamodb").describe_table(TableName=outputs["table_name"])["Table"]["TableArn"]
+
+    document = json.loads(aws.client("dynamodb").get_resource_policy(ResourceArn=table_arn)["Policy"])
+
+    assert [statement["Sid"] for statement in document["Statement"]] == ["OnlyTheResponderAndItsOperatorsWrite"]
 
 
 def test_lambda_holds_the_locked_archives(deployment: Any) -> None:
