@@ -590,18 +590,15 @@ locals {
   # A delegated GuardDuty administrator acts in the finding's account through the role
   # modules/member-role creates there; the name is the same in every account, the account is not
   # known until the finding arrives.
-  # No member role, no statement: compact() drops the null.
-  member_account_statements = [for role_name in compact([var.member_role_name]) : merge(
-    {
-      Sid      = "ActInMemberAccounts"
-      Effect   = "Allow"
-      Action   = ["sts:AssumeRole"]
-      Resource = "arn:${local.partition}:iam::*:role/${role_name}"
-    },
-    var.organization_id == null ? {} : {
-      Condition = { StringEquals = { "aws:ResourceOrgID" = var.organization_id } }
-    },
-  )]
+  # No member role, no statement: compact() drops the null. organization_id is required with a member role, so
+  # the role name is assumed only in the Organization's accounts, never in an account someone else controls.
+  member_account_statements = [for role_name in compact([var.member_role_name]) : {
+    Sid       = "ActInMemberAccounts"
+    Effect    = "Allow"
+    Action    = ["sts:AssumeRole"]
+    Resource  = "arn:${local.partition}:iam::*:role/${role_name}"
+    Condition = { StringEquals = { "aws:ResourceOrgID" = var.organization_id } }
+  }]
 
   home_statements = [
     {
@@ -685,6 +682,23 @@ locals {
   ]
 }
 
+locals {
+  # The role acts for the code only from inside this function. Lambda sets lambda:SourceFunctionArn on every
+  # request made from the function's execution environment, and on no request it makes with the role outside it
+  # (decrypting the environment, sending to the failure destination); it is an ARN key, used here with the
+  # documented ArnNotEquals, so a request without it (credentials taken elsewhere, another function given this
+  # role) is denied (https://docs.aws.amazon.com/lambda/latest/dg/permissions-source-function-arn.html). The deny
+  # covers the code's own actions only: logs, traces, the failure queue and the key are the runtime's, which may
+  # not carry the key.
+  function_only_statements = [{
+    Sid       = "OnlyFromTheFunction"
+    Effect    = "Deny"
+    Action    = sort(distinct(flatten([for statement in local.responder_statements : statement.Action])))
+    Resource  = "*"
+    Condition = { ArnNotEquals = { "lambda:SourceFunctionArn" = local.function_arn } }
+  }]
+}
+
 resource "aws_iam_role" "this" {
   name        = local.role_name
   description = "Role of the GuardDuty responder function"
@@ -704,6 +718,6 @@ resource "aws_iam_role_policy" "this" {
   role = aws_iam_role.this.id
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = concat(local.responder_statements, local.runtime_statements, local.guard_statements, module.estate_policy.guard_statements)
+    Statement = concat(local.responder_statements, local.runtime_statements, local.guard_statements, module.estate_policy.guard_statements, local.function_only_statements)
   })
 }

@@ -320,6 +320,11 @@ variable "organization_id" {
     condition     = var.organization_id == null || can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
     error_message = "organization_id must be an AWS Organizations id such as o-a1b2c3d4e5."
   }
+
+  validation {
+    condition     = var.member_role_name == null || var.organization_id != null
+    error_message = "organization_id must be set when member_role_name is: without it the function may assume a role of that name in any AWS account."
+  }
 }
 
 variable "operator_role_arns" {

@@ -46,6 +46,8 @@ VARIABLES = [
     f"member_role_name={MEMBER_ROLE}",
     "-var",
     f"member_role_external_id={EXTERNAL_ID}",
+    "-var",
+    "organization_id=o-a1b2c3d4e5",
 ]
 
 
@@ -453,6 +455,64 @@ def _run_unpacked(
         lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
         assert completed.returncode == 0 and lines, completed.stdout[-4000:] + completed.stderr[-4000:]
         return {**json.loads(lines[-1][len("RESULT ") :]), "workdir": root, "logs": completed.stdout + completed.stderr}
+
+
+# What the Lambda service does with the role on the function's behalf: these requests carry no
+# lambda:SourceFunctionArn.
+RUNTIME_SIDS = {"WriteLogs", "WriteTraces", "SendFailedFindings", "UseTheKey"}
+
+
+def deployed_role_statements(aws: LocalAws, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    role_name = outputs["role_arn"].split("/")[-1]
+    document = aws.client("iam").get_role_policy(RoleName=role_name, PolicyName="responder")["PolicyDocument"]
+    return list(document["Statement"])
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_the_role_may_do_what_the_code_calls_only_from_the_function(deployment: Any) -> None:
+    aws, _, outputs = deployment
+    statements = deployed_role_statements(aws, outputs)
+    code_actions = {
+        action
+        for statement in statements
+        if statement["Effect"] == "Allow" and statement["Sid"] not in RUNTIME_SIDS
+        for action in actions_of(statement)
+    }
+    runtime_actions = {
+        action for statement in statements if statement["Sid"] in RUNTIME_SIDS for action in actions_of(statement)
+    }
+
+    (guard,) = [statement for statement in statements if statement["Sid"] == "OnlyFromTheFunction"]
+
+    assert guard["Effect"] == "Deny" and guard["Resource"] == "*"
+    assert guard["Condition"] == {"ArnNotEquals": {"lambda:SourceFunctionArn": outputs["function_arn"]}}
+    assert set(guard["Action"]) == code_actions, "every action the code calls, and nothing the runtime does for it"
+    assert runtime_actions.isdisjoint(guard["Action"])
+    assert len(code_actions) > 20
+
+
+def test_the_instance_attributes_the_role_may_change_are_the_ones_the_code_changes(deployment: Any) -> None:
+    aws, _, outputs = deployment
+    statements = [
+        statement
+        for statement in deployed_role_statements(aws, outputs)
+        if statement["Effect"] == "Allow" and "ec2:ModifyInstanceAttribute" in actions_of(statement)
+    ]
+
+    assert {statement["Sid"]: statement["Condition"] for statement in statements} == {
+        "KeepTheInstance": {
+            "StringEqualsIgnoreCase": {
+                "ec2:Attribute": ["disableApiTermination", "instanceInitiatedShutdownBehavior", "blockDeviceMapping"]
+            }
+        },
+        "KeepTheVolumes": {"Null": {"ec2:Attribute": "true"}},
+    }
+    assert all(actions_of(statement) == ["ec2:ModifyInstanceAttribute"] for statement in statements)
+    account = outputs["role_arn"].split(":")[4]
+    assert all(statement["Resource"] == [f"arn:aws:ec2:{REGION}:{account}:instance/*"] for statement in statements)
 
 
 def test_the_ledger_carries_its_resource_policy(deployment: Any) -> None:

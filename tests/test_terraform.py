@@ -27,6 +27,8 @@ ORGANISATION = [
     "member_role_name=gd-member",
     "-var",
     "member_role_external_id=x-responder",
+    "-var",
+    "organization_id=o-a1b2c3d4e5",
 ]
 # The actions the function's role is granted (its own statements), and those for acting on one account.
 GRANTED = "sort(distinct(flatten([for s in local.responder_statements : s.Action])))"
