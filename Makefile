@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test check bench demo pictures clean
+.PHONY: test check bench demo pictures lock pin clean
 
 # The `test` extra includes `local` (moto and the Jira stand-in), so the demo shares this environment.
 $(STAMP): pyproject.toml
@@ -32,6 +32,15 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The archives' SHA-256 that Terraform deploys (lambda_code/archives.lock.json): after any change to
+# lambda_code/guardduty_responder, layer-requirements.txt or build_archives.py. The layer's wheels come from the package index.
+lock:
+	$(PYTHON) lambda_code/build_archives.py lock
+
+# The SHA-256 of every pinned wheel of the layer, for both Lambda platforms, asked of the package index; then `make lock`.
+pin:
+	$(PYTHON) lambda_code/build_archives.py pin
 
 # Containment benchmark on moto with simulated AWS and Jira latency; not part of `make test`.
 bench: $(STAMP)

@@ -30,19 +30,32 @@ locals {
     "guardduty-responder:deployment" = var.name_prefix
   })
 
-  # Archives are named after the hash of everything that goes into them: a change of source makes a
-  # new archive and a new deployment; no change makes none.
+  # The archives' own SHA-256, as `make lock` recorded them (lambda_code/archives.lock.json): known at plan on
+  # a fresh clone, where no archive exists yet, and deployed as source_code_hash, so a different archive is a
+  # change in the plan. The builder makes an archive byte for byte the same on any machine, and refuses one
+  # whose hash is not the locked one. Each archive is named after its hash.
   build_dir      = "${path.module}/.build"
   builder        = "${path.module}/lambda_code/build_archives.py"
-  package_dir    = "${path.module}/lambda_code/guardduty_responder"
-  package_files  = sort(fileset(local.package_dir, "**/*.py"))
-  function_hash  = sha256(join(",", concat([filesha256(local.builder)], [for file in local.package_files : "${file}:${filesha256("${local.package_dir}/${file}")}"])))
-  layer_hash     = sha256(join(",", [filesha256(local.builder), filesha256("${path.module}/lambda_code/layer-requirements.txt"), var.architecture]))
-  function_zip   = "${local.build_dir}/function-${substr(local.function_hash, 0, 20)}.zip"
-  layer_zip      = "${local.build_dir}/layer-${var.architecture}-${substr(local.layer_hash, 0, 20)}.zip"
+  archives_lock  = jsondecode(file("${path.module}/lambda_code/archives.lock.json"))
+  function_hash  = local.archives_lock.function
+  layer_hash     = local.archives_lock.layer[var.architecture]
+  function_zip   = "${local.build_dir}/function-${substr(replace(local.function_hash, "/[^A-Za-z0-9]/", ""), 0, 24)}.zip"
+  layer_zip      = "${local.build_dir}/layer-${var.architecture}-${substr(replace(local.layer_hash, "/[^A-Za-z0-9]/", ""), 0, 24)}.zip"
   log_group_name = "/aws/lambda/${local.name}"
   # Metrics the function's own log lines give (metric filters on its log group).
   metric_namespace = "GuardDutyResponder/${local.name}"
+
+  # Built from names, not read from the resources, so that the resource policies naming them are known at
+  # plan (a reviewer sees them whole) and the role's guard can name the function the role belongs to.
+  arn_prefix   = "arn:${local.partition}"
+  function_arn = "${local.arn_prefix}:lambda:${local.region}:${local.account_id}:function:${local.name}"
+  topic_arn    = "${local.arn_prefix}:sns:${local.region}:${local.account_id}:${local.name}-notifications"
+  table_arn    = "${local.arn_prefix}:dynamodb:${local.region}:${local.account_id}:table/${local.name}-ledger"
+  # Every alarm of this deployment (local.alarms) is named "<prefix>-<key>".
+  alarm_arns = "${local.arn_prefix}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name}-*"
+  # Who may write the ledger and publish: the function's role, and the people who run the command line.
+  responder_role_arn = "${local.arn_prefix}:iam::${local.account_id}:role/${local.role_name}"
+  writers            = concat([local.responder_role_arn], var.operator_role_arns)
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +166,7 @@ resource "aws_cloudwatch_event_target" "this" {
 # The function and its layer, built on apply from this repository.
 # ---------------------------------------------------------------------------------------------
 
+# Each builds its archive, or finds it already built, and fails the apply when the result is not the locked one.
 resource "terraform_data" "function_archive" {
   triggers_replace = local.function_hash
 
@@ -173,9 +187,20 @@ resource "aws_lambda_layer_version" "dependencies" {
   layer_name               = "${local.name}-dependencies"
   description              = "atlassian-python-api and its dependencies"
   filename                 = local.layer_zip
-  source_code_hash         = base64sha256(local.layer_hash)
+  source_code_hash         = local.layer_hash
   compatible_runtimes      = ["python3.13"]
   compatible_architectures = [var.architecture]
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.layer_zip) ? filebase64sha256(local.layer_zip) == local.layer_hash : true
+      error_message = "${local.layer_zip} is not the ${var.architecture} layer archive lambda_code/archives.lock.json names (${local.layer_hash}): delete it to have it rebuilt, or run `make lock` if layer-requirements.txt changed."
+    }
+    postcondition {
+      condition     = self.code_sha256 == local.layer_hash
+      error_message = "Lambda holds a layer whose SHA-256 (${self.code_sha256}) is not the locked ${local.layer_hash}."
+    }
+  }
 
   depends_on = [terraform_data.layer_archive]
 }
@@ -187,9 +212,9 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_117:The function must reach the EC2, DynamoDB, SNS and Secrets Manager APIs and the Jira site; a VPC adds NAT or endpoints and nothing the IAM policy does not already bound.
-  #checkov:skip=CKV_AWS_116:Failed invocations go to the on-failure destination (aws_lambda_function_event_invoke_config), which carries the error as well as the event; a dead-letter queue as well would receive each failure twice.
-  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile and signed uploads, which a plain terraform apply from a clone cannot produce; the archive is built from the reviewed repository.
+  #checkov:skip=CKV_AWS_117:Accepted: the function can open connections to any internet host, so code running in it could send what it reads (the Jira token, findings) anywhere. It must reach AWS APIs and the Jira site; a VPC would add NAT or endpoints, and only an egress proxy would bound the hosts. The code that runs is the locked, reviewed archive.
+  #checkov:skip=CKV_AWS_116:Accepted: no dead-letter queue on the function. Failed invocations go to the on-failure destination (aws_lambda_function_event_invoke_config), which carries the error as well as the event; a dead-letter queue as well would receive each failure twice. An event is lost only if the destination queue itself cannot be written (deleted, key disabled), which the function-errors alarm shows.
+  #checkov:skip=CKV_AWS_272:Accepted: Lambda verifies no signature, so whoever may call lambda:UpdateFunctionCode can deploy other code (README, Threat model, gives the SCP that keeps it to the deployment role). Code signing needs a signing profile and signed uploads, which a terraform apply from a clone cannot produce; instead the archive's SHA-256 is locked in the repository, in the plan, and checked after apply.
   function_name                  = local.name
   description                    = "Contains, preserves and reports EC2 instances named in GuardDuty findings"
   role                           = aws_iam_role.this.arn
@@ -197,7 +222,7 @@ resource "aws_lambda_function" "this" {
   architectures                  = [var.architecture]
   handler                        = "guardduty_responder.handler.lambda_handler"
   filename                       = local.function_zip
-  source_code_hash               = base64sha256(local.function_hash)
+  source_code_hash               = local.function_hash
   layers                         = [aws_lambda_layer_version.dependencies.arn]
   timeout                        = var.function_timeout_seconds
   memory_size                    = var.function_memory_mb
@@ -231,6 +256,17 @@ resource "aws_lambda_function" "this" {
 
   tracing_config {
     mode = "Active"
+  }
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.function_zip) ? filebase64sha256(local.function_zip) == local.function_hash : true
+      error_message = "${local.function_zip} is not the function archive lambda_code/archives.lock.json names (${local.function_hash}): delete it to have it rebuilt, or run `make lock` if lambda_code/guardduty_responder changed."
+    }
+    postcondition {
+      condition     = self.code_sha256 == local.function_hash
+      error_message = "Lambda holds code whose SHA-256 (${self.code_sha256}) is not the locked ${local.function_hash}."
+    }
   }
 
   # The log group exists (with its retention and key) before the function can write to it.
@@ -287,6 +323,29 @@ resource "aws_dynamodb_table" "this" {
   }
 }
 
+# The ledger decides what is done to instances (claims, exemptions, releases, the circuit breaker's count): no one
+# but the function's role and the operators may write it, whatever their own IAM policies allow. The deny covers
+# every action that writes items: the item writes, their batch form (a transaction is authorised by the actions of
+# its parts) and PartiQL's (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/access-control-resource-based.html,
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
+resource "aws_dynamodb_resource_policy" "ledger" {
+  resource_arn = aws_dynamodb_table.this.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "OnlyTheResponderAndItsOperatorsWrite"
+      Effect    = "Deny"
+      Principal = "*"
+      Action = [
+        "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PartiQLDelete", "dynamodb:PartiQLInsert",
+        "dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem",
+      ]
+      Resource  = local.table_arn
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = local.writers } }
+    }]
+  })
+}
+
 # ---------------------------------------------------------------------------------------------
 # Notification, failure queues and alarms.
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +353,51 @@ resource "aws_dynamodb_table" "this" {
 resource "aws_sns_topic" "this" {
   name              = "${local.name}-notifications"
   kms_master_key_id = aws_kms_key.this.arn
+}
+
+# Only the responder (the function, and its operators' `replay`) and this deployment's alarms may publish: a
+# message on this topic is trusted by the people who read it. Allows alone would not do, since a principal of the
+# account with sns:Publish in its own policy needs nothing from the topic's; the deny closes that.
+# CloudWatch alarms publish as cloudwatch.amazonaws.com, confined by aws:SourceAccount and aws:SourceArn
+# (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html). An IAM principal's request carries
+# no aws:SourceArn, and a service's carries no aws:PrincipalArn
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+resource "aws_sns_topic_policy" "this" {
+  arn = aws_sns_topic.this.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "ResponderPublishes"
+        Effect    = "Allow"
+        Principal = { AWS = local.writers }
+        Action    = "sns:Publish"
+        Resource  = local.topic_arn
+      },
+      {
+        Sid       = "AlarmsPublish"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = local.topic_arn
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = local.alarm_arns }
+        }
+      },
+      {
+        Sid       = "NoOtherPublisher"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "sns:Publish"
+        Resource  = local.topic_arn
+        Condition = {
+          ArnNotEquals = { "aws:PrincipalArn" = local.writers }
+          ArnNotLike   = { "aws:SourceArn" = local.alarm_arns }
+        }
+      },
+    ]
+  })
 }
 
 resource "aws_sns_topic_subscription" "email" {
@@ -407,7 +511,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
 # ---------------------------------------------------------------------------------------------
 
 resource "aws_secretsmanager_secret" "jira" {
-  #checkov:skip=CKV2_AWS_57:A Jira API token is rotated in Jira, not by a Lambda rotation function.
+  #checkov:skip=CKV2_AWS_57:Accepted: the Jira token is not rotated automatically and stays valid until someone rotates it in Jira and puts the new one here. Jira issues API tokens; a Lambda rotation function cannot create one. Of this deployment's roles, only the function's may read the secret.
   name                    = "${local.name}/jira"
   description             = var.jira_url == null ? "Jira credentials: JSON {\"url\",\"username\",\"api_token\"} or {\"url\",\"token\"}" : "Jira credentials for ${var.jira_url}: JSON {\"url\",\"username\",\"api_token\"} or {\"url\",\"token\"}"
   kms_key_id              = aws_kms_key.this.arn
@@ -437,14 +541,41 @@ resource "aws_kms_key" "this" {
         Action    = "kms:*"
         Resource  = "*"
       },
+      # EventBridge writes the events it could not deliver to the undelivered queue. SQS documents the grant an AWS
+      # service needs to send to a queue encrypted with a customer managed key, kms:GenerateDataKey and kms:Decrypt
+      # with no condition (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html#compatibility-with-aws-services),
+      # and SNS that aws:SourceAccount, aws:SourceArn and aws:SourceOrgID are not supported in a key policy for
+      # EventBridge (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services):
+      # such a condition would fail every delivery. What confines EventBridge is the queue's policy, which lets
+      # only this deployment's rule send (aws_sqs_queue_policy.undelivered); the key encrypts nothing EventBridge
+      # could read otherwise, since it reads no queue.
       {
-        Sid       = "ServicesEncryptForTheResponder"
+        Sid       = "EventBridgeSendsUndeliveredFindings"
         Effect    = "Allow"
-        Principal = { Service = ["events.amazonaws.com", "cloudwatch.amazonaws.com", "sns.amazonaws.com", "sqs.amazonaws.com"] }
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = "*"
+      },
+      # The alarms notify the encrypted topic: the actions SNS documents for CloudWatch, with the aws:SourceAccount
+      # and aws:SourceArn conditions it recommends against a confused deputy
+      # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services).
+      {
+        Sid       = "AlarmsNotifyThroughTheTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
-        Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+        Condition = {
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = local.alarm_arns }
+        }
       },
+      # No grant to sns.amazonaws.com or sqs.amazonaws.com: SNS and SQS encrypt and decrypt with the permissions
+      # of whoever publishes, sends or receives (the function's role, UseTheKey; the account's principals through
+      # AccountAdministers), and no topic here delivers to a queue encrypted with this key, the one case where
+      # SNS itself needs the key (the SQS page above).
+      # CloudWatch Logs encrypts the function's log group, confined to it by the encryption context it sends
+      # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
       {
         Sid       = "LogsEncryptTheFunctionLogs"
         Effect    = "Allow"
@@ -481,18 +612,15 @@ locals {
   # A delegated GuardDuty administrator acts in the finding's account through the role
   # modules/member-role creates there; the name is the same in every account, the account is not
   # known until the finding arrives.
-  # No member role, no statement: compact() drops the null.
-  member_account_statements = [for role_name in compact([var.member_role_name]) : merge(
-    {
-      Sid      = "ActInMemberAccounts"
-      Effect   = "Allow"
-      Action   = ["sts:AssumeRole"]
-      Resource = "arn:${local.partition}:iam::*:role/${role_name}"
-    },
-    var.organization_id == null ? {} : {
-      Condition = { StringEquals = { "aws:ResourceOrgID" = var.organization_id } }
-    },
-  )]
+  # No member role, no statement: compact() drops the null. organization_id is required with a member role, so
+  # the role name is assumed only in the Organization's accounts, never in an account someone else controls.
+  member_account_statements = [for role_name in compact([var.member_role_name]) : {
+    Sid       = "ActInMemberAccounts"
+    Effect    = "Allow"
+    Action    = ["sts:AssumeRole"]
+    Resource  = "arn:${local.partition}:iam::*:role/${role_name}"
+    Condition = { StringEquals = { "aws:ResourceOrgID" = var.organization_id } }
+  }]
 
   home_statements = [
     {
@@ -576,6 +704,23 @@ locals {
   ]
 }
 
+locals {
+  # The role acts for the code only from inside this function. Lambda sets lambda:SourceFunctionArn on every
+  # request made from the function's execution environment, and on no request it makes with the role outside it
+  # (decrypting the environment, sending to the failure destination); it is an ARN key, used here with the
+  # documented ArnNotEquals, so a request without it (credentials taken elsewhere, another function given this
+  # role) is denied (https://docs.aws.amazon.com/lambda/latest/dg/permissions-source-function-arn.html). The deny
+  # covers the code's own actions only: logs, traces, the failure queue and the key are the runtime's, which may
+  # not carry the key.
+  function_only_statements = [{
+    Sid       = "OnlyFromTheFunction"
+    Effect    = "Deny"
+    Action    = sort(distinct(flatten([for statement in local.responder_statements : statement.Action])))
+    Resource  = "*"
+    Condition = { ArnNotEquals = { "lambda:SourceFunctionArn" = local.function_arn } }
+  }]
+}
+
 resource "aws_iam_role" "this" {
   name        = local.role_name
   description = "Role of the GuardDuty responder function"
@@ -595,6 +740,6 @@ resource "aws_iam_role_policy" "this" {
   role = aws_iam_role.this.id
   policy = jsonencode({
     Version   = "2012-10-17"
-    Statement = concat(local.responder_statements, local.runtime_statements, local.guard_statements, module.estate_policy.guard_statements)
+    Statement = concat(local.responder_statements, local.runtime_statements, local.guard_statements, module.estate_policy.guard_statements, local.function_only_statements)
   })
 }

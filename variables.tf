@@ -320,4 +320,20 @@ variable "organization_id" {
     condition     = var.organization_id == null || can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
     error_message = "organization_id must be an AWS Organizations id such as o-a1b2c3d4e5."
   }
+
+  validation {
+    condition     = var.member_role_name == null || var.organization_id != null
+    error_message = "organization_id must be set when member_role_name is: without it the function may assume a role of that name in any AWS account."
+  }
+}
+
+variable "operator_role_arns" {
+  description = "Roles of the people who run `guardduty-responder release`, `exempt` and `replay` against this deployment: besides the function's role, only they may write the ledger and publish to the topic (resource policies deny everyone else)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.operator_role_arns : can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$", arn))])
+    error_message = "operator_role_arns must list IAM role ARNs, e.g. arn:aws:iam::111122223333:role/incident-responders."
+  }
 }

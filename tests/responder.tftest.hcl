@@ -239,6 +239,7 @@ run "function_environment_names_the_member_role" {
   variables {
     member_role_name        = "gd-member"
     member_role_external_id = "responder-7f3a"
+    organization_id         = "o-a1b2c3d4e5"
     credential_findings     = "contain"
   }
 
@@ -318,6 +319,7 @@ run "the_member_role_is_the_only_role_the_function_may_assume" {
   variables {
     member_role_name        = "gd-member"
     member_role_external_id = "responder-7f3a"
+    organization_id         = "o-a1b2c3d4e5"
   }
 
   assert {
@@ -327,10 +329,6 @@ run "the_member_role_is_the_only_role_the_function_may_assume" {
   assert {
     condition     = one([for statement in local.responder_statements : statement if statement.Sid == "ActInMemberAccounts"]).Resource == "arn:aws:iam::*:role/gd-member"
     error_message = "the function may assume the member role, by name, and no other role"
-  }
-  assert {
-    condition     = !contains(keys(one([for statement in local.responder_statements : statement if statement.Sid == "ActInMemberAccounts"])), "Condition")
-    error_message = "without organization_id the statement carries no organisation condition"
   }
   assert {
     condition     = length([for statement in concat(local.responder_statements, local.runtime_statements) : statement if anytrue([for action in statement.Action : startswith(action, "sts:")])]) == 1
@@ -433,9 +431,21 @@ run "a_member_role_without_its_external_id_is_refused" {
 
   variables {
     member_role_name = "gd-member"
+    organization_id  = "o-a1b2c3d4e5"
   }
 
   expect_failures = [var.member_role_external_id]
+}
+
+run "a_member_role_outside_an_organisation_is_refused" {
+  command = plan
+
+  variables {
+    member_role_name        = "gd-member"
+    member_role_external_id = "responder-7f3a"
+  }
+
+  expect_failures = [var.organization_id]
 }
 
 run "an_external_id_sts_would_refuse_is_refused" {
@@ -444,6 +454,7 @@ run "an_external_id_sts_would_refuse_is_refused" {
   variables {
     member_role_name        = "gd-member"
     member_role_external_id = "has spaces"
+    organization_id         = "o-a1b2c3d4e5"
   }
 
   expect_failures = [var.member_role_external_id]
@@ -611,8 +622,43 @@ run "operators_release_through_a_role_that_can_only_move_interfaces" {
     error_message = "the release role is the member role's name with -release, trusting the operators with the external id"
   }
   assert {
-    condition     = flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action]) == ["ec2:ModifyNetworkInterfaceAttribute"]
+    condition     = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action])) == toset(["ec2:ModifyNetworkInterfaceAttribute"])
     error_message = "the release role may only put network interfaces back on groups"
+  }
+  assert {
+    condition = [for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Condition if contains(flatten([statement.Resource]), "arn:aws:ec2:eu-west-1:123456789012:network-interface/*")] == [
+      { Null = { "aws:ResourceTag/guardduty-responder:finding-id" = "false" } }
+    ]
+    error_message = "the release role may move only the network interfaces the responder tagged with a finding id when it isolated them"
+  }
+  assert {
+    condition = alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement :
+      !strcontains(jsonencode(statement.Resource), "network-interface/") if !contains(keys(statement), "Condition")
+    ])
+    error_message = "no statement without the tag condition may name network interfaces"
+  }
+  assert {
+    condition = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Resource if !contains(keys(statement), "Condition")])) == toset([
+      "arn:aws:ec2:eu-west-1:123456789012:security-group/*", "arn:aws:ec2:eu-west-1:123456789012:instance/*", "arn:aws:ec2:eu-west-1:123456789012:vpc/*",
+    ])
+    error_message = "the groups (and the instance and VPC IAM also checks) are allowed apart, with no interface tag condition"
+  }
+}
+
+run "the_deployed_code_is_the_locked_archive" {
+  command = plan
+
+  variables {
+    architecture = "x86_64"
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.source_code_hash == jsondecode(file("lambda_code/archives.lock.json")).function
+    error_message = "the function's source_code_hash must be the locked SHA-256 of the function archive"
+  }
+  assert {
+    condition     = aws_lambda_layer_version.dependencies.source_code_hash == jsondecode(file("lambda_code/archives.lock.json")).layer.x86_64
+    error_message = "the layer's source_code_hash must be the locked SHA-256 of the layer archive of the chosen architecture"
   }
 }
 

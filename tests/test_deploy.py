@@ -11,12 +11,8 @@ import hashlib
 import json
 import os
 import pathlib
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -31,9 +27,9 @@ from guardduty_responder_tools.jira_standin import JiraStandIn
 from python_support import find_python
 
 from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, load_event
-from terraform_support import TerraformDir, require_terraform, running_under_ci
+from local_aws import REGION, LocalAws
+from terraform_support import ROOT, TerraformDir, require_terraform, running_under_ci
 
-REGION = "us-east-1"
 MEMBER = "210987654321"
 MEMBER_ROLE = "guardduty-responder-member"
 LAMBDA_PYTHON = "3.13"
@@ -50,6 +46,8 @@ VARIABLES = [
     f"member_role_name={MEMBER_ROLE}",
     "-var",
     f"member_role_external_id={EXTERNAL_ID}",
+    "-var",
+    "organization_id=o-a1b2c3d4e5",
 ]
 
 
@@ -88,66 +86,6 @@ def lambda_runtime_packages(python: str, into: pathlib.Path) -> pathlib.Path:
             timeout=300,
         )
     return target
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LocalAws:
-    """A moto server in its own process on 127.0.0.1, and clients for it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1)
-                return
-            except OSError as error:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("the moto server did not start") from error
-                time.sleep(0.2)
-
-    def client(self, service: str, **credentials: str) -> Any:
-        keys = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint, **keys)
-
-    def enforce_iam(self, enforce: bool) -> None:
-        """moto checks every request against IAM from now on (by action only), or stops checking."""
-        request = urllib.request.Request(
-            f"{self.endpoint}/moto-api/reset-auth",
-            data=b"0" if enforce else b"inf",
-            method="POST",
-            headers={"Content-Type": "text/plain"},
-        )
-        urllib.request.urlopen(request, timeout=5)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-        }
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -517,6 +455,86 @@ def _run_unpacked(
         lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
         assert completed.returncode == 0 and lines, completed.stdout[-4000:] + completed.stderr[-4000:]
         return {**json.loads(lines[-1][len("RESULT ") :]), "workdir": root, "logs": completed.stdout + completed.stderr}
+
+
+# What the Lambda service does with the role on the function's behalf: these requests carry no
+# lambda:SourceFunctionArn.
+RUNTIME_SIDS = {"WriteLogs", "WriteTraces", "SendFailedFindings", "UseTheKey"}
+
+
+def deployed_role_statements(aws: LocalAws, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    role_name = outputs["role_arn"].split("/")[-1]
+    document = aws.client("iam").get_role_policy(RoleName=role_name, PolicyName="responder")["PolicyDocument"]
+    return list(document["Statement"])
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_the_role_may_do_what_the_code_calls_only_from_the_function(deployment: Any) -> None:
+    aws, _, outputs = deployment
+    statements = deployed_role_statements(aws, outputs)
+    code_actions = {
+        action
+        for statement in statements
+        if statement["Effect"] == "Allow" and statement["Sid"] not in RUNTIME_SIDS
+        for action in actions_of(statement)
+    }
+    runtime_actions = {
+        action for statement in statements if statement["Sid"] in RUNTIME_SIDS for action in actions_of(statement)
+    }
+
+    (guard,) = [statement for statement in statements if statement["Sid"] == "OnlyFromTheFunction"]
+
+    assert guard["Effect"] == "Deny" and guard["Resource"] == "*"
+    assert guard["Condition"] == {"ArnNotEquals": {"lambda:SourceFunctionArn": outputs["function_arn"]}}
+    assert set(guard["Action"]) == code_actions, "every action the code calls, and nothing the runtime does for it"
+    assert runtime_actions.isdisjoint(guard["Action"])
+    assert len(code_actions) > 20
+
+
+def test_the_instance_attributes_the_role_may_change_are_the_ones_the_code_changes(deployment: Any) -> None:
+    aws, _, outputs = deployment
+    statements = [
+        statement
+        for statement in deployed_role_statements(aws, outputs)
+        if statement["Effect"] == "Allow" and "ec2:ModifyInstanceAttribute" in actions_of(statement)
+    ]
+
+    assert {statement["Sid"]: statement["Condition"] for statement in statements} == {
+        "KeepTheInstance": {
+            "StringEqualsIgnoreCase": {
+                "ec2:Attribute": ["disableApiTermination", "instanceInitiatedShutdownBehavior", "blockDeviceMapping"]
+            }
+        },
+        "KeepTheVolumes": {"Null": {"ec2:Attribute": "true"}},
+    }
+    assert all(actions_of(statement) == ["ec2:ModifyInstanceAttribute"] for statement in statements)
+    account = outputs["role_arn"].split(":")[4]
+    assert all(statement["Resource"] == [f"arn:aws:ec2:{REGION}:{account}:instance/*"] for statement in statements)
+
+
+def test_the_ledger_carries_its_resource_policy(deployment: Any) -> None:
+    """moto stores a table's resource policy without evaluating it: this checks it was put, as Terraform rendered it
+    (test_policies.py checks what it says)."""
+    aws, _, outputs = deployment
+    table_arn = aws.client("dynamodb").describe_table(TableName=outputs["table_name"])["Table"]["TableArn"]
+
+    document = json.loads(aws.client("dynamodb").get_resource_policy(ResourceArn=table_arn)["Policy"])
+
+    assert [statement["Sid"] for statement in document["Statement"]] == ["OnlyTheResponderAndItsOperatorsWrite"]
+
+
+def test_lambda_holds_the_locked_archives(deployment: Any) -> None:
+    aws, _, outputs = deployment
+    lock = json.loads((ROOT / "lambda_code" / "archives.lock.json").read_text())
+    function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
+    *_, layer_name, layer_version = function["Layers"][0]["Arn"].split(":")
+    layer = aws.client("lambda").get_layer_version(LayerName=layer_name, VersionNumber=int(layer_version))
+
+    assert function["CodeSha256"] == lock["function"]
+    assert layer["Content"]["CodeSha256"] == lock["layer"]["x86_64"]
 
 
 def test_a_second_plan_changes_nothing_and_destroy_leaves_nothing(deployment: Any) -> None:

@@ -58,11 +58,28 @@ locals {
       Action   = ["ec2:ModifyNetworkInterfaceAttribute"]
       Resource = concat(local.network_interfaces, local.security_groups, local.instances, local.vpcs)
     },
+    # Evidence keeps the instance: termination protection, shutdown behaviour "stop", volumes kept on termination
+    # (guardduty_responder.evidence.protect_instance), and no other attribute (its type, user data, source/dest
+    # check, groups). EC2 sets ec2:Attribute for attributes that are a primitive or a Value-only object, and not
+    # for complex ones such as BlockDeviceMappings
+    # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/iam-policies-for-amazon-ec2.html#attribute-key); its
+    # documented examples hold the attribute's name in either case ("Description" for ModifyImageAttribute's
+    # "description"), so the names are compared without case.
     {
-      Sid      = "KeepTheInstance"
-      Effect   = "Allow"
-      Action   = ["ec2:ModifyInstanceAttribute"]
-      Resource = local.instances
+      Sid       = "KeepTheInstance"
+      Effect    = "Allow"
+      Action    = ["ec2:ModifyInstanceAttribute"]
+      Resource  = local.instances
+      Condition = { StringEqualsIgnoreCase = { "ec2:Attribute" = ["disableApiTermination", "instanceInitiatedShutdownBehavior", "blockDeviceMapping"] } }
+    },
+    # The volumes' DeleteOnTermination goes in BlockDeviceMappings, which carries no ec2:Attribute: only a
+    # request without the key. Should EC2 leave the key out of other requests too, this allows them as before.
+    {
+      Sid       = "KeepTheVolumes"
+      Effect    = "Allow"
+      Action    = ["ec2:ModifyInstanceAttribute"]
+      Resource  = local.instances
+      Condition = { Null = { "ec2:Attribute" = "true" } }
     },
     {
       Sid      = "SnapshotTheVolumes"

@@ -90,15 +90,28 @@ resource "aws_iam_role_policy" "release" {
   count = length(var.operator_role_arns) == 0 ? 0 : 1
   name  = "release"
   role  = aws_iam_role.release[0].id
+  # IAM authorises ModifyNetworkInterfaceAttribute on the interface and on each group it is given (and the
+  # instance and VPC); a resource tag condition applies to each, so the interfaces' condition has a statement of
+  # its own: only interfaces the responder tagged when it isolated them
+  # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html).
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid    = "PutNetworkInterfacesBack"
-      Effect = "Allow"
-      Action = ["ec2:ModifyNetworkInterfaceAttribute"]
-      Resource = flatten([for region in var.regions : [
-        for kind in ["network-interface", "security-group", "instance", "vpc"] : "arn:${local.partition}:ec2:${region}:${local.account_id}:${kind}/*"
-      ]])
-    }]
+    Statement = [
+      {
+        Sid       = "PutIsolatedNetworkInterfacesBack"
+        Effect    = "Allow"
+        Action    = ["ec2:ModifyNetworkInterfaceAttribute"]
+        Resource  = [for region in var.regions : "arn:${local.partition}:ec2:${region}:${local.account_id}:network-interface/*"]
+        Condition = { Null = { "aws:ResourceTag/guardduty-responder:finding-id" = "false" } }
+      },
+      {
+        Sid    = "OntoTheirGroups"
+        Effect = "Allow"
+        Action = ["ec2:ModifyNetworkInterfaceAttribute"]
+        Resource = flatten([for region in var.regions : [
+          for kind in ["security-group", "instance", "vpc"] : "arn:${local.partition}:ec2:${region}:${local.account_id}:${kind}/*"
+        ]])
+      },
+    ]
   })
 }
