@@ -251,6 +251,8 @@ resource "aws_lambda_function" "this" {
       MIN_SEVERITY          = tostring(var.min_severity)
       FINDING_TYPE_PREFIXES = join(",", var.finding_type_prefixes)
       GUARDDUTY_DETECTOR_ID = var.guardduty_detector_id == null ? "" : var.guardduty_detector_id
+      # A finding the sweep finds unfinished this long after its claim is logged for its alarm.
+      UNFINISHED_ALARM_MINUTES = tostring(var.unfinished_alarm_minutes)
     }
   }
 
@@ -293,6 +295,33 @@ resource "aws_lambda_permission" "events" {
   source_arn    = aws_cloudwatch_event_rule.this.arn
 }
 
+# The sweep: the same function, on a schedule, resumes every unfinished finding whose lease has run out (an
+# invocation that timed out, or whose retries were spent while Jira or DynamoDB were down).
+resource "aws_cloudwatch_event_rule" "sweep" {
+  name                = "${local.name}-sweep"
+  description         = "Resume the GuardDuty responder's unfinished findings"
+  schedule_expression = "rate(${var.sweep_interval_minutes} ${var.sweep_interval_minutes == 1 ? "minute" : "minutes"})"
+}
+
+resource "aws_cloudwatch_event_target" "sweep" {
+  rule      = aws_cloudwatch_event_rule.sweep.name
+  target_id = "responder-sweep"
+  arn       = aws_lambda_function.this.arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 60 * var.sweep_interval_minutes
+    maximum_retry_attempts       = 2
+  }
+}
+
+resource "aws_lambda_permission" "sweep" {
+  statement_id  = "AllowSweepSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweep.arn
+}
+
 # ---------------------------------------------------------------------------------------------
 # State: the ledger.
 # ---------------------------------------------------------------------------------------------
@@ -306,6 +335,25 @@ resource "aws_dynamodb_table" "this" {
   attribute {
     name = "pk"
     type = "S"
+  }
+
+  # The sweep's sparse index: only unfinished findings carry "unfinished", keyed with their lease.
+  attribute {
+    name = "unfinished"
+    type = "S"
+  }
+
+  attribute {
+    name = "lease_until"
+    type = "N"
+  }
+
+  global_secondary_index {
+    name               = "unfinished"
+    hash_key           = "unfinished"
+    range_key          = "lease_until"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["first_seen"]
   }
 
   ttl {
@@ -467,6 +515,13 @@ locals {
       statistic   = "Sum"
       dimensions  = {}
     }
+    unfinished-findings = {
+      description = "A finding is still unfinished ${var.unfinished_alarm_minutes} minutes after its claim (or the sweep could not list them): the sweep keeps resuming it. Find \"finding left unfinished\" in ${local.log_group_name} and the finding's record (guardduty-responder status)."
+      namespace   = local.metric_namespace
+      metric      = "UnfinishedFindings"
+      statistic   = "Sum"
+      dimensions  = {}
+    }
     undelivered-findings-waiting = {
       description = "Findings EventBridge could not deliver wait in ${aws_sqs_queue.undelivered.name}: replay them after fixing the cause."
       namespace   = "AWS/SQS"
@@ -485,6 +540,19 @@ resource "aws_cloudwatch_log_metric_filter" "critical" {
 
   metric_transformation {
     name      = "CriticalLogLines"
+    namespace = local.metric_namespace
+    value     = "1"
+  }
+}
+
+# Every line the sweep logs about a finding left unfinished past the bound, or about failing to list them.
+resource "aws_cloudwatch_log_metric_filter" "unfinished" {
+  name           = "${local.name}-unfinished"
+  log_group_name = aws_cloudwatch_log_group.this.name
+  pattern        = "{ ($.message = \"finding left unfinished\") || ($.message = \"sweep failed\") }"
+
+  metric_transformation {
+    name      = "UnfinishedFindings"
     namespace = local.metric_namespace
     value     = "1"
   }
@@ -627,8 +695,15 @@ locals {
       Sid    = "Ledger"
       Effect = "Allow"
       # A transaction (the claim counted by the circuit breaker) is authorised by PutItem and UpdateItem.
-      Action   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
+      Action   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
       Resource = aws_dynamodb_table.this.arn
+    },
+    {
+      # The sweep lists unfinished findings through their index; the function never scans the table.
+      Sid      = "FindUnfinishedFindings"
+      Effect   = "Allow"
+      Action   = ["dynamodb:Query"]
+      Resource = "${aws_dynamodb_table.this.arn}/index/unfinished"
     },
     {
       # Only what GuardDuty confirms is acted on: its copy of the finding, from this region's detector.

@@ -283,6 +283,28 @@ variable "guardduty_detector_id" {
   }
 }
 
+variable "sweep_interval_minutes" {
+  description = "Minutes between sweeps: the function, on a schedule, resumes every unfinished finding whose lease has run out (a timed-out invocation, retries spent while Jira or DynamoDB were down)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.sweep_interval_minutes >= 1 && var.sweep_interval_minutes <= 60 && floor(var.sweep_interval_minutes) == var.sweep_interval_minutes
+    error_message = "sweep_interval_minutes must be a whole number of minutes from 1 to 60."
+  }
+}
+
+variable "unfinished_alarm_minutes" {
+  description = "Minutes after its claim a finding still unfinished raises the unfinished-findings alarm (each sweep that finds it logs it)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.unfinished_alarm_minutes >= 1 && var.unfinished_alarm_minutes <= 10080 && floor(var.unfinished_alarm_minutes) == var.unfinished_alarm_minutes
+    error_message = "unfinished_alarm_minutes must be a whole number of minutes from 1 to 10080 (a week)."
+  }
+}
+
 variable "member_role_name" {
   description = "Name of the role (modules/member-role) the function assumes to act in the account a finding is about, when this is the delegated GuardDuty administrator account. Null: the function acts in its own account only."
   type        = string

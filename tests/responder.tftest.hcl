@@ -275,7 +275,7 @@ run "role_grants_what_the_code_calls_and_no_more" {
   assert {
     condition = sort(distinct(flatten([for statement in local.responder_statements : statement.Action]))) == sort([
       "autoscaling:DescribeAutoScalingInstances", "autoscaling:DetachInstances", "autoscaling:EnterStandby",
-      "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
       "guardduty:GetFindings", "guardduty:ListDetectors",
       "ec2:AuthorizeSecurityGroupEgress", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateSecurityGroup",
       "ec2:CreateSnapshots", "ec2:CreateTags", "ec2:DeleteSecurityGroup", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
@@ -677,4 +677,56 @@ run "a_line_logged_at_critical_raises_an_alarm" {
     )
     error_message = "the critical-log-lines alarm must fire on the first line the metric filter counts"
   }
+}
+
+run "a_schedule_sweeps_unfinished_findings_through_their_index" {
+  command = plan
+
+  variables {
+    sweep_interval_minutes   = 3
+    unfinished_alarm_minutes = 45
+  }
+
+  override_resource {
+    target          = aws_dynamodb_table.this
+    override_during = plan
+    values          = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/guardduty-responder-ledger" }
+  }
+
+  assert {
+    condition     = aws_cloudwatch_event_rule.sweep.schedule_expression == "rate(3 minutes)"
+    error_message = "the sweep runs on the configured schedule"
+  }
+  assert {
+    condition     = aws_lambda_permission.sweep.principal == "events.amazonaws.com" && aws_cloudwatch_event_target.sweep.rule == aws_cloudwatch_event_rule.sweep.name
+    error_message = "the schedule's rule targets the function, which EventBridge may invoke"
+  }
+  assert {
+    condition     = one([for index in aws_dynamodb_table.this.global_secondary_index : index if index.name == "unfinished"]).range_key == "lease_until"
+    error_message = "the ledger has the sparse index of unfinished findings, keyed with their lease"
+  }
+  assert {
+    condition = [for statement in local.responder_statements : statement.Resource if contains(statement.Action, "dynamodb:Query")] == [
+      "arn:aws:dynamodb:eu-west-1:123456789012:table/guardduty-responder-ledger/index/unfinished"
+    ]
+    error_message = "the function may query the unfinished index only, and may not scan"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.UNFINISHED_ALARM_MINUTES == "45"
+    error_message = "the function logs findings unfinished past the configured bound"
+  }
+  assert {
+    condition     = aws_cloudwatch_log_metric_filter.unfinished.metric_transformation[0].name == aws_cloudwatch_metric_alarm.this["unfinished-findings"].metric_name
+    error_message = "the unfinished-findings alarm counts the sweep's lines"
+  }
+}
+
+run "a_sweep_interval_that_is_not_whole_minutes_is_refused" {
+  command = plan
+
+  variables {
+    sweep_interval_minutes = 0
+  }
+
+  expect_failures = [var.sweep_interval_minutes]
 }

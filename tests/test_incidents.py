@@ -7,7 +7,7 @@ import pytest
 from guardduty_responder import handler
 from guardduty_responder.responder import ReleaseError
 
-from conftest import Stack
+from conftest import TABLE, Stack
 
 
 def test_a_different_finding_on_an_isolated_instance_becomes_a_comment(stack: Stack) -> None:
@@ -96,3 +96,53 @@ def test_a_held_finding_about_an_isolated_instance_is_a_comment_too(stack: Stack
     assert len(stack.jira.issues) == 1
     issue = next(iter(stack.jira.issues.values()))
     assert summary["jira_key"] == issue["key"] and len(issue["comments"]) == 1
+
+
+def test_the_findings_of_an_isolated_incident_do_not_expire_until_it_is_released(stack: Stack) -> None:
+    instance_id = stack.launch()
+    first, second = stack.event("backdoor_cc_dns", instance_id), stack.event("tor_client", instance_id)
+    stack.invoke(first)
+    stack.invoke(second)
+
+    assert "expires_at" not in stack.record(first["detail"]["id"])
+    assert "expires_at" not in stack.record(second["detail"]["id"])
+    handler.get_responder().release(instance_id, released_by="analyst@example.com")
+    assert stack.record(first["detail"]["id"])["expires_at"] > 0
+    assert stack.record(second["detail"]["id"])["expires_at"] > 0
+
+
+def test_a_finding_that_isolates_nothing_still_expires(stack: Stack) -> None:
+    stack.configure(DRY_RUN="true")
+    event = stack.event("backdoor_cc_dns", stack.launch())
+
+    stack.invoke(event)
+
+    assert stack.record(event["detail"]["id"])["expires_at"] > 0
+
+
+def test_release_tolerates_a_finding_item_that_is_gone(stack: Stack) -> None:
+    instance_id = stack.launch()
+    before = stack.groups_of(instance_id)
+    event = stack.event("backdoor_cc_dns", instance_id)
+    stack.invoke(event)
+    stack.dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": event["detail"]["id"]}})
+
+    result = handler.get_responder().release(instance_id, released_by="analyst@example.com")
+
+    assert result["released"] is True and stack.groups_of(instance_id) == before
+    assert stack.record(event["detail"]["id"]) is None  # not recreated as a husk
+
+
+def test_a_finding_whose_item_is_gone_goes_to_its_incident_not_a_second_issue(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("backdoor_cc_dns", instance_id)
+    stack.invoke(event)
+    snapshots = stack.snapshots_of(instance_id)
+    stack.dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": event["detail"]["id"]}})
+    update = stack.event(event, instance_id, count=event["detail"]["service"]["count"] + 1)
+
+    stack.invoke(update)
+
+    assert len(stack.jira.issues) == 1
+    assert snapshots and stack.snapshots_of(instance_id) == snapshots
+    assert stack.isolated(instance_id)

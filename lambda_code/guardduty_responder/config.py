@@ -56,6 +56,8 @@ class Settings:
     guardduty_detector_id: str = ""
     # What the deployment's EventBridge rule passes, applied again to GuardDuty's copy of a finding.
     scope: Scope = field(default_factory=Scope)
+    # Minutes after its claim an unfinished finding is logged for the unfinished-findings alarm by every sweep.
+    unfinished_alarm_minutes: int = 30
 
     def for_release(self) -> Settings:
         """The settings of a person releasing an instance: in member accounts, the narrow release role."""
@@ -94,6 +96,7 @@ class Settings:
                 min_severity=read.number("MIN_SEVERITY", 0.0, 0, 10, integer=False),
                 type_prefixes=read.prefixes("FINDING_TYPE_PREFIXES"),
             ),
+            unfinished_alarm_minutes=int(read.number("UNFINISHED_ALARM_MINUTES", 30, 1, 10080)),
         )
         if settings.member_role_name and not settings.member_role_external_id:
             read.problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")

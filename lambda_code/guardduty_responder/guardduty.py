@@ -38,18 +38,22 @@ class GuardDuty:
 
     def copy_of(self, finding_id: str) -> dict[str, Any] | None:
         """GuardDuty's copy of the finding as the EventBridge event's `detail` spells it; None if it has none."""
+        return self.copies_of([finding_id]).get(finding_id)
+
+    def copies_of(self, finding_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """GuardDuty's copies of up to 50 findings (one GetFindings), by id; a finding it does not hold is absent."""
+        if not finding_ids:
+            return {}
         detector_id = self.detector_id()
         try:
-            found = self._client.get_findings(DetectorId=detector_id, FindingIds=[finding_id])["Findings"]
+            found = self._client.get_findings(DetectorId=detector_id, FindingIds=finding_ids)["Findings"]
         except (ClientError, BotoCoreError) as error:
             raise GuardDutyError(
                 f"GuardDuty GetFindings on detector {detector_id} failed: {describe_error(error)}"
             ) from error
-        if not found:
-            return None
         shape = self._client.meta.service_model.shape_for("Finding")
-        copy: dict[str, Any] = wire_names(shape, found[0])
-        return copy
+        copies = [wire_names(shape, finding) for finding in found]
+        return {copy["id"]: copy for copy in copies if isinstance(copy, dict) and isinstance(copy.get("id"), str)}
 
     def _only_detector(self) -> str:
         try:

@@ -36,12 +36,27 @@ def reset() -> None:
         _responder = None
 
 
+def is_scheduled(event: Any) -> bool:
+    """The deployment's schedule (an EventBridge scheduled event) asks for a sweep, not a finding's response.
+
+    Anyone allowed to invoke the function can send one too: a sweep only resumes findings the ledger holds
+    as claimed, from GuardDuty's own copies.
+    """
+    return (
+        isinstance(event, dict)
+        and event.get("source") == "aws.events"
+        and event.get("detail-type") == "Scheduled Event"
+    )
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     responder = get_responder()
     logs.clear()
     if context is not None:
         logs.bind(request_id=getattr(context, "aws_request_id", None))
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else None
+    if is_scheduled(event):
+        return responder.sweep(remaining_seconds=remaining)
     try:
         summary = responder.respond(event, remaining_seconds=remaining)
     except MalformedFindingError as error:

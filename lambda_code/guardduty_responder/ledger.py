@@ -28,7 +28,7 @@ PERMISSIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:GetItem",
     "dynamodb:DeleteItem",
-    "dynamodb:Scan",
+    "dynamodb:Query",
 )
 # What IAM checks for an API call whose name is not itself an IAM action.
 IAM_ACTIONS_OF_CALLS = {"dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dynamodb:UpdateItem")}
@@ -40,6 +40,10 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 OPEN = "open"
 RELEASED = "released"
 ISOLATED = "isolated"
+# The sparse index of unfinished findings: a finding's item carries `unfinished` from its claim until it is
+# complete, keyed with its lease, so the sweep finds those whose lease ran out with one Query, never a Scan.
+UNFINISHED_INDEX = "unfinished"
+UNFINISHED = "finding"
 
 
 class LedgerError(RuntimeError):
@@ -121,6 +125,19 @@ class FindingRecord:
 
 
 @dataclass(frozen=True)
+class UnfinishedFinding:
+    """A finding the sweep may resume: its id, and when it was first claimed."""
+
+    finding_id: str
+    first_seen: str
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> UnfinishedFinding:
+        data = _plain(item)
+        return cls(finding_id=data["pk"], first_seen=data.get("first_seen", ""))
+
+
+@dataclass(frozen=True)
 class Claim:
     is_new: bool
     record: FindingRecord
@@ -158,6 +175,9 @@ class Incident:
 class IncidentClaim:
     is_primary: bool
     incident: Incident
+    # The finding was the incident's primary before this claim: an earlier delivery may have filed its issue
+    # and taken its evidence (its own item may be gone, expired under an older version).
+    earlier: bool = False
 
 
 @dataclass(frozen=True)
@@ -340,22 +360,35 @@ class Ledger:
         values: Mapping[str, Any] = {},
         phase: Phase | None = None,
         release_lease: bool = False,
+        removing: Iterable[str] = (),
     ) -> None:
-        """Write step results, facts and the phase reached onto the finding's item in one call."""
+        """Write step results, facts and the phase reached onto the finding's item in one call.
+
+        `removing` names attributes dropped in the same write (`unfinished` once complete, `expires_at`
+        while its instance is isolated).
+        """
         assignments = dict(values)
         if phase is not None:
             assignments["phase"] = phase.label
         if release_lease:
             assignments["lease_until"] = Decimal(0)
-        self._update(finding_id, assignments, steps)
+        self._update(finding_id, assignments, steps, removing=removing)
 
     def get_finding(self, finding_id: str) -> FindingRecord | None:
         item = self._get(finding_id)
         return FindingRecord.from_item(item) if item else None
 
     def mark_released(self, finding_ids: Iterable[str], *, now: float) -> None:
+        """Mark the findings released; from now on their items expire after the retention period.
+
+        A finding whose item is gone (expired under an older version, deleted by hand) is skipped.
+        """
         for finding_id in finding_ids:
-            self._update(finding_id, {"status": RELEASED, "released_at": utc_timestamp(now)})
+            values = {"status": RELEASED, "released_at": utc_timestamp(now), "expires_at": self._expiry(now)}
+            self._update(finding_id, values, missing_ok=True)
+
+    def _expiry(self, now: float) -> int:
+        return int(now) + self._retention_seconds
 
     # -- incidents --------------------------------------------------------------------------------
 
@@ -394,7 +427,7 @@ class Ledger:
         except _ConditionFailed as failed:
             existing = self._incident_from(failed.item, instance_id)
             if existing.finding_id == finding.finding_id:
-                return IncidentClaim(is_primary=True, incident=existing)
+                return IncidentClaim(is_primary=True, incident=existing, earlier=True)
             self._request(
                 f"adding {finding.finding_id} to the incident of {instance_id}",
                 "update_item",
@@ -436,6 +469,18 @@ class Ledger:
         except _ConditionFailed:
             raise LedgerError(f"{instance_id} has no isolated incident to release") from None
         return Incident.from_item(response["Attributes"])
+
+    def unfinished_findings(self, *, now: float, limit: int) -> list[UnfinishedFinding]:
+        """Unfinished findings whose lease has run out, longest free first, at most `limit`."""
+        answer = self._request(
+            "listing the unfinished findings",
+            "query",
+            IndexName=UNFINISHED_INDEX,
+            KeyConditionExpression="unfinished = :unfinished AND lease_until < :now",
+            ExpressionAttributeValues=_dynamo({":unfinished": UNFINISHED, ":now": Decimal(str(round(now, 3)))}),
+            Limit=limit,
+        )
+        return [UnfinishedFinding.from_item(item) for item in answer.get("Items", [])]
 
     def scan(self) -> list[dict[str, Any]]:
         """Every item, as plain Python values (for the command line's status listing)."""
@@ -569,10 +614,20 @@ class Ledger:
             raise LedgerError(f"the incident of {instance_id} was claimed, then vanished")
         return Incident.from_item(found)
 
-    def _update(self, pk: str, values: Mapping[str, Any], steps: Mapping[str, StepState] = {}) -> None:
+    def _update(
+        self,
+        pk: str,
+        values: Mapping[str, Any],
+        steps: Mapping[str, StepState] = {},
+        *,
+        removing: Iterable[str] = (),
+        missing_ok: bool = False,
+    ) -> None:
         names: dict[str, str] = {}
         placeholders: dict[str, Any] = {}
         clauses = []
+        dropped = [f"#r{index}" for index, _ in enumerate(removing)]
+        names.update({f"#r{index}": name for index, name in enumerate(removing)})
         for index, (name, value) in enumerate(values.items()):
             names[f"#v{index}"] = name
             placeholders[f":v{index}"] = value
@@ -583,20 +638,29 @@ class Ledger:
             names[f"#s{index}"] = name
             placeholders[f":s{index}"] = state.to_record()
             clauses.append(f"#steps.#s{index} = :s{index}")
-        if not clauses:
+        if not clauses and not dropped:
             return
+        expression = " ".join(
+            part
+            for part in (
+                "SET " + ", ".join(clauses) if clauses else "",
+                "REMOVE " + ", ".join(dropped) if dropped else "",
+            )
+            if part
+        )
         try:
             self._request(
                 f"recording on {pk}",
                 "update_item",
                 Key=_dynamo({"pk": pk}),
-                UpdateExpression="SET " + ", ".join(clauses),
+                UpdateExpression=expression,
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_dynamo(placeholders),
+                **({"ExpressionAttributeValues": _dynamo(placeholders)} if placeholders else {}),
             )
         except _ConditionFailed:
-            raise LedgerError(f"recording on {pk} failed: the item does not exist") from None
+            if not missing_ok:
+                raise LedgerError(f"recording on {pk} failed: the item does not exist") from None
 
 
 def _recorded_groups(data: Mapping[str, Any]) -> RecordedGroups:
@@ -656,6 +720,7 @@ def _finding_item(
         "status": OPEN,
         "decision": decision,
         "phase": Phase.CLAIMED.label,
+        "unfinished": UNFINISHED,
         "steps": {},
         "original_groups": {eni: list(groups) for eni, groups in original_groups.items()},
     }

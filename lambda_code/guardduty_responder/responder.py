@@ -12,9 +12,11 @@ invocation fails at the end so a retry finishes only what is left.
 
 from __future__ import annotations
 
+import datetime
 import enum
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,7 +41,17 @@ from .isolation import (
     original_groups_of,
     restore_groups,
 )
-from .ledger import ISOLATED, RELEASED, FindingRecord, IncidentClaim, IsolationSlot, Ledger, LedgerError, breaker_window
+from .ledger import (
+    ISOLATED,
+    RELEASED,
+    FindingRecord,
+    IncidentClaim,
+    IsolationSlot,
+    Ledger,
+    LedgerError,
+    UnfinishedFinding,
+    breaker_window,
+)
 from .notification import notification_text, publish
 from .parallel import run_parallel, run_three
 from .policy import Action, Decision, DecisionCode, Outcome, decide, outcome_line, outcome_of, unconfirmed
@@ -69,6 +81,9 @@ _REFUSED = (
 )
 _DEFAULT_LEASE_SECONDS = 900.0
 _GUARDDUTY_SOURCE = "aws.guardduty"
+# Findings one sweep resumes at most (GetFindings takes 50 ids), and the time it leaves each before starting it.
+_SWEEP_BATCH = 20
+_SWEEP_SECONDS_PER_FINDING = 15.0
 # The Jira step makes at most two requests (a search, then a create or a comment), each bounded by
 # JIRA_TIMEOUT_SECONDS; the SNS message and the final record need a few seconds after it.
 _JIRA_REQUESTS = 2
@@ -311,8 +326,9 @@ class Responder:
             if response.pending(Phase.NOTIFIED):
                 self._notify(response)
             self._finish(response)
-        except STEP_ERRORS:
-            # This invocation is done with the finding: the retry may take over now, not only once the lease runs out.
+        except Exception:
+            # Whatever the failure, this invocation is done with the finding: a retry or the sweep may take
+            # over now, not only once the lease runs out. (A timeout lets go when the lease runs out.)
             self._let_go(finding.finding_id)
             raise
         if response.failures():
@@ -365,7 +381,7 @@ class Responder:
             if isinstance(look, BaseException):
                 raise look
             confirmed = _confirmed(response.finding, copy)
-        except STEP_ERRORS:
+        except Exception:
             self._withdraw(response)
             raise
         response.assessment = look
@@ -536,6 +552,8 @@ class Responder:
         else:
             containment = self._leave_alone(response, instance)
         response.incident = containment.incident
+        if containment.incident is not None and containment.incident.earlier:
+            response.retry = True  # what an earlier delivery filed and took is looked for before doing it again
         response.add(containment.step, phase=Phase.CONTAINED)
         if slot is not None and slot.granted and not containment.isolated_first:
             # Counted, but this finding isolated nothing (exempt, gone, unreachable, or the instance
@@ -593,7 +611,9 @@ class Responder:
         for vpc in vpcs:
             estate.groups.forget(vpc)  # a deleted group is found again, or recreated, on the retry
         self.ledger.record(
-            response.finding.finding_id, steps={str(Step.CONTAIN): StepResult.failed(Step.CONTAIN, error).state()}
+            response.finding.finding_id,
+            steps={str(Step.CONTAIN): StepResult.failed(Step.CONTAIN, error).state()},
+            removing=("expires_at",),  # its incident is recorded next, and kept until released
         )
         try:
             self.ledger.claim_incident(
@@ -737,6 +757,8 @@ class Responder:
             steps=response.states(),
             values=_facts(response),
             phase=response.phase_reached(),
+            # A finding of an isolated incident lives as long as the incident: release sets its expiry.
+            removing=("expires_at",) if _of_isolated_incident(response) else (),
         )
 
     def _ticket(self, response: FindingResponse) -> None:
@@ -829,7 +851,8 @@ class Responder:
 
     def _finish(self, response: FindingResponse) -> None:
         """The last record of this invocation: Jira and SNS, whether the finding is complete, and the lease let go."""
-        values: dict[str, Any] = {"completed": not response.failures()}
+        complete = not response.failures()
+        values: dict[str, Any] = {"completed": complete}
         if response.values.get("jira_key"):
             values["jira_key"] = response.values["jira_key"]
         self.ledger.record(
@@ -838,6 +861,8 @@ class Responder:
             values=values,
             phase=response.phase_reached(),
             release_lease=True,
+            # Complete: out of the sweep's index of unfinished findings.
+            removing=("unfinished",) if complete else (),
         )
 
     def _time_left_for_jira(self, deadline: float | None) -> bool:
@@ -853,6 +878,69 @@ class Responder:
         except LedgerError as error:
             # The original failure is what matters; the lease then simply runs out.
             logger.warning("could not release the lease", extra={"error": str(error)})
+
+    # -- sweep: resume what no invocation finished ----------------------------------------------------
+
+    def sweep(self, *, remaining_seconds: float | None = None) -> dict[str, Any]:
+        """Resume every unfinished finding whose lease has run out, from GuardDuty's copy, as a delivery would.
+
+        Run by the deployment's schedule and by `guardduty-responder sweep`. A finding unfinished longer
+        than `unfinished_alarm_minutes` after its claim is logged for the unfinished-findings alarm.
+        Never raises: a failed listing is logged for that alarm too, and the next sweep tries again.
+        """
+        deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
+        outcome: dict[str, list[str]] = {"resumed": [], "failed": [], "missing": [], "in_progress": []}
+        try:
+            found = self.ledger.unfinished_findings(now=self.clock(), limit=_SWEEP_BATCH)
+            copies = self.guardduty.copies_of([unfinished.finding_id for unfinished in found])
+        except STEP_ERRORS as error:
+            logger.error("sweep failed", extra={"error": describe_error(error)})
+            return {"swept": 0, **outcome, "error": describe_error(error)}
+        for unfinished in found:
+            self._warn_if_late(unfinished)
+            if deadline is not None and deadline - time.monotonic() < _SWEEP_SECONDS_PER_FINDING:
+                break  # the next sweep resumes the rest
+            copy = copies.get(unfinished.finding_id)
+            if copy is None:
+                logger.warning(
+                    "GuardDuty no longer holds an unfinished finding", extra={"swept": unfinished.finding_id}
+                )
+                outcome["missing"].append(unfinished.finding_id)
+                continue
+            left = deadline - time.monotonic() if deadline is not None else None
+            outcome[self._resume(copy, left)].append(unfinished.finding_id)
+        logs.clear()
+        logger.info("swept", extra={"summary": outcome})
+        return {"swept": len(found), **outcome}
+
+    def _resume(self, copy: dict[str, Any], remaining_seconds: float | None) -> str:
+        """Deliver GuardDuty's copy of an unfinished finding to the flow; what came of it."""
+        event = {
+            "source": _GUARDDUTY_SOURCE,
+            "detail-type": "GuardDuty Finding",
+            "region": self.clients.region,
+            "id": f"sweep-{uuid.uuid4()}",
+            "detail": copy,
+        }
+        try:
+            self.respond(event, remaining_seconds=remaining_seconds)
+        except FindingInProgressError:
+            return "in_progress"
+        except Exception:
+            logger.exception("resuming an unfinished finding failed")
+            return "failed"
+        return "resumed"
+
+    def _warn_if_late(self, unfinished: UnfinishedFinding) -> None:
+        try:
+            claimed = datetime.datetime.fromisoformat(unfinished.first_seen.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            claimed = 0.0  # no readable claim time: older than any bound
+        if self.clock() - claimed > self.settings.unfinished_alarm_minutes * 60:
+            logger.error(
+                "finding left unfinished",
+                extra={"finding_id": unfinished.finding_id, "first_seen": unfinished.first_seen},
+            )
 
     # -- release ----------------------------------------------------------------------------------------
 
@@ -894,6 +982,10 @@ class Responder:
             "its original security groups; further updates of these findings are left alone.",
         )
         return f"commented on {jira_key}", {}
+
+
+def _of_isolated_incident(response: FindingResponse) -> bool:
+    return response.incident is not None and response.incident.incident.state == ISOLATED
 
 
 def _unreachable(decision: Decision, reason: str) -> StepResult:

@@ -116,6 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="who releases it, for the record and the Jira comment (default: your user name)",
     )
 
+    command(
+        "sweep",
+        "resume every unfinished finding whose lease has run out (what the schedule runs)",
+        "Resume, from GuardDuty's own copy, every finding the ledger holds as unfinished whose lease\n"
+        "has run out: an invocation that timed out or failed, and whose retries are spent. The same code\n"
+        "the deployment's schedule invokes every few minutes. Against AWS this ISOLATES the instances\n"
+        "those findings name, as their first delivery would have. Exit 1 when a finding could not be\n"
+        "finished (it stays unfinished for the next sweep).\n\n"
+        "--local does not apply: the embedded AWS lives only as long as one command.",
+        _sweep,
+    )
+
     status = command(
         "status",
         "list the findings and instances the ledger knows, with each step's state",
@@ -395,6 +407,24 @@ def _release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.responder import Responder
+
+    from .terminal import key_values
+
+    if args.local:
+        raise UsageError("--local does not apply to sweep: the embedded AWS lives only as long as one command.")
+    result = Responder(_settings(), AwsClients(_session(args))).sweep()
+    if args.output == "json":
+        _print_json(result)
+    else:
+        print(key_values([(key.replace("_", " "), value) for key, value in result.items()]))
+    if result.get("error"):
+        raise OperationFailed(f"the sweep could not list the unfinished findings: {result['error']}")
+    return EXIT_FAILED if result["failed"] else 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -656,7 +686,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: a command is required: replay, release, status or demo (see --help)", file=sys.stderr)
+        print(
+            f"{PROG}: error: a command is required: replay, release, sweep, status or demo (see --help)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     label = f"{PROG} {args.command}"
     with _package_logs(args.debug):

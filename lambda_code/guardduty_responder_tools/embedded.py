@@ -63,7 +63,22 @@ def create_responder_resources(
     client("dynamodb").create_table(
         TableName=table_name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "unfinished", "AttributeType": "S"},
+            {"AttributeName": "lease_until", "AttributeType": "N"},
+        ],
+        # As main.tf creates it: the sparse index the sweep queries.
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "unfinished",
+                "KeySchema": [
+                    {"AttributeName": "unfinished", "KeyType": "HASH"},
+                    {"AttributeName": "lease_until", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["first_seen"]},
+            }
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     sns, sqs = client("sns"), client("sqs")
