@@ -92,7 +92,7 @@ def closure(entry: str) -> set[str]:
 @pytest.fixture(scope="module")
 def archive_modules(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     out = tmp_path_factory.mktemp("archive") / "function.zip"
-    load_builder().build_function(out)
+    load_builder().build("function", out, "x86_64")
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
     assert all(name.endswith(".py") for name in names), names

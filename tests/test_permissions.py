@@ -106,7 +106,7 @@ def test_every_call_is_declared_and_every_declared_action_is_called(
         stack.invoke(stack.event("backdoor_cc_dns", standalone))
     stack.invoke(stack.event("backdoor_cc_dns", standalone))  # the retry looks for snapshots first
     responder.release(standalone, released_by="analyst")
-    responder.ledger.scan()
+    responder.sweep()  # the schedule's sweep: unfinished findings through their index
     stack.invoke(stolen(launch_with_role(stack)))
     member_ec2 = admin_session(MEMBER).client("ec2")
     vpc_id, subnet_id = create_network(member_ec2, REGION)

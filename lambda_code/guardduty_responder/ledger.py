@@ -143,6 +143,9 @@ class Claim:
     record: FindingRecord
     # The circuit breaker's answer, when the claim counted the isolation in the same transaction.
     slot: IsolationSlot | None = None
+    # The claim took the instance's lock, which no response had held before: whatever was described of the
+    # instance while it was claimed is still how the responder left it.
+    locked: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,10 @@ def incident_key(instance_id: str) -> str:
     return f"instance#{instance_id}"
 
 
+def lock_key(instance_id: str) -> str:
+    return f"lock#{instance_id}"
+
+
 def groups_key(account_id: str, vpc_id: str) -> str:
     return f"groups#{account_id}#{vpc_id}"
 
@@ -229,22 +236,38 @@ class Ledger:
         decision: str,
         original_groups: Mapping[str, Iterable[str]],
         isolation_limit: int | None = None,
+        lock_instance: bool = False,
     ) -> Claim:
-        """Insert the finding once; with `isolation_limit`, count its isolation in the same transaction.
+        """Insert the finding once; with `isolation_limit`, count its isolation in the same transaction, and with
+        `lock_instance` take the instance's lock there too, if no response ever held it.
 
         A repeat costs this one call: the refused write returns the record, and counts nothing.
         """
         item = _finding_item(finding, now=now, decision=decision, original_groups=original_groups)
         item["lease_until"] = Decimal(str(round(now + lease_seconds, 3)))
-        item["expires_at"] = int(now) + self._retention_seconds
+        item["expires_at"] = self._expiry(now)
         put = {
             "Item": _dynamo(item),
             "ConditionExpression": "attribute_not_exists(pk)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        if isolation_limit is not None:
-            return self._claim_and_count(finding, item, put, now=now, limit=isolation_limit)
-        return self._put_claim(finding, item, put)
+        lock = self._first_lock(finding, now=now, lease_seconds=lease_seconds) if lock_instance else None
+        if isolation_limit is None and lock is None:
+            return self._put_claim(finding, item, put)
+        return self._claim_together(finding, item, put, now=now, limit=isolation_limit, lock=lock)
+
+    def _first_lock(self, finding: Finding, *, now: float, lease_seconds: float) -> dict[str, Any] | None:
+        """The Put that takes the instance's lock, only if no response ever held it (its item never existed)."""
+        if not finding.instance_id:
+            return None
+        item = {
+            "pk": lock_key(finding.instance_id),
+            "kind": "lock",
+            "holder": finding.finding_id,
+            "lease_until": Decimal(str(round(now + lease_seconds, 3))),
+            "expires_at": self._expiry(now),
+        }
+        return {"TableName": self._table, "Item": _dynamo(item), "ConditionExpression": "attribute_not_exists(pk)"}
 
     def _put_claim(self, finding: Finding, item: dict[str, Any], put: dict[str, Any]) -> Claim:
         try:
@@ -253,32 +276,99 @@ class Ledger:
             return Claim(is_new=False, record=self._record_from(failed.item, finding.finding_id))
         return Claim(is_new=True, record=FindingRecord.from_item(_dynamo(item)))
 
-    def _claim_and_count(
-        self, finding: Finding, item: dict[str, Any], put: dict[str, Any], *, now: float, limit: int
+    def _claim_together(
+        self,
+        finding: Finding,
+        item: dict[str, Any],
+        put: dict[str, Any],
+        *,
+        now: float,
+        limit: int | None,
+        lock: dict[str, Any] | None,
     ) -> Claim:
         window = breaker_window(now)
-        count = _count_request(finding.account_id, finding.finding_id, now=now, limit=limit)
+        count = _count_request(finding.account_id, finding.finding_id, now=now, limit=limit) if limit else None
+        parts: list[dict[str, Any]] = [{"Put": {"TableName": self._table, **put}}]
+        parts += [{"Update": {"TableName": self._table, **count}}] if count else []
+        parts += [{"Put": lock}] if lock else []
         try:
-            self._transact(
-                f"claiming finding {finding.finding_id}",
-                [{"Put": {"TableName": self._table, **put}}, {"Update": {"TableName": self._table, **count}}],
-            )
+            self._transact(f"claiming finding {finding.finding_id}", parts)
         except _Cancelled as cancelled:
             if cancelled.failed(0):
                 record = self._record_from(cancelled.reasons[0].get("Item"), finding.finding_id)
                 return Claim(is_new=False, record=record)
-            if not (cancelled.failed(1) or cancelled.conflicted()):
+            if lock is not None and (cancelled.failed(len(parts) - 1) or cancelled.conflicted()):
+                # A response held the instance before: claim without its lock; containment takes it apart.
+                return self._claim_together(finding, item, put, now=now, limit=limit, lock=None)
+            if count is None or limit is None or not (cancelled.failed(1) or cancelled.conflicted()):
                 raise LedgerError(f"claiming finding {finding.finding_id} was cancelled: {cancelled.reasons}") from None
-            # The hour is full, or another finding is being counted at this instant: claim, then count apart.
-            claim = self._put_claim(finding, item, put)
-            if not claim.is_new:
-                return claim
-            if cancelled.failed(1):
-                held = _plain(cancelled.reasons[1].get("Item") or {}).get("findings", ())
-                return Claim(True, claim.record, IsolationSlot(False, window, len(held) or limit, limit))
-            slot = self.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
-            return Claim(True, claim.record, slot)
-        return Claim(True, FindingRecord.from_item(_dynamo(item)), IsolationSlot(True, window, None, limit))
+            return self._claim_then_count(finding, item, put, cancelled, now=now, limit=limit)
+        if count is None or limit is None:
+            return Claim(True, FindingRecord.from_item(_dynamo(item)), locked=lock is not None)
+        slot = IsolationSlot(True, window, None, limit)
+        return Claim(True, FindingRecord.from_item(_dynamo(item)), slot, locked=lock is not None)
+
+    def _claim_then_count(
+        self,
+        finding: Finding,
+        item: dict[str, Any],
+        put: dict[str, Any],
+        cancelled: _Cancelled,
+        *,
+        now: float,
+        limit: int,
+    ) -> Claim:
+        """The hour is full, or another finding is being counted at this instant: claim, then count apart."""
+        claim = self._put_claim(finding, item, put)
+        if not claim.is_new:
+            return claim
+        if cancelled.failed(1):
+            held = _plain(cancelled.reasons[1].get("Item") or {}).get("findings", ())
+            return Claim(True, claim.record, IsolationSlot(False, breaker_window(now), len(held) or limit, limit))
+        slot = self.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
+        return Claim(True, claim.record, slot)
+
+    # -- the instance's lock: one response acts on an instance at a time ---------------------------------
+
+    def lock_instance(self, instance_id: str, *, holder: str, now: float, lease_seconds: float) -> bool:
+        """Take the instance's lock, free or with its lease run out (or held by this finding already)."""
+        try:
+            self._request(
+                f"locking {instance_id}",
+                "update_item",
+                Key=_dynamo({"pk": lock_key(instance_id)}),
+                UpdateExpression="SET kind = :kind, holder = :holder, lease_until = :until, expires_at = :expires",
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now OR holder = :holder",
+                ExpressionAttributeValues=_dynamo(
+                    {
+                        ":kind": "lock",
+                        ":holder": holder,
+                        ":until": Decimal(str(round(now + lease_seconds, 3))),
+                        ":now": Decimal(str(round(now, 3))),
+                        ":expires": self._expiry(now),
+                    }
+                ),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def unlock_instance(self, instance_id: str, *, holder: str, forget: bool = False) -> None:
+        """Let go of the instance's lock. The item stays (with no lease), proof that a response held it, unless
+        `forget`: a holder that changed nothing (a withdrawn claim) removes it."""
+        request: dict[str, Any] = {
+            "Key": _dynamo({"pk": lock_key(instance_id)}),
+            "ConditionExpression": "holder = :holder",
+            "ExpressionAttributeValues": _dynamo({":holder": holder}),
+        }
+        with contextlib.suppress(_ConditionFailed):  # taken over since: someone else's now
+            if forget:
+                self._request(f"unlocking {instance_id}", "delete_item", **request)
+            else:
+                request["ExpressionAttributeValues"] = _dynamo({":holder": holder, ":zero": Decimal(0)})
+                self._request(
+                    f"unlocking {instance_id}", "update_item", UpdateExpression="SET lease_until = :zero", **request
+                )
 
     def release_claim(self, finding_id: str, *, lease_until: float) -> None:
         """Remove a claim this invocation made and must not keep (the finding is not GuardDuty's)."""
@@ -399,8 +489,13 @@ class Ledger:
         finding: Finding,
         original_groups: Mapping[str, Iterable[str]],
         now: float,
+        interfaces: Iterable[str] = (),
     ) -> IncidentClaim:
-        """Make this finding the primary of the instance's incident, unless another finding already is."""
+        """Make this finding the primary of the instance's incident, unless another finding already is.
+
+        Refused, before anything is written, when the groups to restore miss one of `interfaces`.
+        """
+        self._refuse_unsaved(instance_id, interfaces, original_groups)
         item = {
             "pk": incident_key(instance_id),
             "kind": "incident",
@@ -437,6 +532,19 @@ class Ledger:
             )
             return IncidentClaim(is_primary=False, incident=existing)
         return IncidentClaim(is_primary=True, incident=Incident.from_item(_dynamo(item)))
+
+    def _refuse_unsaved(
+        self, instance_id: str, interfaces: Iterable[str], original_groups: Mapping[str, Iterable[str]]
+    ) -> None:
+        """No incident is recorded without the groups to restore of every interface, unless it holds them already."""
+        missing = sorted(set(interfaces) - set(original_groups))
+        if not missing:
+            return
+        existing = self.get_incident(instance_id)
+        if existing is None or existing.state != ISOLATED or set(missing) - set(existing.original_groups):
+            raise LedgerError(
+                f"the incident of {instance_id} is not recorded: no saved groups for {', '.join(missing)}"
+            )
 
     def set_incident_ticket(self, instance_id: str, jira_key: str) -> None:
         self._update(incident_key(instance_id), {"jira_key": jira_key})

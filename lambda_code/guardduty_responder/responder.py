@@ -164,6 +164,8 @@ class FindingResponse:
     claimed_at: float = 0.0
     # The lease this invocation holds on the finding's item (when it claimed or took it over).
     lease_until: float | None = None
+    # This invocation holds the instance's lock; taken with the claim (`look` is then current) or before moving.
+    locked: bool = False
     assessment: Assessment = field(default_factory=Assessment)
     # The circuit breaker's answer for this finding, once asked (with the claim, or before containment).
     slot: IsolationSlot | None = None
@@ -317,7 +319,10 @@ class Responder:
             self._recall(response)
             if response.pending(Phase.CONTAINED):
                 response.decision = self._decide(response)
-                self._contain(response)
+                try:
+                    self._contain(response)
+                finally:
+                    self._unlock(response)
             if response.pending(Phase.PRESERVED):
                 self._preserve_evidence(response)
             self._record(response)
@@ -359,6 +364,7 @@ class Responder:
                 decision=preliminary.code,
                 original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
                 isolation_limit=limit if preliminary.isolates and limit > 0 else None,
+                lock_instance=preliminary.isolates,
             ),
             lambda: _settled(lambda: self._look(finding)),
             lambda: _settled(lambda: self.guardduty.copy_of(finding.finding_id)),
@@ -366,7 +372,7 @@ class Responder:
         response = FindingResponse(
             finding, claim.record, preliminary, retry=not claim.is_new, deadline=deadline, claimed_at=now
         )
-        response.slot = claim.slot
+        response.slot, response.locked = claim.slot, claim.locked
         response.lease_until = round(now + lease, 3) if claim.is_new else None
         self._confirm(response, look, copy)
         if response.delivery is Delivery.HANDLED and not claim.is_new:
@@ -402,6 +408,8 @@ class Responder:
             logger.warning("could not withdraw the claim", extra={"error": str(error)})
         if response.slot is not None and response.slot.granted:
             self._give_back(response.finding, response.slot)
+        if response.locked:
+            self._unlock(response, forget=True)
 
     def _doubt_about_source(self, finding: Finding) -> str | None:
         """Why the event cannot be GuardDuty's own for this function's region, if it cannot."""
@@ -562,6 +570,8 @@ class Responder:
 
     def _isolate(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> Containment:
         finding = response.finding
+        if not response.locked:
+            instance = self._lock_and_look_again(response, instance, estate)
         vpcs = sorted({interface.vpc_id for interface in instance.interfaces})
         groups: dict[str, ContainmentGroups] = dict(
             zip(vpcs, run_parallel(estate.groups.groups_for, vpcs), strict=True)
@@ -600,9 +610,37 @@ class Responder:
             seconds=seconds,
         )
         incident = self.ledger.claim_incident(
-            instance_id=instance.instance_id, finding=finding, original_groups=originals, now=self.clock()
+            instance_id=instance.instance_id,
+            finding=finding,
+            original_groups=originals,
+            now=self.clock(),
+            interfaces=[interface.eni_id for interface in instance.interfaces],
         )
         return Containment(step, incident)
+
+    def _lock_and_look_again(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> InstanceFacts:
+        """Take the instance's lock (another response may have held it since the instance was described), then
+        describe the instance again: what is moved and saved is how the instance is under the lock."""
+        lease = response.deadline - time.monotonic() + 5 if response.deadline is not None else _DEFAULT_LEASE_SECONDS
+        holder = response.finding.finding_id
+        if not self.ledger.lock_instance(instance.instance_id, holder=holder, now=self.clock(), lease_seconds=lease):
+            raise FindingInProgressError(
+                f"instance {instance.instance_id} is being responded to for another finding: retried later, never lost"
+            )
+        response.locked = True
+        again = describe_instance(estate.clients.ec2, instance.instance_id)
+        response.assessment = replace(response.assessment, instance=again)
+        response.instance = again
+        return again
+
+    def _unlock(self, response: FindingResponse, *, forget: bool = False) -> None:
+        if not response.locked:
+            return
+        try:
+            self.ledger.unlock_instance(response.finding.instance_id, holder=response.finding.finding_id, forget=forget)
+        except LedgerError as error:
+            logger.warning("could not let go of the instance's lock", extra={"error": str(error)})  # its lease runs out
+        response.locked = False
 
     def _contain_failed(
         self, response: FindingResponse, instance: InstanceFacts, estate: Estate, vpcs: list[str], error: str
