@@ -185,3 +185,30 @@ def test_a_limit_of_zero_isolates_nothing(stack: Stack) -> None:
 
     assert outcome["decision"] == "circuit-breaker" and stack.groups_of(instance_id) == before
     assert counted(stack, time.time()) == set()
+
+
+def test_places_left_by_findings_guardduty_does_not_hold_are_taken_back_for_a_real_one(stack: Stack) -> None:
+    """Forged deliveries that died between their claim and their withdrawal (or a flood of them in flight)
+    hold places in the hour; a real finding refused by a full hour has those taken back and isolates."""
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="2")
+    ledger = handler.get_responder().ledger
+    forged = [uuid.uuid4().hex, uuid.uuid4().hex]
+    for finding_id in forged:
+        assert ledger.take_isolation_slot(ACCOUNT, finding_id, now=time.time(), limit=2).granted
+    instance_id = stack.launch()
+
+    summary = stack.invoke(new_finding(stack, instance_id))
+
+    assert summary["decision"] == "isolate" and stack.isolated(instance_id)
+    assert counted(stack, time.time()) == {summary["finding_id"]}
+
+
+def test_places_of_real_findings_are_never_taken_back(stack: Stack) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
+    first = stack.invoke(new_finding(stack, stack.launch()))
+    held_instance = stack.launch()
+
+    held = stack.invoke(new_finding(stack, held_instance))
+
+    assert held["decision"] == "circuit-breaker" and not stack.isolated(held_instance)
+    assert counted(stack, time.time()) == {first["finding_id"]}

@@ -192,6 +192,8 @@ class IsolationSlot:
     # Isolations counted in the hour; None when the count was taken in a transaction, which does not say.
     used: int | None
     limit: int
+    # When refused: the findings that hold the hour's places.
+    holders: tuple[str, ...] = ()
 
     def describe(self) -> str:
         counted = f"{self.used} of {self.limit}" if self.used is not None else f"counted, limit {self.limit}"
@@ -667,22 +669,23 @@ class Ledger:
                 ReturnValues="ALL_NEW",
             )
         except _ConditionFailed as failed:
-            held = _plain(failed.item or {}).get("findings", ())
-            return IsolationSlot(granted=False, window=window, used=len(held) or limit, limit=limit)
+            held = tuple(sorted(_plain(failed.item or {}).get("findings", ())))
+            return IsolationSlot(granted=False, window=window, used=len(held) or limit, limit=limit, holders=held)
         used = len(_plain(response.get("Attributes", {})).get("findings", ()))
         return IsolationSlot(granted=True, window=window, used=used, limit=limit)
 
-    def give_back_slot(self, account_id: str, finding_id: str, window: str) -> None:
-        """Uncount a finding that took a slot but isolated nothing (exempt, gone, already isolated)."""
+    def give_back_slot(self, account_id: str, finding_id: str | Iterable[str], window: str) -> None:
+        """Uncount findings that took a place but isolated nothing (exempt, gone, already isolated, not GuardDuty's)."""
+        ids = {finding_id} if isinstance(finding_id, str) else set(finding_id)
         # A failed condition: the hour's item is gone, so nothing is counted against it any more.
         with contextlib.suppress(_ConditionFailed):
             self._request(
-                f"uncounting {finding_id}",
+                f"uncounting {', '.join(sorted(ids))}",
                 "update_item",
                 Key=_dynamo({"pk": breaker_key(account_id, window)}),
                 UpdateExpression="DELETE findings :ids",
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues=_dynamo({":ids": {finding_id}}),
+                ExpressionAttributeValues=_dynamo({":ids": ids}),
             )
 
     # -- requests -----------------------------------------------------------------------------------

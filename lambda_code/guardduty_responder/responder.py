@@ -29,7 +29,7 @@ from .aws_errors import describe_error, error_code
 from .clients import AwsClients
 from .config import Settings
 from .finding import Finding, MalformedFindingError, parse_finding
-from .guardduty import GuardDuty
+from .guardduty import GuardDuty, GuardDutyError
 from .isolation import (
     ContainmentError,
     ContainmentGroups,
@@ -83,6 +83,8 @@ _DEFAULT_LEASE_SECONDS = 900.0
 _GUARDDUTY_SOURCE = "aws.guardduty"
 # Findings one sweep resumes at most (GetFindings takes 50 ids), and the time it leaves each before starting it.
 _SWEEP_BATCH = 20
+# The most finding ids one GetFindings takes.
+_GETFINDINGS_IDS = 50
 _SWEEP_SECONDS_PER_FINDING = 15.0
 # The Jira step makes at most two requests (a search, then a create or a comment), each bounded by
 # JIRA_TIMEOUT_SECONDS; the SNS message and the final record need a few seconds after it.
@@ -493,6 +495,8 @@ class Responder:
             # there while deliveries GuardDuty never confirmed may have held places for a moment (they
             # give them back once GuardDuty answers): counted now, a round trip on this path only.
             response.slot = self._take_slot(response.finding, response.claimed_at)
+            if not response.slot.granted and response.slot.holders:
+                response.slot = self._take_back_unconfirmed(response.finding, response.slot, response.claimed_at)
         # A further finding on an instance the responder holds isolated adds to its incident: no new place.
         return response.slot.granted or self._isolated_already(response.finding.instance_id)
 
@@ -534,6 +538,26 @@ class Responder:
             slot = self.ledger.take_isolation_slot(finding.account_id, finding.finding_id, now=now, limit=limit)
         logger.info("isolation slot", extra={"slot": slot.describe()})
         return slot
+
+    def _take_back_unconfirmed(self, finding: Finding, slot: IsolationSlot, now: float) -> IsolationSlot:
+        """The hour is full: places held by findings GuardDuty does not hold (forged deliveries in flight, or
+        that died before giving theirs back) are taken back, and this finding is counted again."""
+        others = [holder for holder in slot.holders if holder != finding.finding_id][:_GETFINDINGS_IDS]
+        try:
+            held = self.guardduty.copies_of(others)
+        except GuardDutyError as error:
+            logger.warning("could not check the findings holding the hour", extra={"error": str(error)})
+            return slot
+        unknown = [holder for holder in others if holder not in held]
+        if not unknown:
+            return slot
+        logger.warning("places held by findings GuardDuty does not hold taken back", extra={"findings": unknown})
+        try:
+            self.ledger.give_back_slot(finding.account_id, unknown, slot.window)
+        except LedgerError as error:
+            logger.warning("could not take the places back", extra={"error": str(error)})
+            return slot
+        return self._take_slot(finding, now)
 
     def _isolated_already(self, instance_id: str) -> bool:
         incident = self.ledger.get_incident(instance_id)
