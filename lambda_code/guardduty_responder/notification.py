@@ -13,6 +13,8 @@ from .ticketing import plain
 PERMISSIONS = ("sns:Publish",)
 
 _SUBJECT_LIMIT = 99  # SNS allows 100; a margin keeps every client's truncation out of play
+# What the message says without a Jira key: whether an issue is due (Jira was slow or down) or not.
+_NO_KEY = {True: "still to come (filed by the automatic retry)", False: "none"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def notification_text(
     lines += [f"- {plain(action, 200)}" for action in actions]
     if failures:
         lines += ["Still to do (retried automatically):", *(f"- {plain(failure, 200)}" for failure in failures)]
-    lines += ["", f"Jira: {jira_key or 'none'}", f"Finding: {finding.finding_id}"]
+    lines += ["", f"Jira: {jira_key or _NO_KEY[decision.opens_ticket]}", f"Finding: {finding.finding_id}"]
     return Notification(
         subject=subject[:_SUBJECT_LIMIT],
         body="\n".join(lines),

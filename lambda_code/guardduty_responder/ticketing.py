@@ -2,17 +2,23 @@
 
 `atlassian` is imported only when an issue is about to be filed: the import costs about a third
 of a second and containment must never wait for it.
+
+`requests`' timeout bounds each read, not a request: a Jira that answers a byte at a time would
+hold the caller as long as it likes. So the Jira work of a step runs on a thread of its own, which
+the step waits for up to a deadline (`JiraTicketing.bounded`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import threading
+import time
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from .finding import Finding
@@ -36,6 +42,40 @@ _MAX_VALUE = 500
 
 class TicketingError(RuntimeError):
     """Jira could not be reached, refused the request, or the credentials are unusable."""
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Attempt:
+    """One bounded piece of Jira work, run on its own thread: its outcome, and whether its caller gave up on it."""
+
+    ends: float
+    done: threading.Event = field(default_factory=threading.Event)
+    given_up: threading.Event = field(default_factory=threading.Event)
+    value: Any = None
+    error: BaseException | None = None
+
+    def run(self, work: Callable[[], Any]) -> None:
+        try:
+            self.value = work()
+        except BaseException as error:  # handed to the caller, who raises it
+            self.error = error
+        finally:
+            self.done.set()
+
+    def wait(self, until: float) -> bool:
+        """Whether the work is done by `until` (a time.monotonic() value)."""
+        return self.done.wait(max(0.0, until - time.monotonic()))
+
+    @property
+    def over(self) -> bool:
+        return self.given_up.is_set() or time.monotonic() >= self.ends
+
+
+# The attempt whose thread is running: its requests stop once the caller has given up on it.
+_ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar("jira_attempt", default=None)
 
 
 @dataclass(frozen=True)
@@ -238,6 +278,48 @@ class JiraTicketing:
         self._timeout = timeout_seconds
         self._client: Any = None
         self._lock = threading.Lock()
+        # Work given up on while still waiting for Jira, by key: a later call for the same key waits for it.
+        # A lock of its own: a thread holding the client's lock (reading the secret) must not hold up the caller.
+        self._unfinished: dict[str, _Attempt] = {}
+        self._unfinished_lock = threading.Lock()
+
+    def bounded(self, seconds: float, work: Callable[[], T], *, key: str | None = None) -> T:
+        """The result of `work` (requests through this adapter), waited for `seconds` at most in all.
+
+        Past the deadline a TicketingError is raised at once. The work's thread may still be waiting
+        for the answer to a request it sent, but it sends no further one. A later call with the same
+        `key` in this container first waits for that thread, and takes its result if it succeeded:
+        an issue it filed late is not filed again.
+        """
+        attempt = _Attempt(time.monotonic() + seconds)
+        earlier = self._take_unfinished(key)
+        if earlier is not None:
+            if not earlier.wait(attempt.ends):
+                self._keep_unfinished(key, earlier)
+                raise TicketingError(
+                    f"Jira did not answer within {seconds:g} s: an earlier request is still unanswered"
+                )
+            if earlier.error is None:
+                return earlier.value
+        context = contextvars.copy_context()
+        context.run(_ATTEMPT.set, attempt)
+        threading.Thread(target=context.run, args=(attempt.run, work), name="jira", daemon=True).start()
+        if not attempt.wait(attempt.ends):
+            attempt.given_up.set()
+            self._keep_unfinished(key, attempt)
+            raise TicketingError(f"Jira did not answer within {seconds:g} s (JIRA_TIMEOUT_SECONDS)")
+        if attempt.error is not None:
+            raise attempt.error
+        return attempt.value
+
+    def _take_unfinished(self, key: str | None) -> _Attempt | None:
+        with self._unfinished_lock:
+            return self._unfinished.pop(key, None) if key is not None else None
+
+    def _keep_unfinished(self, key: str | None, attempt: _Attempt) -> None:
+        if key is not None:
+            with self._unfinished_lock:
+                self._unfinished[key] = attempt
 
     def find_issue(self, label: str) -> str | None:
         """The key of an issue carrying `label`, so a retry after a crash never files a second one."""
@@ -267,6 +349,10 @@ class JiraTicketing:
         import requests
 
         jira = self._jira()
+        attempt = _ATTEMPT.get()
+        if attempt is not None and attempt.over:
+            # The step stopped waiting: a request now could file what its retry files again.
+            raise TicketingError(f"Jira {what} not sent: the step gave up waiting for Jira")
         try:
             return request(jira)
         except requests.HTTPError as error:
