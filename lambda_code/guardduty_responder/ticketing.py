@@ -28,7 +28,8 @@ PERMISSIONS = ("secretsmanager:GetSecretValue",)
 
 LABEL = "guardduty-responder"
 _PRIORITIES = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+# Control characters, zero-width and bidirectional marks and overrides (the Arabic letter mark too), the BOM.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 # Characters with a meaning in Jira wiki markup; a backslash makes each one literal. A hyphen
 # inside a word ("dry-run", "i-0abc", a date) cannot open strike-through, a list or a rule: kept.
 _MARKUP = re.compile(r"([{}\[\]|*_+^~?#!@`]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9]))")
@@ -37,6 +38,8 @@ _MARKUP = re.compile(r"([{}\[\]|*_+^~?#!@`]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9]))"
 _BACKSLASH = "&#92;"
 # Link schemes Jira would turn into links, wherever they stand (even glued to a word).
 _SCHEME = re.compile(r"(?i)(://|\b(?:mailto|javascript|vbscript|file|news|irc|ftp):|(?<=[a-z])(?:mailto|javascript):)")
+# A dot inside a host name or an address: mail clients, phones and chat make links of bare ones.
+_HOST_DOT = re.compile(r"(?<=[A-Za-z0-9])\.(?=[A-Za-z0-9])")
 _MAX_VALUE = 500
 
 
@@ -99,7 +102,7 @@ def untrusted(value: object, limit: int = _MAX_VALUE) -> str:
     text = unicodedata.normalize("NFKC", str(value))
     text = _CONTROL.sub(" ", text)
     cut = len(text) > limit
-    text = _SCHEME.sub(lambda match: match.group(1).replace(":", "[:]", 1), text[:limit])
+    text = _defang_schemes(text[:limit])
     escaped = _BACKSLASH.join(_MARKUP.sub(r"\\\1", part) for part in text.split("\\"))
     return escaped + (" (truncated)" if cut else "")
 
@@ -108,6 +111,19 @@ def plain(value: object, limit: int) -> str:
     """A single line of plain text (Jira's summary field is not rendered as markup)."""
     text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFKC", str(value))).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def defanged(value: object, limit: int) -> str:
+    """A single line of plain text no reader makes a link of (the SNS message: e-mail, SMS, chat).
+
+    As `plain`, and URL schemes defanged as in Jira (`http[:]//`), and every dot between two letters
+    or digits too, so that neither a bare host name nor an address is one (`evil[.]example`).
+    """
+    return plain(_HOST_DOT.sub("[.]", _defang_schemes(plain(str(value)[: 4 * limit], 4 * limit))), limit)
+
+
+def _defang_schemes(text: str) -> str:
+    return _SCHEME.sub(lambda match: match.group(1).replace(":", "[:]", 1), text)
 
 
 def ticket_text(
