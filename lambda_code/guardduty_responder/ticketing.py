@@ -11,6 +11,7 @@ the step waits for up to a deadline (`JiraTicketing.bounded`).
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import json
 import re
 import threading
@@ -275,6 +276,32 @@ def comment_text(
     return "\n".join(lines)
 
 
+def check_jira_url(url: object) -> str:
+    """The secret's Jira URL, if the API token may be sent to it: https://, or plain http:// to a loopback address.
+
+    The token goes with every request, and over plain HTTP anyone on the path reads it. The local
+    stand-ins listen on 127.0.0.1: a loopback address (127.0.0.0/8, ::1, localhost) never leaves the machine.
+    """
+    parsed = urlparse(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise TicketingError("the Jira secret has no usable 'url' (https://your-jira.example.com)")
+    if parsed.scheme == "http" and not _loopback(parsed.hostname):
+        raise TicketingError(
+            f"the Jira secret's url must be https:// (plain http:// only to a loopback address: 127.0.0.0/8, ::1, "
+            f"localhost), not http://{parsed.hostname}"
+        )
+    return str(url)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class JiraTicketing:
     """Files issues and comments. Credentials come from Secrets Manager and are cached while warm."""
 
@@ -393,9 +420,7 @@ class JiraTicketing:
             raise TicketingError(
                 f"the Jira secret is not JSON with url and credentials ({type(error).__name__})"
             ) from None
-        url = secret.get("url") if isinstance(secret, dict) else None
-        if not isinstance(url, str) or urlparse(url).scheme not in ("https", "http") or not urlparse(url).hostname:
-            raise TicketingError("the Jira secret has no usable 'url'")
+        url = check_jira_url(secret.get("url") if isinstance(secret, dict) else None)
 
         try:
             from atlassian import Jira  # deferred: see the module docstring
