@@ -171,7 +171,7 @@ variable "reserved_concurrency" {
 }
 
 variable "jira_timeout_seconds" {
-  description = "Timeout of each Jira request."
+  description = "The most time, in seconds, the Jira step may take in all (secret, search, create or comment)."
   type        = number
   default     = 10
 

@@ -13,6 +13,7 @@ import pytest
 
 from guardduty_responder import handler
 from guardduty_responder.guardduty import GuardDutyError
+from guardduty_responder.ticketing import defanged
 
 from conftest import TABLE, Stack
 
@@ -33,7 +34,8 @@ def assert_nothing_changed_and_announced(
     assert stack.groups_of(instance_id) == before and stack.responder_groups() == {}
     assert stack.snapshots_of(instance_id) == [] and stack.jira.issues == {}
     (message,) = stack.messages()
-    assert "UNCONFIRMED" in message["Subject"] and why in message["Message"]
+    # The message shows the forged values defanged, as every value from the finding (the record keeps them).
+    assert "UNCONFIRMED" in message["Subject"] and defanged(why, 2 * len(why)) in message["Message"]
     (record,) = unconfirmed_records(stack)
     assert record["pk"].startswith(f"unconfirmed#{summary['finding_id']}#") and why in record["reason"]
 

@@ -229,7 +229,8 @@ def test_when_dynamodb_stays_throttled_a_delivery_after_the_lease_runs_out_finis
 def test_too_little_time_left_defers_jira_and_the_retry_files_the_issue(stack: Stack) -> None:
     instance_id = stack.launch(enis=2)
     event = stack.event("ssh_bruteforce", instance_id)
-    # Jira may take two requests of JIRA_TIMEOUT_SECONDS=2 each, plus 3 s for the message and the record.
+    # Jira may take JIRA_TIMEOUT_SECONDS=4 in all, plus 3 s for the message and the record.
+    stack.configure(JIRA_TIMEOUT_SECONDS="4")
     with pytest.raises(IncompleteResponseError, match="ticket: deferred"):
         stack.invoke(event, remaining_seconds=6)
 
@@ -253,7 +254,7 @@ def test_enough_time_left_files_the_issue_in_the_same_invocation(stack: Stack) -
     instance_id = stack.launch()
     event = stack.event("ssh_bruteforce", instance_id)
 
-    # 7 s are needed once containment and evidence are done; they take a second or two on moto.
+    # 5 s are needed (JIRA_TIMEOUT_SECONDS=2, then 3 s) once containment and evidence are done; they take a second or two on moto.
     summary = stack.invoke(event, remaining_seconds=15)
 
     assert summary["jira_key"] is not None

@@ -9,7 +9,8 @@ import pytest
 from guardduty_events import documented_event
 from guardduty_responder.finding import parse_finding
 from guardduty_responder.notification import notification_text
-from guardduty_responder.policy import Action, Decision, DecisionCode, Outcome
+from guardduty_responder.policy import Action, Decision, DecisionCode, Outcome, decide, unconfirmed
+from guardduty_responder.rules import default_rules
 from guardduty_responder.ticketing import finding_label, ticket_text, untrusted
 
 from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, Stack, load_event
@@ -189,3 +190,59 @@ def test_hostile_fields_come_out_harmless_in_a_real_issue(stack: Stack) -> None:
 
 def test_untrusted_keeps_ordinary_text_readable() -> None:
     assert untrusted("Recon:EC2/Portscan on i-0abc, 2024-06-03") == "Recon:EC2/Portscan on i-0abc, 2024-06-03"
+
+
+# Host names and addresses a phone or a mail client would make links of, as the finding carries them.
+PLANTED_HOSTS = ("evil.example.com", "198.51.100.7", "c2.evil-relay.net", "api.cdn-update.example.org", "ops.evil.io")
+
+
+def linky_finding(fixture: str = "backdoor_cc_dns"):
+    event = load_event(fixture)
+    detail = event["detail"]
+    detail["title"] = (
+        "Beacon to http://evil.example.com/a and HTTPS://198.51.100.7/b \u202evia\u2066 c2.evil-relay.net\x1b[31m "
+        "mailto:x@evil.example.com"
+    )
+    action = detail["service"].get("action", {})
+    if "dnsRequestAction" in action:
+        action["dnsRequestAction"]["domain"] = "api.cdn-update.example.org"
+    if detail["resource"].get("accessKeyDetails"):
+        detail["resource"]["accessKeyDetails"]["userName"] = "ops.evil.io"
+    return parse_finding(event)
+
+
+def assert_defanged(text: str) -> None:
+    assert "://" not in text and "mailto:" not in text.lower()
+    for host in PLANTED_HOSTS:
+        assert host not in text, host
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]", text)
+
+
+@pytest.mark.parametrize("fixture", ["backdoor_cc_dns", "instance_credential_exfiltration"])
+def test_links_host_names_and_addresses_from_the_finding_are_defanged_in_the_message(fixture: str) -> None:
+    finding = linky_finding(fixture)
+    decision = decide(finding, rules=default_rules("contain"), dry_run=False, exempt_tag_key=None)
+
+    message = notification_text(finding, decision, outcome=Outcome.ISOLATED, actions=["contain: done"], jira_key=None)
+
+    assert_defanged(message.subject + "\n" + message.body)
+    assert "evil[.]example[.]com" in message.body and "198[.]51[.]100[.]7" in message.body
+    if fixture == "backdoor_cc_dns":
+        assert "api[.]cdn-update[.]example[.]org" in message.body  # in the reason: what the instance queried
+    else:
+        assert "ops[.]evil[.]io" in message.body
+    # A type GuardDuty documents is shown as it is; the filterable attribute always is.
+    assert finding.finding_type in message.body
+    assert message.attributes["finding_type"]["StringValue"] == finding.finding_type
+
+
+def test_an_unconfirmed_delivery_is_announced_defanged() -> None:
+    event = load_event("tor_client")
+    event["detail"]["type"] = "Recon:EC2/http://evil.example.com"
+    finding = parse_finding(event)
+    decision = unconfirmed("GuardDuty has no finding at http://198.51.100.7/x in this region")
+
+    message = notification_text(finding, decision, outcome=Outcome.UNCONFIRMED, actions=[], jira_key=None)
+
+    assert_defanged(message.subject + "\n" + message.body)
+    assert "Recon:EC2/http[:]//evil[.]example[.]com" in message.body

@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 # Three attempts in all (botocore's standard mode backs off on throttling between them), each
 # bounded, so one call can never hold the invocation for long.
@@ -17,6 +18,21 @@ _CONFIG = Config(
     read_timeout=10,
     max_pool_connections=32,
 )
+# Actions AWS carries out for every request it receives (they take no client token): botocore
+# retrying one whose answer was lost would do it twice (two sets of snapshots). They are sent once;
+# a retry of their step looks first for what a lost attempt did (evidence.snapshot_volumes).
+SINGLE_ATTEMPT = {"ec2": ("CreateSnapshots",)}
+
+
+def _end_after_one_attempt(caught_exception: Exception | None, response: Any, operation: Any, **_: Any) -> None:
+    """botocore's `needs-retry` hook, asked after every attempt: this one ends the call with the first outcome.
+
+    An action's own handlers run before the service-wide one that would retry it; raising here stops that.
+    """
+    if caught_exception is not None:
+        raise caught_exception
+    if response is not None and response[0].status_code >= 300:
+        raise ClientError(response[1], operation.name)
 
 
 class AwsClients:
@@ -47,6 +63,8 @@ class AwsClients:
                 if client is None:
                     # The service is one of the names below; the stubs type only literal names.
                     client = self._session.client(service, config=_CONFIG)  # type: ignore[call-overload]
+                    for action in SINGLE_ATTEMPT.get(service, ()):
+                        client.meta.events.register_first(f"needs-retry.{service}.{action}", _end_after_one_attempt)
                     self._clients[service] = client
         return client
 

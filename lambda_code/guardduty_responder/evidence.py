@@ -43,7 +43,9 @@ def snapshot_volumes(
 ) -> tuple[str, dict[str, Any]]:
     """One crash-consistent CreateSnapshots call for every attached EBS volume, each snapshot tagged.
 
-    On a retry (`look_first`) snapshots already taken for this finding are found by tag and reused.
+    CreateSnapshots is sent once, never retried by botocore (clients.SINGLE_ATTEMPT): an attempt whose
+    answer was lost may have taken the set. On a retry (`look_first`) snapshots already taken for
+    this finding are found by tag and reused.
     """
     if not instance.volumes:
         return "no EBS volume attached", {"snapshot_ids": []}

@@ -1,4 +1,8 @@
-"""The SNS message: its text (pure) and its publication."""
+"""The SNS message: its text (pure) and its publication.
+
+Every value from the finding is defanged (`ticketing.defanged`): mail clients, phones and chat
+make links of URLs, bare host names and addresses, and the message must carry none an attacker chose.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from .finding import Finding
+from .finding_types import documented
 from .policy import Decision, Outcome, outcome_line
-from .ticketing import plain
+from .ticketing import defanged
 
 PERMISSIONS = ("sns:Publish",)
 
 _SUBJECT_LIMIT = 99  # SNS allows 100; a margin keeps every client's truncation out of play
+# What the message says without a Jira key: whether an issue is due (Jira was slow or down) or not.
+_NO_KEY = {True: "still to come (filed by the automatic retry)", False: "none"}
 
 
 @dataclass(frozen=True)
@@ -32,25 +39,23 @@ def notification_text(
     failures: Sequence[str] = (),
 ) -> Notification:
     headline = outcome.headline
-    subject = _ascii(f"GuardDuty {finding.severity_label}: {headline} {finding.instance_id} {finding.finding_type}")
+    # A type GuardDuty documents is shown as it is (some end in `.Reputation`); any other is defanged.
+    shown_type = finding.finding_type if documented(finding.finding_type) else defanged(finding.finding_type, 128)
+    subject = _ascii(f"GuardDuty {finding.severity_label}: {headline} {finding.instance_id} {shown_type}")
     lines = [
         f"{headline}: {finding.instance_id or 'no instance named'}",
-        f"{finding.finding_type} (severity {finding.severity:g} {finding.severity_label})",
-        plain(finding.title, 200),
-        f"Account {plain(finding.account_id, 40)}, {plain(finding.region, 40)}",
-        *(
-            [f"Credentials: role {finding.credentials.role_name}, access key {finding.credentials.access_key_id}"]
-            if finding.credentials
-            else []
-        ),
+        f"{shown_type} (severity {finding.severity:g} {finding.severity_label})",
+        defanged(finding.title, 200),
+        f"Account {defanged(finding.account_id, 40)}, {defanged(finding.region, 40)}",
+        *_credentials_lines(finding),
         "",
-        f"Why: {plain(decision.reason, 190)}",
+        f"Why: {defanged(decision.reason, 190)}",
         f"Outcome: {outcome_line(decision, outcome)}",
     ]
-    lines += [f"- {plain(action, 200)}" for action in actions]
+    lines += [f"- {defanged(action, 200)}" for action in actions]
     if failures:
-        lines += ["Still to do (retried automatically):", *(f"- {plain(failure, 200)}" for failure in failures)]
-    lines += ["", f"Jira: {jira_key or 'none'}", f"Finding: {finding.finding_id}"]
+        lines += ["Still to do (retried automatically):", *(f"- {defanged(failure, 200)}" for failure in failures)]
+    lines += ["", f"Jira: {jira_key or _NO_KEY[decision.opens_ticket]}", f"Finding: {finding.finding_id}"]
     return Notification(
         subject=subject[:_SUBJECT_LIMIT],
         body="\n".join(lines),
@@ -61,6 +66,13 @@ def notification_text(
             "action": {"DataType": "String", "StringValue": decision.action.value},
         },
     )
+
+
+def _credentials_lines(finding: Finding) -> list[str]:
+    stolen = finding.credentials
+    if stolen is None:
+        return []
+    return [f"Credentials: role {defanged(stolen.role_name, 64)}, access key {defanged(stolen.access_key_id, 128)}"]
 
 
 def _ascii(text: str) -> str:

@@ -86,9 +86,8 @@ _SWEEP_BATCH = 20
 # The most finding ids one GetFindings takes.
 _GETFINDINGS_IDS = 50
 _SWEEP_SECONDS_PER_FINDING = 15.0
-# The Jira step makes at most two requests (a search, then a create or a comment), each bounded by
-# JIRA_TIMEOUT_SECONDS; the SNS message and the final record need a few seconds after it.
-_JIRA_REQUESTS = 2
+# The Jira step (a search, then a create or a comment) takes JIRA_TIMEOUT_SECONDS at most in all;
+# the SNS message and the final record need a few seconds after it.
 _SECONDS_AFTER_JIRA = 3.0
 # The single step whose state, once recorded, completes a phase whatever the phase marker says. Not
 # containment: a record from before phases were recorded is resumed as it was written, by looking again.
@@ -833,31 +832,45 @@ class Responder:
         response.add(run_step(Step.TICKET, lambda: self._file_issue(response)), phase=Phase.TICKETED)
 
     def _file_issue(self, response: FindingResponse) -> tuple[str, dict[str, Any]]:
+        """The issue filed, or the incident's issue commented on, with all the Jira work bounded by its budget."""
         finding, incident = response.finding, response.incident
         if incident is not None and not incident.is_primary:
-            key = incident.incident.jira_key or self.ticketing.find_issue(finding_label(incident.incident.finding_id))
-            if key is None:
-                raise TicketingError("the incident's Jira issue is not filed yet; retried with the next delivery")
             text = comment_text(finding, response.decision, actions=response.actions(), failures=response.failures())
-            self.ticketing.add_comment(key, text)
+            known = incident.incident.jira_key
+            label = finding_label(incident.incident.finding_id)
+            key = self._within_jira_budget(lambda: self._comment_on_incident(known, label, text), finding)
             return f"commented on {key}", {"jira_key": key}
-        # A delivery after the first may follow a crash between filing and recording: look first.
-        key = self.ticketing.find_issue(finding_label(finding.finding_id)) if response.retry else None
-        if key is None:
-            key = self.ticketing.create_issue(
-                ticket_text(
-                    finding,
-                    response.decision,
-                    outcome=response.outcome,
-                    failures=response.failures(),
-                    actions=response.actions(),
-                    snapshot_ids=response.snapshot_ids,
-                    original_groups=response.original_groups,
-                )
-            )
+        issue = ticket_text(
+            finding,
+            response.decision,
+            outcome=response.outcome,
+            failures=response.failures(),
+            actions=response.actions(),
+            snapshot_ids=response.snapshot_ids,
+            original_groups=response.original_groups,
+        )
+        # A delivery after the first may follow a crash, or a timeout, between filing and recording: look first.
+        search = response.retry
+
+        def file() -> str:
+            found = self.ticketing.find_issue(finding_label(finding.finding_id)) if search else None
+            return found or self.ticketing.create_issue(issue)
+
+        key = self._within_jira_budget(file, finding)
         if incident is not None:
             self.ledger.set_incident_ticket(finding.instance_id, key)
         return f"Jira issue {key}", {"jira_key": key}
+
+    def _comment_on_incident(self, known_key: str | None, label: str, text: str) -> str:
+        key = known_key or self.ticketing.find_issue(label)
+        if key is None:
+            raise TicketingError("the incident's Jira issue is not filed yet; retried with the next delivery")
+        self.ticketing.add_comment(key, text)
+        return key
+
+    def _within_jira_budget(self, work: Callable[[], str], finding: Finding) -> str:
+        """Jira's answer within JIRA_TIMEOUT_SECONDS in all, however slowly Jira sends it."""
+        return self.ticketing.bounded(self.settings.jira_timeout_seconds, work, key=finding_label(finding.finding_id))
 
     def _notify(self, response: FindingResponse) -> None:
         if not response.decision.notifies:
@@ -931,7 +944,7 @@ class Responder:
         """Whether Jira can be waited for and the message and record still fit before the Lambda times out."""
         if deadline is None:
             return True
-        needed = _JIRA_REQUESTS * self.settings.jira_timeout_seconds + _SECONDS_AFTER_JIRA
+        needed = self.settings.jira_timeout_seconds + _SECONDS_AFTER_JIRA
         return deadline - time.monotonic() >= needed
 
     def _let_go(self, finding_id: str) -> None:
@@ -1038,11 +1051,11 @@ class Responder:
     def _comment_release(self, jira_key: str | None, released_by: str, now: float) -> tuple[str, dict[str, Any]]:
         if not jira_key:
             return "no Jira issue to comment on", {}
-        self.ticketing.add_comment(
-            jira_key,
+        text = (
             f"Released by {plain(released_by, 100)} at {utc_timestamp(now)}: every network interface is back on "
-            "its original security groups; further updates of these findings are left alone.",
+            "its original security groups; further updates of these findings are left alone."
         )
+        self.ticketing.bounded(self.settings.jira_timeout_seconds, lambda: self.ticketing.add_comment(jira_key, text))
         return f"commented on {jira_key}", {}
 
 

@@ -2,17 +2,24 @@
 
 `atlassian` is imported only when an issue is about to be filed: the import costs about a third
 of a second and containment must never wait for it.
+
+`requests`' timeout bounds each read, not a request: a Jira that answers a byte at a time would
+hold the caller as long as it likes. So the Jira work of a step runs on a thread of its own, which
+the step waits for up to a deadline (`JiraTicketing.bounded`).
 """
 
 from __future__ import annotations
 
+import contextvars
+import ipaddress
 import json
 import re
 import threading
+import time
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from .finding import Finding
@@ -22,7 +29,8 @@ PERMISSIONS = ("secretsmanager:GetSecretValue",)
 
 LABEL = "guardduty-responder"
 _PRIORITIES = {"CRITICAL": "Highest", "HIGH": "High", "MEDIUM": "Medium", "LOW": "Low"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+# Control characters, zero-width and bidirectional marks and overrides (the Arabic letter mark too), the BOM.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 # Characters with a meaning in Jira wiki markup; a backslash makes each one literal. A hyphen
 # inside a word ("dry-run", "i-0abc", a date) cannot open strike-through, a list or a rule: kept.
 _MARKUP = re.compile(r"([{}\[\]|*_+^~?#!@`]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9]))")
@@ -31,11 +39,47 @@ _MARKUP = re.compile(r"([{}\[\]|*_+^~?#!@`]|(?<![A-Za-z0-9])-|-(?![A-Za-z0-9]))"
 _BACKSLASH = "&#92;"
 # Link schemes Jira would turn into links, wherever they stand (even glued to a word).
 _SCHEME = re.compile(r"(?i)(://|\b(?:mailto|javascript|vbscript|file|news|irc|ftp):|(?<=[a-z])(?:mailto|javascript):)")
+# A dot inside a host name or an address: mail clients, phones and chat make links of bare ones.
+_HOST_DOT = re.compile(r"(?<=[A-Za-z0-9])\.(?=[A-Za-z0-9])")
 _MAX_VALUE = 500
 
 
 class TicketingError(RuntimeError):
     """Jira could not be reached, refused the request, or the credentials are unusable."""
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Attempt:
+    """One bounded piece of Jira work, run on its own thread: its outcome, and whether its caller gave up on it."""
+
+    ends: float
+    done: threading.Event = field(default_factory=threading.Event)
+    given_up: threading.Event = field(default_factory=threading.Event)
+    value: Any = None
+    error: BaseException | None = None
+
+    def run(self, work: Callable[[], Any]) -> None:
+        try:
+            self.value = work()
+        except BaseException as error:  # handed to the caller, who raises it
+            self.error = error
+        finally:
+            self.done.set()
+
+    def wait(self, until: float) -> bool:
+        """Whether the work is done by `until` (a time.monotonic() value)."""
+        return self.done.wait(max(0.0, until - time.monotonic()))
+
+    @property
+    def over(self) -> bool:
+        return self.given_up.is_set() or time.monotonic() >= self.ends
+
+
+# The attempt whose thread is running: its requests stop once the caller has given up on it.
+_ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar("jira_attempt", default=None)
 
 
 @dataclass(frozen=True)
@@ -59,7 +103,7 @@ def untrusted(value: object, limit: int = _MAX_VALUE) -> str:
     text = unicodedata.normalize("NFKC", str(value))
     text = _CONTROL.sub(" ", text)
     cut = len(text) > limit
-    text = _SCHEME.sub(lambda match: match.group(1).replace(":", "[:]", 1), text[:limit])
+    text = _defang_schemes(text[:limit])
     escaped = _BACKSLASH.join(_MARKUP.sub(r"\\\1", part) for part in text.split("\\"))
     return escaped + (" (truncated)" if cut else "")
 
@@ -68,6 +112,19 @@ def plain(value: object, limit: int) -> str:
     """A single line of plain text (Jira's summary field is not rendered as markup)."""
     text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFKC", str(value))).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def defanged(value: object, limit: int) -> str:
+    """A single line of plain text no reader makes a link of (the SNS message: e-mail, SMS, chat).
+
+    As `plain`, and URL schemes defanged as in Jira (`http[:]//`), and every dot between two letters
+    or digits too, so that neither a bare host name nor an address is one (`evil[.]example`).
+    """
+    return plain(_HOST_DOT.sub("[.]", _defang_schemes(plain(str(value)[: 4 * limit], 4 * limit))), limit)
+
+
+def _defang_schemes(text: str) -> str:
+    return _SCHEME.sub(lambda match: match.group(1).replace(":", "[:]", 1), text)
 
 
 def ticket_text(
@@ -219,6 +276,32 @@ def comment_text(
     return "\n".join(lines)
 
 
+def check_jira_url(url: object) -> str:
+    """The secret's Jira URL, if the API token may be sent to it: https://, or plain http:// to a loopback address.
+
+    The token goes with every request, and over plain HTTP anyone on the path reads it. The local
+    stand-ins listen on 127.0.0.1: a loopback address (127.0.0.0/8, ::1, localhost) never leaves the machine.
+    """
+    parsed = urlparse(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise TicketingError("the Jira secret has no usable 'url' (https://your-jira.example.com)")
+    if parsed.scheme == "http" and not _loopback(parsed.hostname):
+        raise TicketingError(
+            f"the Jira secret's url must be https:// (plain http:// only to a loopback address: 127.0.0.0/8, ::1, "
+            f"localhost), not http://{parsed.hostname}"
+        )
+    return str(url)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class JiraTicketing:
     """Files issues and comments. Credentials come from Secrets Manager and are cached while warm."""
 
@@ -238,6 +321,48 @@ class JiraTicketing:
         self._timeout = timeout_seconds
         self._client: Any = None
         self._lock = threading.Lock()
+        # Work given up on while still waiting for Jira, by key: a later call for the same key waits for it.
+        # A lock of its own: a thread holding the client's lock (reading the secret) must not hold up the caller.
+        self._unfinished: dict[str, _Attempt] = {}
+        self._unfinished_lock = threading.Lock()
+
+    def bounded(self, seconds: float, work: Callable[[], T], *, key: str | None = None) -> T:
+        """The result of `work` (requests through this adapter), waited for `seconds` at most in all.
+
+        Past the deadline a TicketingError is raised at once. The work's thread may still be waiting
+        for the answer to a request it sent, but it sends no further one. A later call with the same
+        `key` in this container first waits for that thread, and takes its result if it succeeded:
+        an issue it filed late is not filed again.
+        """
+        attempt = _Attempt(time.monotonic() + seconds)
+        earlier = self._take_unfinished(key)
+        if earlier is not None:
+            if not earlier.wait(attempt.ends):
+                self._keep_unfinished(key, earlier)
+                raise TicketingError(
+                    f"Jira did not answer within {seconds:g} s: an earlier request is still unanswered"
+                )
+            if earlier.error is None:
+                return earlier.value
+        context = contextvars.copy_context()
+        context.run(_ATTEMPT.set, attempt)
+        threading.Thread(target=context.run, args=(attempt.run, work), name="jira", daemon=True).start()
+        if not attempt.wait(attempt.ends):
+            attempt.given_up.set()
+            self._keep_unfinished(key, attempt)
+            raise TicketingError(f"Jira did not answer within {seconds:g} s (JIRA_TIMEOUT_SECONDS)")
+        if attempt.error is not None:
+            raise attempt.error
+        return attempt.value
+
+    def _take_unfinished(self, key: str | None) -> _Attempt | None:
+        with self._unfinished_lock:
+            return self._unfinished.pop(key, None) if key is not None else None
+
+    def _keep_unfinished(self, key: str | None, attempt: _Attempt) -> None:
+        if key is not None:
+            with self._unfinished_lock:
+                self._unfinished[key] = attempt
 
     def find_issue(self, label: str) -> str | None:
         """The key of an issue carrying `label`, so a retry after a crash never files a second one."""
@@ -267,6 +392,10 @@ class JiraTicketing:
         import requests
 
         jira = self._jira()
+        attempt = _ATTEMPT.get()
+        if attempt is not None and attempt.over:
+            # The step stopped waiting: a request now could file what its retry files again.
+            raise TicketingError(f"Jira {what} not sent: the step gave up waiting for Jira")
         try:
             return request(jira)
         except requests.HTTPError as error:
@@ -291,9 +420,7 @@ class JiraTicketing:
             raise TicketingError(
                 f"the Jira secret is not JSON with url and credentials ({type(error).__name__})"
             ) from None
-        url = secret.get("url") if isinstance(secret, dict) else None
-        if not isinstance(url, str) or urlparse(url).scheme not in ("https", "http") or not urlparse(url).hostname:
-            raise TicketingError("the Jira secret has no usable 'url'")
+        url = check_jira_url(secret.get("url") if isinstance(secret, dict) else None)
 
         try:
             from atlassian import Jira  # deferred: see the module docstring

@@ -1,15 +1,18 @@
 """A Jira stand-in on 127.0.0.1 serving the REST endpoints atlassian-python-api calls (demo and tests).
 
 It keeps issues and comments in memory, answers JQL searches on `labels = "..."`, and can be told
-to fail (an HTTP status, optionally with Retry-After) or to hang, for a number of requests.
+to fail (an HTTP status, optionally with Retry-After), to hang, or to trickle its answer a byte at a
+time, for a number of requests.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -28,6 +31,8 @@ _PROJECT = re.compile(r'project\s*=\s*"([^"]+)"')
 class Fault:
     status: int | None = None
     hang_seconds: float = 0.0
+    # Seconds between the bytes of the answer (the request itself is carried out first).
+    trickle_seconds: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     remaining: int = 1
 
@@ -41,6 +46,10 @@ class JiraStandIn:
     url: str = ""
     # Seconds added to every request, to stand in for a remote Jira's round trip (the benchmark's).
     latency_seconds: float = 0.0
+    # Answers being trickled right now.
+    trickling: int = 0
+    # Raised by heal() and stop(): an answer being trickled is cut off, its connection closed.
+    _generation: int = 0
     _server: LoopbackServer | None = None
 
     # -- test controls ----------------------------------------------------------------------------
@@ -53,9 +62,19 @@ class JiraStandIn:
         with self.lock:
             self.faults.append(Fault(hang_seconds=seconds, remaining=times))
 
+    def trickle(self, seconds_per_byte: float, times: int = 1) -> None:
+        """Carry out the next `times` requests, then send each answer a byte every `seconds_per_byte`.
+
+        Every read of the client gets something before its timeout, so a per-read timeout never
+        ends the wait: only a deadline on the whole call does.
+        """
+        with self.lock:
+            self.faults.append(Fault(trickle_seconds=seconds_per_byte, remaining=times))
+
     def heal(self) -> None:
         with self.lock:
             self.faults.clear()
+            self._generation += 1
 
     def issues_labelled(self, label: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -69,6 +88,7 @@ class JiraStandIn:
         return self
 
     def stop(self) -> None:
+        self.heal()
         if self._server is not None:
             self._server.stop()
 
@@ -94,7 +114,32 @@ class JiraStandIn:
             self._answer(request, 401, {"errorMessages": ["no credentials"]})
             return
         status, payload = self._route(method, parsed.path, parse_qs(parsed.query), body)
+        if fault is not None and fault.trickle_seconds:
+            self._trickle(request, status, payload, fault.trickle_seconds)
+            return
         self._answer(request, status, payload)
+
+    def _trickle(self, request: BaseHTTPRequestHandler, status: int, payload: Any, seconds_per_byte: float) -> None:
+        body = json.dumps(payload).encode()
+        answer = (
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json;charset=UTF-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+        request.close_connection = True
+        with self.lock:
+            generation = self._generation
+            self.trickling += 1
+        try:
+            for index in range(len(answer)):
+                if self._generation != generation:
+                    return  # cut off: the connection closes with the answer half sent
+                request.wfile.write(answer[index : index + 1])
+                time.sleep(seconds_per_byte)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up
+        finally:
+            with self.lock:
+                self.trickling -= 1
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         with self.lock:
