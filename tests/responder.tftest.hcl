@@ -622,8 +622,14 @@ run "operators_release_through_a_role_that_can_only_move_interfaces" {
     error_message = "the release role is the member role's name with -release, trusting the operators with the external id"
   }
   assert {
-    condition     = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action])) == toset(["ec2:ModifyNetworkInterfaceAttribute"])
-    error_message = "the release role may only put network interfaces back on groups"
+    condition     = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action])) == toset(["ec2:ModifyNetworkInterfaceAttribute", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups"])
+    error_message = "the release role may only put network interfaces back on groups, after reading the instance and the groups"
+  }
+  assert {
+    condition = alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement :
+      statement.Condition == { StringEquals = { "aws:RequestedRegion" = ["eu-west-1"] } } if contains(flatten([statement.Action]), "ec2:DescribeSecurityGroups")
+    ])
+    error_message = "the release role reads only in the responder's regions"
   }
   assert {
     condition = [for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Condition if contains(flatten([statement.Resource]), "arn:aws:ec2:eu-west-1:123456789012:network-interface/*")] == [

@@ -37,9 +37,20 @@ from .isolation import (
     describe_instance,
     isolate_instance,
     original_groups_of,
+    refused_restores,
     restore_groups,
 )
-from .ledger import ISOLATED, RELEASED, FindingRecord, IncidentClaim, IsolationSlot, Ledger, LedgerError, breaker_window
+from .ledger import (
+    ISOLATED,
+    RELEASED,
+    FindingRecord,
+    Incident,
+    IncidentClaim,
+    IsolationSlot,
+    Ledger,
+    LedgerError,
+    breaker_window,
+)
 from .notification import notification_text, publish
 from .parallel import run_parallel, run_three
 from .policy import Action, Decision, DecisionCode, Outcome, decide, outcome_line, outcome_of, unconfirmed
@@ -868,6 +879,7 @@ class Responder:
             raise ReleaseError(f"{instance_id} has no saved security groups: restore them by hand")
         logs.bind(instance_id=instance_id, finding_id=incident.finding_id)
         estate = self.estates.for_account(incident.account_id) if incident.account_id else self.estates.home
+        self._check_release_targets(incident, estate)
         restore_groups(estate.clients.ec2, incident.original_groups)
         now = self.clock()
         # Findings first: if this stops half-way the incident is still isolated and release can run
@@ -884,6 +896,30 @@ class Responder:
             "jira_key": released.jira_key,
             "jira_comment": "done" if comment.ok else f"failed: {comment.error}",
         }
+
+    def _check_release_targets(self, incident: Incident, estate: Estate) -> None:
+        """Refuse the release, before anything moves, if any interface's saved groups are not fit to go back to.
+
+        The saved groups are only what the ledger says: none may be one of the responder's own groups
+        (recorded for the interface's VPC, now or before, or tagged as such), of another VPC, or gone.
+        """
+        try:
+            instance = describe_instance(estate.clients.ec2, incident.instance_id)
+        except InstanceNotFoundError as error:
+            raise ReleaseError(f"{error}: nothing was moved") from error
+        account_id = incident.account_id or self.estates.home_account_id
+
+        def responder_groups(vpc_id: str) -> frozenset[str]:
+            recorded = self.ledger.recorded_groups(account_id, vpc_id)
+            return recorded.every_id | {recorded.untracking_id, recorded.isolation_id} if recorded else frozenset()
+
+        refused = refused_restores(estate.clients.ec2, instance, incident.original_groups, responder_groups)
+        if refused:
+            raise ReleaseError(
+                f"{incident.instance_id}: nothing was moved, as the saved groups are not fit to restore: "
+                + "; ".join(refused)
+                + ". Check the interfaces and put them on the right groups by hand"
+            )
 
     def _comment_release(self, jira_key: str | None, released_by: str, now: float) -> tuple[str, dict[str, Any]]:
         if not jira_key:
