@@ -52,8 +52,18 @@ from .ledger import (
     breaker_window,
 )
 from .notification import notification_text, publish
-from .parallel import run_parallel, run_three
-from .policy import Action, Decision, DecisionCode, Outcome, decide, outcome_line, outcome_of, unconfirmed
+from .parallel import run_both, run_parallel, run_three
+from .policy import (
+    Action,
+    Decision,
+    DecisionCode,
+    Exemption,
+    Outcome,
+    decide,
+    outcome_line,
+    outcome_of,
+    unconfirmed,
+)
 from .steps import (
     CREDENTIAL_STEPS,
     EVIDENCE_STEPS,
@@ -130,6 +140,8 @@ class Assessment:
     instance: InstanceFacts | None = None
     # Why nothing can be done to the instance (no role in its account, no such instance).
     unreachable: str | None = None
+    # A current exemption of the instance in the ledger.
+    exemption: Exemption | None = None
 
 
 @dataclass(frozen=True)
@@ -443,12 +455,20 @@ class Responder:
     # -- assess and decide ----------------------------------------------------------------------------
 
     def _look(self, finding: Finding) -> Assessment:
-        """Where the instance is acted on, and how it is now: what the decision and containment read.
+        """Where the instance is acted on, how it is now, and whether the ledger exempts it: what the decision reads.
 
-        Looked at whatever the event says (a sample flag included): GuardDuty's copy decides.
+        Looked at whatever the event says (a sample flag included): GuardDuty's copy decides. The
+        exemption is read at the same time as the instance is described, so it costs no round trip.
         """
         if not finding.instance_id:
             return Assessment(unreachable="the finding names no instance")
+        assessment, exemption = run_both(
+            lambda: self._look_at_instance(finding),
+            lambda: self.ledger.get_exemption(finding.instance_id, now=self.clock()),
+        )
+        return replace(assessment, exemption=exemption)
+
+    def _look_at_instance(self, finding: Finding) -> Assessment:
         try:
             estate = self.estates.for_account(finding.account_id)
         except AccountAccessError as error:
@@ -460,12 +480,12 @@ class Responder:
 
     def _decide(self, response: FindingResponse) -> Decision:
         """The decision on GuardDuty's copy, the live tags and, for an isolation, the circuit breaker."""
-        instance = response.assessment.instance
+        instance, exemption = response.assessment.instance, response.assessment.exemption
         tags = instance.tags if instance is not None else None
         # A finding the breaker held stays held on its retries, whatever the hour.
-        decision = self._decide_on(response.finding, tags, breaker_open=response.held_before)
+        decision = self._decide_on(response.finding, tags, breaker_open=response.held_before, exemption=exemption)
         if decision.isolates and instance is not None and not self._room_to_isolate(response):
-            decision = self._decide_on(response.finding, tags, breaker_open=True)
+            decision = self._decide_on(response.finding, tags, breaker_open=True, exemption=exemption)
         logger.info(
             "decided", extra={"decision": decision.action.value, "reason": decision.code, "rule": decision.rule}
         )
@@ -484,7 +504,12 @@ class Responder:
         return response.slot.granted or self._isolated_already(response.finding.instance_id)
 
     def _decide_on(
-        self, finding: Finding, instance_tags: Mapping[str, str] | None = None, *, breaker_open: bool = False
+        self,
+        finding: Finding,
+        instance_tags: Mapping[str, str] | None = None,
+        *,
+        breaker_open: bool = False,
+        exemption: Exemption | None = None,
     ) -> Decision:
         return decide(
             finding,
@@ -495,6 +520,7 @@ class Responder:
             isolation_limit=self.settings.max_isolations_per_hour,
             rules=self.settings.response_rules,
             scope=self.settings.scope,
+            exemption=exemption,
         )
 
     def _describe(self, finding: Finding, estate: Estate) -> InstanceFacts | str:
