@@ -385,6 +385,38 @@ run "state_is_encrypted_recoverable_and_expires" {
   }
 }
 
+run "the_exemption_tag_is_on_by_default" {
+  command = plan
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.EXEMPT_TAG_KEY == "guardduty-responder:exempt"
+    error_message = "the exemption tag is on by default"
+  }
+}
+
+run "exempt_tag_key_null_turns_the_exemption_tag_off" {
+  command = plan
+
+  variables {
+    exempt_tag_key = null
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.EXEMPT_TAG_KEY == ""
+    error_message = "with exempt_tag_key = null the function must get an empty EXEMPT_TAG_KEY: the tag exemption off"
+  }
+}
+
+run "an_empty_exempt_tag_key_is_refused" {
+  command = plan
+
+  variables {
+    exempt_tag_key = ""
+  }
+
+  expect_failures = [var.exempt_tag_key]
+}
+
 run "a_severity_outside_the_scale_is_refused" {
   command = plan
 
