@@ -238,7 +238,7 @@ resource "aws_lambda_function" "this" {
       JIRA_ISSUE_TYPE         = var.jira_issue_type
       JIRA_TIMEOUT_SECONDS    = tostring(var.jira_timeout_seconds)
       DRY_RUN                 = tostring(var.dry_run)
-      EXEMPT_TAG_KEY          = var.exempt_tag_key
+      EXEMPT_TAG_KEY          = var.exempt_tag_key == null ? "" : var.exempt_tag_key # empty: the tag exemption is off
       MAX_ISOLATIONS_PER_HOUR = tostring(var.max_isolations_per_hour)
       ISOLATION_PAUSE_SECONDS = tostring(var.isolation_pause_seconds)
       RECORD_RETENTION_DAYS   = tostring(var.record_retention_days)

@@ -94,13 +94,14 @@ variable "dry_run" {
 }
 
 variable "exempt_tag_key" {
-  description = "Instances carrying this tag key with value \"true\" are never isolated (recorded and ticketed only)."
+  description = "Instances carrying this tag key with value \"true\" are never isolated (recorded and ticketed only). null turns the tag exemption off, leaving the ledger's (`guardduty-responder exempt`), which the instance's own role cannot write."
   type        = string
   default     = "guardduty-responder:exempt"
 
   validation {
-    condition     = length(var.exempt_tag_key) > 0 && length(var.exempt_tag_key) <= 128
-    error_message = "exempt_tag_key must be a tag key of 1-128 characters."
+    # A conditional, not ||: Terraform evaluates both sides of ||, and length(null) fails.
+    condition     = var.exempt_tag_key == null ? true : length(var.exempt_tag_key) > 0 && length(var.exempt_tag_key) <= 128
+    error_message = "exempt_tag_key must be a tag key of 1-128 characters, or null to turn the exemption tag off."
   }
 }
 

@@ -385,6 +385,38 @@ run "state_is_encrypted_recoverable_and_expires" {
   }
 }
 
+run "the_exemption_tag_is_on_by_default" {
+  command = plan
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.EXEMPT_TAG_KEY == "guardduty-responder:exempt"
+    error_message = "the exemption tag is on by default"
+  }
+}
+
+run "exempt_tag_key_null_turns_the_exemption_tag_off" {
+  command = plan
+
+  variables {
+    exempt_tag_key = null
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.EXEMPT_TAG_KEY == ""
+    error_message = "with exempt_tag_key = null the function must get an empty EXEMPT_TAG_KEY: the tag exemption off"
+  }
+}
+
+run "an_empty_exempt_tag_key_is_refused" {
+  command = plan
+
+  variables {
+    exempt_tag_key = ""
+  }
+
+  expect_failures = [var.exempt_tag_key]
+}
+
 run "a_severity_outside_the_scale_is_refused" {
   command = plan
 
@@ -622,8 +654,14 @@ run "operators_release_through_a_role_that_can_only_move_interfaces" {
     error_message = "the release role is the member role's name with -release, trusting the operators with the external id"
   }
   assert {
-    condition     = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action])) == toset(["ec2:ModifyNetworkInterfaceAttribute"])
-    error_message = "the release role may only put network interfaces back on groups"
+    condition     = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action])) == toset(["ec2:ModifyNetworkInterfaceAttribute", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups"])
+    error_message = "the release role may only put network interfaces back on groups, after reading the instance and the groups"
+  }
+  assert {
+    condition = alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement :
+      statement.Condition == { StringEquals = { "aws:RequestedRegion" = ["eu-west-1"] } } if contains(flatten([statement.Action]), "ec2:DescribeSecurityGroups")
+    ])
+    error_message = "the release role reads only in the responder's regions"
   }
   assert {
     condition = [for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Condition if contains(flatten([statement.Resource]), "arn:aws:ec2:eu-west-1:123456789012:network-interface/*")] == [

@@ -39,9 +39,10 @@ def test_a_repeated_delivery_costs_one_round_trip_and_writes_nothing(stack: Stac
 
     stack.invoke(event)
 
-    # Issued together, as for a new finding; the claim's refusal says it is a repeat, and the breaker
-    # counts nothing (the transaction is refused whole).
-    assert sorted(calls) == ["DescribeInstances", "GetFindings", "TransactWriteItems"]
+    # Issued together, as for a new finding (the look reads the instance's ledger exemption beside
+    # describing it); the claim's refusal says it is a repeat, and the breaker counts nothing (the
+    # transaction is refused whole).
+    assert sorted(calls) == ["DescribeInstances", "GetFindings", "GetItem", "TransactWriteItems"]
     assert stack.record(breaker_key(ACCOUNT, breaker_window(time.time())))["findings"] == {event["detail"]["id"]}
 
 

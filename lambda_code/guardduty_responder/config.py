@@ -20,6 +20,7 @@ RELEASE_ROLE_SUFFIX = "-release"
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 _DETECTOR_ID = re.compile(r"^[a-z0-9]{1,300}$")
 _TYPE_PREFIX = re.compile(r"^[A-Za-z0-9:/.!&_-]{1,128}$")
+DEFAULT_EXEMPT_TAG_KEY = "guardduty-responder:exempt"
 CREDENTIAL_CHOICES = ("ignore", "report", "contain")
 # The breaker's hourly item lists the findings it counted; this keeps it far below DynamoDB's 400 KB.
 MAX_ISOLATION_LIMIT = 1000
@@ -37,6 +38,7 @@ class Settings:
     jira_project_key: str
     jira_issue_type: str
     dry_run: bool
+    # Instances with this tag set to "true" are not isolated; "" turns the tag exemption off.
     exempt_tag_key: str
     max_isolations_per_hour: int
     # Seconds between the move to the untracking group and the move to the isolation group.
@@ -75,9 +77,10 @@ class Settings:
             jira_project_key=read.required("JIRA_PROJECT_KEY", _JIRA_PROJECT_KEY, "a Jira project key (upper case)"),
             jira_issue_type=env.get("JIRA_ISSUE_TYPE", "").strip() or "Task",
             dry_run=read.boolean("DRY_RUN", default=False),
-            exempt_tag_key=read.required("EXEMPT_TAG_KEY", _TAG_KEY, "a tag key")
+            # Set but empty: the exemption tag is off (Terraform's exempt_tag_key = null).
+            exempt_tag_key=read.optional("EXEMPT_TAG_KEY", _TAG_KEY, "a tag key")
             if "EXEMPT_TAG_KEY" in env
-            else "guardduty-responder:exempt",
+            else DEFAULT_EXEMPT_TAG_KEY,
             max_isolations_per_hour=int(read.number("MAX_ISOLATIONS_PER_HOUR", 20, 0, MAX_ISOLATION_LIMIT)),
             isolation_pause_seconds=read.number("ISOLATION_PAUSE_SECONDS", 0.0, 0, 600, integer=False),
             jira_timeout_seconds=int(read.number("JIRA_TIMEOUT_SECONDS", 10, 1, 120)),

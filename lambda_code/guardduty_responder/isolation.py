@@ -511,8 +511,56 @@ def _close_again(ec2: Any, eni_id: str, original: tuple[str, ...] | None) -> str
     return "put back on its original groups"
 
 
+def refused_restores(
+    ec2: Any,
+    instance: InstanceFacts,
+    original_groups: Mapping[str, tuple[str, ...]],
+    responder_groups: Callable[[str], frozenset[str]],
+) -> list[str]:
+    """Why interfaces cannot go back onto their saved groups, one line per interface refused; empty when none is.
+
+    The saved groups come from the ledger; whatever it says, an interface never goes onto one of the
+    responder's groups (those `responder_groups` gives for its VPC, or a group tagged with the
+    responder's role: the untracking group is open to the world, and an interface left on the
+    isolation group would be released in name only), onto a group of another VPC, or onto a group
+    that no longer exists.
+    """
+    vpc_of = {interface.eni_id: interface.vpc_id for interface in instance.interfaces}
+    wanted = sorted({group for groups in original_groups.values() for group in groups})
+    found: dict[str, dict[str, Any]] = {}
+    if wanted:
+        response = ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": wanted}])
+        found = {group["GroupId"]: group for group in response["SecurityGroups"]}
+    vpcs = sorted({vpc_of[eni] for eni in original_groups if eni in vpc_of})
+    ours = dict(zip(vpcs, run_parallel(responder_groups, vpcs), strict=True))
+    refused = []
+    for eni_id, groups in sorted(original_groups.items()):
+        vpc_id = vpc_of.get(eni_id)
+        if vpc_id is None:
+            refused.append(f"{eni_id} is no longer attached to {instance.instance_id}")
+            continue
+        unfit = [why for group in groups if (why := _unfit_group(group, vpc_id, found.get(group), ours[vpc_id]))]
+        if not groups:
+            refused.append(f"{eni_id} has no saved group")
+        elif unfit:
+            refused.append(f"{eni_id} cannot go onto " + ", ".join(unfit))
+    return refused
+
+
+def _unfit_group(group_id: str, vpc_id: str, group: Mapping[str, Any] | None, responder_groups: frozenset[str]) -> str:
+    """Why an interface of `vpc_id` cannot be put on this group; empty when it can."""
+    if group is None:
+        return f"{group_id}, which no longer exists"
+    if group.get("VpcId") != vpc_id:
+        return f"{group_id}, a group of {group.get('VpcId')}, not of its own {vpc_id}"
+    tagged = any(tag.get("Key") == ROLE_TAG for tag in group.get("Tags", []))
+    if group_id in responder_groups or tagged:
+        return f"{group_id}, a containment group of the responder's"
+    return ""
+
+
 def restore_groups(ec2: Any, original_groups: Mapping[str, tuple[str, ...]]) -> None:
-    """Put every ENI back on the groups saved before isolation."""
+    """Put every ENI back on the groups saved before isolation (check them first with `refused_restores`)."""
     run_parallel(lambda item: _move(ec2, item[0], *item[1]), list(original_groups.items()))
 
 

@@ -20,6 +20,7 @@ from . import utc_timestamp
 from .aws_errors import error_code
 from .finding import Finding
 from .isolation import RecordedGroups
+from .policy import Exemption
 from .steps import Phase, StepState
 
 # A transaction (TransactWriteItems) is authorised by the actions of its parts: PutItem and UpdateItem here.
@@ -36,6 +37,9 @@ IAM_ACTIONS_OF_CALLS = {"dynamodb:TransactWriteItems": ("dynamodb:PutItem", "dyn
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+
+# DynamoDB's TTL removes an exemption this long after it ran out (it is no longer honoured from its end).
+_EXEMPTION_KEPT_SECONDS = 86400
 
 OPEN = "open"
 RELEASED = "released"
@@ -210,6 +214,10 @@ def lock_key(instance_id: str) -> str:
 
 def groups_key(account_id: str, vpc_id: str) -> str:
     return f"groups#{account_id}#{vpc_id}"
+
+
+def exemption_key(instance_id: str) -> str:
+    return f"exempt#{instance_id}"
 
 
 def breaker_key(account_id: str, window: str) -> str:
@@ -602,6 +610,46 @@ class Ledger:
             raise LedgerError(f"listing the ledger failed: {error_code(error)}") from error
         return items
 
+    # -- exemptions -------------------------------------------------------------------------------
+
+    def get_exemption(self, instance_id: str, *, now: float) -> Exemption | None:
+        """The instance's exemption, if one is current (DynamoDB's TTL removes an expired one only eventually)."""
+        item = self._get(exemption_key(instance_id))
+        if not item:
+            return None
+        data = _plain(item)
+        return exemption_of(data) if float(data.get("until_epoch", 0)) > now else None
+
+    def put_exemption(self, instance_id: str, *, reason: str, until: float, by: str, now: float) -> Exemption:
+        """Exempt the instance until `until`, replacing any exemption it had (the command line writes it)."""
+        exemption = Exemption(instance_id=instance_id, reason=reason, until=utc_timestamp(until), by=by)
+        item = {
+            "pk": exemption_key(instance_id),
+            "kind": "exemption",
+            "instance_id": instance_id,
+            "reason": reason,
+            "until": exemption.until,
+            "until_epoch": Decimal(str(round(until, 3))),
+            "by": by,
+            "created_at": utc_timestamp(now),
+            "expires_at": int(until) + _EXEMPTION_KEPT_SECONDS,
+        }
+        self._request(f"exempting {instance_id}", "put_item", Item=_dynamo(item))
+        return exemption
+
+    def remove_exemption(self, instance_id: str) -> bool:
+        """Remove the instance's exemption; False when it had none."""
+        try:
+            self._request(
+                f"removing the exemption of {instance_id}",
+                "delete_item",
+                Key=_dynamo({"pk": exemption_key(instance_id)}),
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
     # -- containment groups ------------------------------------------------------------------------
 
     def recorded_groups(self, account_id: str, vpc_id: str) -> RecordedGroups | None:
@@ -772,6 +820,16 @@ class Ledger:
         except _ConditionFailed:
             if not missing_ok:
                 raise LedgerError(f"recording on {pk} failed: the item does not exist") from None
+
+
+def exemption_of(data: Mapping[str, Any]) -> Exemption:
+    """An exemption item, as plain values, as the policy reads it."""
+    return Exemption(
+        instance_id=str(data["instance_id"]),
+        reason=str(data.get("reason", "")),
+        until=str(data.get("until", "")),
+        by=str(data.get("by", "")),
+    )
 
 
 def _recorded_groups(data: Mapping[str, Any]) -> RecordedGroups:

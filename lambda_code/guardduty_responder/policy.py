@@ -109,6 +109,25 @@ def outcome_line(decision: Decision, outcome: Outcome) -> str:
 
 
 @dataclass(frozen=True)
+class Exemption:
+    """An exemption a person wrote in the responder's ledger (`guardduty-responder exempt`), current until `until`.
+
+    Unlike the exemption tag, the instance's own role cannot write it: only the responder's and
+    its operators' roles write the ledger.
+    """
+
+    instance_id: str
+    reason: str
+    # ISO-8601, UTC.
+    until: str
+    # Who wrote it, as STS named the caller.
+    by: str
+
+    def describe(self) -> str:
+        return f"the instance is exempt in the responder's ledger until {self.until}, by {self.by}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Scope:
     """What the deployment's EventBridge rule passes, applied again to GuardDuty's own copy."""
 
@@ -143,8 +162,12 @@ def decide(
     breaker_open: bool = False,
     isolation_limit: int | None = None,
     scope: Scope = Scope(),
+    exemption: Exemption | None = None,
 ) -> Decision:
-    """Decide from the finding and, once known, the instance's live tags (they win over the finding's)."""
+    """Decide from the finding and, once known, the instance's live tags (they win over the finding's).
+
+    `exempt_tag_key` empty: the exemption tag is off; `exemption`: a current exemption in the ledger.
+    """
     if finding.is_sample:
         return Decision(Action.RECORD, DecisionCode.SAMPLE, "GuardDuty sample finding: nothing is changed")
     excluded = scope.excludes(finding)
@@ -161,7 +184,7 @@ def decide(
         return Decision(Action.IGNORE, DecisionCode.IGNORE, f"{because}: ignored, recorded only", rule.name)
     if rule.action is RuleAction.REPORT:
         return Decision(Action.REPORT, DecisionCode.REPORT, f"{because}: reported, nothing changed", rule.name)
-    held = _held_back(finding, tags, dry_run, exempt_tag_key, breaker_open, isolation_limit)
+    held = _held_back(finding, tags, dry_run, exempt_tag_key, breaker_open, isolation_limit, exemption)
     if held is not None:
         return Decision(Action.HOLD, held[0], f"{because}; {held[1]}", rule.name)
     return Decision(Action.ISOLATE, DecisionCode.ISOLATE, f"{because}: isolated", rule.name)
@@ -174,8 +197,11 @@ def _held_back(
     exempt_tag_key: str | None,
     breaker_open: bool,
     isolation_limit: int | None,
+    exemption: Exemption | None,
 ) -> tuple[DecisionCode, str] | None:
     """The safety control that holds back an isolating decision, if any (exemption, dry run, breaker)."""
+    if exemption is not None:
+        return DecisionCode.EXEMPT, f"but {exemption.describe()}"
     if exempt_tag_key and tags.get(exempt_tag_key, "").strip().lower() == "true":
         return DecisionCode.EXEMPT, f"but the instance carries the exemption tag {exempt_tag_key}=true"
     if dry_run:

@@ -39,12 +39,14 @@ from .isolation import (
     describe_instance,
     isolate_instance,
     original_groups_of,
+    refused_restores,
     restore_groups,
 )
 from .ledger import (
     ISOLATED,
     RELEASED,
     FindingRecord,
+    Incident,
     IncidentClaim,
     IsolationSlot,
     Ledger,
@@ -53,8 +55,18 @@ from .ledger import (
     breaker_window,
 )
 from .notification import notification_text, publish
-from .parallel import run_parallel, run_three
-from .policy import Action, Decision, DecisionCode, Outcome, decide, outcome_line, outcome_of, unconfirmed
+from .parallel import run_both, run_parallel, run_three
+from .policy import (
+    Action,
+    Decision,
+    DecisionCode,
+    Exemption,
+    Outcome,
+    decide,
+    outcome_line,
+    outcome_of,
+    unconfirmed,
+)
 from .steps import (
     CREDENTIAL_STEPS,
     EVIDENCE_STEPS,
@@ -135,6 +147,8 @@ class Assessment:
     instance: InstanceFacts | None = None
     # Why nothing can be done to the instance (no role in its account, no such instance).
     unreachable: str | None = None
+    # A current exemption of the instance in the ledger.
+    exemption: Exemption | None = None
 
 
 @dataclass(frozen=True)
@@ -457,12 +471,20 @@ class Responder:
     # -- assess and decide ----------------------------------------------------------------------------
 
     def _look(self, finding: Finding) -> Assessment:
-        """Where the instance is acted on, and how it is now: what the decision and containment read.
+        """Where the instance is acted on, how it is now, and whether the ledger exempts it: what the decision reads.
 
-        Looked at whatever the event says (a sample flag included): GuardDuty's copy decides.
+        Looked at whatever the event says (a sample flag included): GuardDuty's copy decides. The
+        exemption is read at the same time as the instance is described, so it costs no round trip.
         """
         if not finding.instance_id:
             return Assessment(unreachable="the finding names no instance")
+        assessment, exemption = run_both(
+            lambda: self._look_at_instance(finding),
+            lambda: self.ledger.get_exemption(finding.instance_id, now=self.clock()),
+        )
+        return replace(assessment, exemption=exemption)
+
+    def _look_at_instance(self, finding: Finding) -> Assessment:
         try:
             estate = self.estates.for_account(finding.account_id)
         except AccountAccessError as error:
@@ -474,12 +496,12 @@ class Responder:
 
     def _decide(self, response: FindingResponse) -> Decision:
         """The decision on GuardDuty's copy, the live tags and, for an isolation, the circuit breaker."""
-        instance = response.assessment.instance
+        instance, exemption = response.assessment.instance, response.assessment.exemption
         tags = instance.tags if instance is not None else None
         # A finding the breaker held stays held on its retries, whatever the hour.
-        decision = self._decide_on(response.finding, tags, breaker_open=response.held_before)
+        decision = self._decide_on(response.finding, tags, breaker_open=response.held_before, exemption=exemption)
         if decision.isolates and instance is not None and not self._room_to_isolate(response):
-            decision = self._decide_on(response.finding, tags, breaker_open=True)
+            decision = self._decide_on(response.finding, tags, breaker_open=True, exemption=exemption)
         logger.info(
             "decided", extra={"decision": decision.action.value, "reason": decision.code, "rule": decision.rule}
         )
@@ -500,7 +522,12 @@ class Responder:
         return response.slot.granted or self._isolated_already(response.finding.instance_id)
 
     def _decide_on(
-        self, finding: Finding, instance_tags: Mapping[str, str] | None = None, *, breaker_open: bool = False
+        self,
+        finding: Finding,
+        instance_tags: Mapping[str, str] | None = None,
+        *,
+        breaker_open: bool = False,
+        exemption: Exemption | None = None,
     ) -> Decision:
         return decide(
             finding,
@@ -511,6 +538,7 @@ class Responder:
             isolation_limit=self.settings.max_isolations_per_hour,
             rules=self.settings.response_rules,
             scope=self.settings.scope,
+            exemption=exemption,
         )
 
     def _describe(self, finding: Finding, estate: Estate) -> InstanceFacts | str:
@@ -1031,6 +1059,7 @@ class Responder:
             raise ReleaseError(f"{instance_id} has no saved security groups: restore them by hand")
         logs.bind(instance_id=instance_id, finding_id=incident.finding_id)
         estate = self.estates.for_account(incident.account_id) if incident.account_id else self.estates.home
+        self._check_release_targets(incident, estate)
         restore_groups(estate.clients.ec2, incident.original_groups)
         now = self.clock()
         # Findings first: if this stops half-way the incident is still isolated and release can run
@@ -1047,6 +1076,30 @@ class Responder:
             "jira_key": released.jira_key,
             "jira_comment": "done" if comment.ok else f"failed: {comment.error}",
         }
+
+    def _check_release_targets(self, incident: Incident, estate: Estate) -> None:
+        """Refuse the release, before anything moves, if any interface's saved groups are not fit to go back to.
+
+        The saved groups are only what the ledger says: none may be one of the responder's own groups
+        (recorded for the interface's VPC, now or before, or tagged as such), of another VPC, or gone.
+        """
+        try:
+            instance = describe_instance(estate.clients.ec2, incident.instance_id)
+        except InstanceNotFoundError as error:
+            raise ReleaseError(f"{error}: nothing was moved") from error
+        account_id = incident.account_id or self.estates.home_account_id
+
+        def responder_groups(vpc_id: str) -> frozenset[str]:
+            recorded = self.ledger.recorded_groups(account_id, vpc_id)
+            return recorded.every_id | {recorded.untracking_id, recorded.isolation_id} if recorded else frozenset()
+
+        refused = refused_restores(estate.clients.ec2, instance, incident.original_groups, responder_groups)
+        if refused:
+            raise ReleaseError(
+                f"{incident.instance_id}: nothing was moved, as the saved groups are not fit to restore: "
+                + "; ".join(refused)
+                + ". Check the interfaces and put them on the right groups by hand"
+            )
 
     def _comment_release(self, jira_key: str | None, released_by: str, now: float) -> tuple[str, dict[str, Any]]:
         if not jira_key:

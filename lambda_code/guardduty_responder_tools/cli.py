@@ -1,4 +1,4 @@
-"""The command line `guardduty-responder`: replay a finding event, release an instance, list the ledger, run the demo.
+"""The command line `guardduty-responder`: replay a finding, release or exempt an instance, list the ledger, a demo.
 
 Against AWS it reads the same environment variables as the Lambda function (RESPONDER_TABLE and
 the rest, see the README's configuration table), with credentials and region from the usual AWS
@@ -9,6 +9,7 @@ or configuration.
 from __future__ import annotations
 
 import argparse
+import datetime
 import getpass
 import json
 import logging
@@ -28,6 +29,8 @@ EXIT_USAGE = 2
 
 PROG = "guardduty-responder"
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+# An exemption is for a known piece of work: renewed if it lasts longer, never left open-ended.
+MAX_EXEMPTION_DAYS = 90
 
 _EXIT_CODES = """exit codes:
   0  success
@@ -38,7 +41,7 @@ _EXIT_CODES = """exit codes:
 _ENVIRONMENT = """configuration (against AWS): the Lambda function's environment variables,
   RESPONDER_TABLE, RESPONDER_TOPIC_ARN, JIRA_SECRET_ARN, JIRA_PROJECT_KEY and the optional ones
   (see the README's Configuration table; `terraform output` names the table, topic and secret).
-  `status` needs only RESPONDER_TABLE."""
+  `status` and `exempt` need only RESPONDER_TABLE."""
 
 
 class UsageError(Exception):
@@ -102,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Put every network interface of the instance back on the security groups saved before it\n"
         "was isolated, mark its incident and findings released (later updates of those findings leave\n"
         "it alone), and comment on its Jira issue. Refused (exit 1) when the responder holds no saved\n"
-        "groups for the instance.\n\n"
+        "groups for the instance; refused, with nothing moved, when a saved group is one of the\n"
+        "responder's own, of another VPC than its interface's, or no longer exists.\n\n"
         "It does not undo the evidence steps: the instance stays in Standby in its Auto Scaling group,\n"
         "out of its target groups, with termination protection on; the snapshots are kept.\n\n"
         "--local does not apply: the embedded AWS lives only as long as one command, so it would hold\n"
@@ -127,13 +131,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--local does not apply: the embedded AWS lives only as long as one command.",
         _sweep,
     )
+    exempt = command(
+        "exempt",
+        "exempt an instance from isolation in the responder's ledger, or remove its exemption",
+        "Write an exemption for the instance in the responder's ledger (RESPONDER_TABLE). Until --until,\n"
+        "findings about it are recorded, ticketed and announced as for an instance carrying the\n"
+        "exemption tag, and nothing is isolated; each issue and message says who exempted it, why and\n"
+        "until when. Unlike the tag, the instance's own role cannot write it: only the function's role\n"
+        "and operator_role_arns may write the ledger. The exemption names you (your STS caller\n"
+        "identity); a new one replaces the one before; DynamoDB's TTL removes it a day after it ends.\n"
+        "--remove takes it away at once. An instance isolated already stays isolated (see `release`).\n\n"
+        "--local does not apply: the embedded AWS lives only as long as one command.",
+        _exempt,
+    )
+    exempt.add_argument("instance_id", metavar="INSTANCE_ID", help="the instance to exempt, e.g. i-0123456789abcdef0")
+    exempt.add_argument(
+        "--reason", metavar="TEXT", help="why it is exempt (required unless --remove); shown in every issue it holds"
+    )
+    exempt.add_argument(
+        "--until",
+        metavar="TIME",
+        help=f"when the exemption ends: ISO-8601 with its time zone, e.g. 2026-12-01T18:00:00Z (required unless "
+        f"--remove; at most {MAX_EXEMPTION_DAYS} days ahead)",
+    )
+    exempt.add_argument("--remove", action="store_true", help="remove the instance's exemption now")
 
     status = command(
         "status",
         "list the findings and instances the ledger knows, with each step's state",
-        "List the instances the responder isolated (state, groups to restore, Jira issue) and the\n"
-        "findings it recorded (decision, status, count, each step's state). Reads the DynamoDB table\n"
-        "RESPONDER_TABLE; changes nothing.\n\n"
+        "List the current exemptions (instance, until, by whom, why), the instances the responder\n"
+        "isolated (state, groups to restore, Jira issue) and the findings it recorded (decision, status,\n"
+        "count, each step's state). Reads the DynamoDB table RESPONDER_TABLE; changes nothing.\n\n"
         "--local does not apply: the embedded AWS lives only as long as one command. `replay --local`\n"
         "shows the record of the finding it replays.",
         _status,
@@ -425,7 +453,108 @@ def _sweep(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result["failed"] else 0
 
 
+def _exempt(args: argparse.Namespace) -> int:
+    import time
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.ledger import Ledger, LedgerError
+
+    if not _INSTANCE_ID.fullmatch(args.instance_id):
+        raise UsageError(f"{args.instance_id!r} is not an instance id (i- followed by 8 to 17 hex digits)")
+    if args.local:
+        raise UsageError("--local does not apply to exempt: the embedded AWS lives only as long as one command")
+    now = time.time()
+    reason, until = _exemption_asked(args, now)
+    table_name = _table_name()
+    session = _session(args)
+    ledger = Ledger(AwsClients(session).dynamodb, table_name, retention_days=1)
+    try:
+        if args.remove:
+            if not ledger.remove_exemption(args.instance_id):
+                raise OperationFailed(f"{table_name} holds no exemption for {args.instance_id}: nothing removed")
+            result: dict[str, Any] = {"instance_id": args.instance_id, "exempt": False, "removed": True}
+        else:
+            by = session.client("sts").get_caller_identity()["Arn"]
+            exemption = ledger.put_exemption(args.instance_id, reason=reason, until=until, by=by, now=now)
+            result = {"instance_id": args.instance_id, "exempt": True, **_exemption_fields(exemption)}
+    except (LedgerError, ClientError, BotoCoreError) as error:
+        raise OperationFailed(str(error)) from error
+    _print_exemption(args, result)
+    return EXIT_OK
+
+
+def _exemption_asked(args: argparse.Namespace, now: float) -> tuple[str, float]:
+    """The reason and the end (epoch seconds) of the exemption asked for; checked before anything is written."""
+    if args.remove:
+        if args.reason is not None or args.until is not None:
+            raise UsageError("--remove takes neither --reason nor --until")
+        return "", 0.0
+    missing = [option for option, value in (("--reason", args.reason), ("--until", args.until)) if value is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise UsageError(f"{' and '.join(missing)} {verb} required to exempt an instance (--remove ends an exemption)")
+    reason = " ".join(args.reason.split())
+    if not reason:
+        raise UsageError("the --reason is blank: say why the instance is exempt")
+    text = args.until.strip()
+    try:
+        end = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--until {text!r} is not an ISO-8601 time, such as 2026-12-01T18:00:00Z") from None
+    if end.tzinfo is None:
+        raise UsageError(f"--until {text!r} has no time zone: give it in UTC, such as {text}Z")
+    seconds = end.timestamp()
+    if seconds <= now:
+        raise UsageError(f"--until {text} is in the past: an exemption ends in the future")
+    if seconds > now + MAX_EXEMPTION_DAYS * 86400:
+        raise UsageError(
+            f"--until {text} is more than {MAX_EXEMPTION_DAYS} days ahead: exempt for at most "
+            f"{MAX_EXEMPTION_DAYS} days, and renew it if the work takes longer"
+        )
+    return reason[:1000], seconds
+
+
+def _exemption_fields(exemption: Any) -> dict[str, str]:
+    return {"until": exemption.until, "by": exemption.by, "reason": exemption.reason}
+
+
+def _print_exemption(args: argparse.Namespace, result: Mapping[str, Any]) -> None:
+    from .terminal import key_values
+
+    if args.output == "json":
+        _print_json(result)
+    elif not result["exempt"]:
+        print(
+            key_values(
+                [("instance", result["instance_id"]), ("exemption", "removed: its findings may isolate it again")]
+            )
+        )
+    else:
+        print(
+            key_values(
+                [
+                    ("instance", result["instance_id"]),
+                    ("exempt until", result["until"]),
+                    ("by", result["by"]),
+                    ("reason", result["reason"]),
+                    ("meaning", "its findings are recorded, ticketed and announced; nothing is isolated until then"),
+                ]
+            )
+        )
+
+
+def _table_name() -> str:
+    table_name = os.environ.get("RESPONDER_TABLE", "").strip()
+    if not table_name:
+        raise UsageError("RESPONDER_TABLE is not set: export the name of the responder's DynamoDB table")
+    return table_name
+
+
 def _status(args: argparse.Namespace) -> int:
+    import time
+
     from botocore.exceptions import BotoCoreError, ClientError
 
     from guardduty_responder.clients import AwsClients
@@ -436,9 +565,7 @@ def _status(args: argparse.Namespace) -> int:
             "--local does not apply to status: the embedded AWS lives only as long as one command. "
             "`replay --local` shows the record of the finding it replays."
         )
-    table_name = os.environ.get("RESPONDER_TABLE", "").strip()
-    if not table_name:
-        raise UsageError("RESPONDER_TABLE is not set: export the name of the responder's DynamoDB table")
+    table_name = _table_name()
     if args.instance is not None and not _INSTANCE_ID.fullmatch(args.instance):
         raise UsageError(f"{args.instance!r} is not an instance id")
     ledger = Ledger(AwsClients(_session(args)).dynamodb, table_name, retention_days=1)
@@ -446,6 +573,26 @@ def _status(args: argparse.Namespace) -> int:
         items = ledger.scan()
     except (LedgerError, ClientError, BotoCoreError) as error:
         raise OperationFailed(f"reading {table_name} failed: {error}") from error
+    listing = _ledger_listing(items, now=time.time(), instance_id=args.instance)
+    if args.output == "json":
+        _print_json(listing)
+    else:
+        print(_exemptions_table(listing["exemptions"]))
+        print(_status_tables(listing["instances"], listing["findings"]))
+    return EXIT_OK
+
+
+def _ledger_listing(
+    items: Sequence[Mapping[str, Any]], *, now: float, instance_id: str | None
+) -> dict[str, list[Mapping[str, Any]]]:
+    """The ledger's current exemptions, its incidents (newest first) and its findings (last seen first)."""
+    if instance_id is not None:
+        items = [item for item in items if item.get("instance_id") == instance_id]
+    # Only current exemptions: DynamoDB's TTL removes an expired one only some time after it ends.
+    exemptions = sorted(
+        (item for item in items if item.get("kind") == "exemption" and float(item.get("until_epoch", 0)) > now),
+        key=lambda item: str(item.get("until", "")),
+    )
     instances = sorted(
         (item for item in items if str(item["pk"]).startswith("instance#")),
         key=lambda item: str(item.get("isolated_at", "")),
@@ -460,14 +607,17 @@ def _status(args: argparse.Namespace) -> int:
         key=lambda item: str(item.get("last_seen", "")),
         reverse=True,
     )
-    if args.instance is not None:
-        instances = [item for item in instances if item.get("instance_id") == args.instance]
-        findings = [item for item in findings if item.get("instance_id") == args.instance]
-    if args.output == "json":
-        _print_json({"instances": instances, "findings": findings})
-    else:
-        print(_status_tables(instances, findings))
-    return EXIT_OK
+    return {"exemptions": exemptions, "instances": instances, "findings": findings}
+
+
+def _exemptions_table(exemptions: Sequence[Mapping[str, Any]]) -> str:
+    from .terminal import table
+
+    rows = [[item.get("instance_id"), item.get("until"), item.get("by"), item.get("reason")] for item in exemptions]
+    listed = (
+        table(["instance", "exempt until", "by", "reason"], rows, max_widths=[19, 20, 40, 60]) if rows else "  none"
+    )
+    return f"Exemptions ({len(exemptions)})\n{listed}\n"
 
 
 def _status_tables(instances: Sequence[Mapping[str, Any]], findings: Sequence[Mapping[str, Any]]) -> str:
@@ -688,6 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(
             f"{PROG}: error: a command is required: replay, release, sweep, status or demo (see --help)",
+            f"{PROG}: error: a command is required: replay, release, exempt, status or demo (see --help)",
             file=sys.stderr,
         )
         return EXIT_USAGE

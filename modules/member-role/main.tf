@@ -94,9 +94,18 @@ resource "aws_iam_role_policy" "release" {
   # instance and VPC); a resource tag condition applies to each, so the interfaces' condition has a statement of
   # its own: only interfaces the responder tagged when it isolated them
   # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html).
+  # Before moving anything the command reads the instance and the saved groups, to refuse a group of another VPC,
+  # one that no longer exists or one of the responder's own.
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
+      {
+        Sid       = "SeeWhereTheyGo"
+        Effect    = "Allow"
+        Action    = ["ec2:DescribeInstances", "ec2:DescribeSecurityGroups"]
+        Resource  = "*" # Describe* actions support no resource-level permissions.
+        Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
+      },
       {
         Sid       = "PutIsolatedNetworkInterfacesBack"
         Effect    = "Allow"

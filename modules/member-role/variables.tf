@@ -53,7 +53,7 @@ variable "tags" {
 }
 
 variable "operator_role_arns" {
-  description = "Roles of the people who run `guardduty-responder release` for this account's instances: they get a role of their own, <role_name>-release, that can only put network interfaces back on groups (same external id)."
+  description = "Roles of the people who run `guardduty-responder release` for this account's instances: they get a role of their own, <role_name>-release, that can only put network interfaces back on groups, after reading the instance and the groups (same external id)."
   type        = list(string)
   default     = []
 
