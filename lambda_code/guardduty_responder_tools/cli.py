@@ -837,8 +837,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_usage(sys.stderr)
         print(
-            f"{PROG}: error: a command is required: replay, release, sweep, status or demo (see --help)",
-            f"{PROG}: error: a command is required: replay, release, exempt, status or demo (see --help)",
+            f"{PROG}: error: a command is required: replay, release, sweep, exempt, status or demo (see --help)",
             file=sys.stderr,
         )
         return EXIT_USAGE
