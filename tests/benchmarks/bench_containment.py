@@ -44,6 +44,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -319,7 +320,7 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
     """`deliveries` deliveries of `findings` distinct findings, in random order, over `containers` containers."""
     from moto import mock_aws
 
-    from guardduty_responder import logs
+    from guardduty_responder import logs, parallel
     from guardduty_responder.clients import AwsClients
     from guardduty_responder.config import Settings
     from guardduty_responder.responder import FindingInProgressError, Responder
@@ -339,7 +340,13 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
         recorder = CallRecorder(args.aws_latency_ms[-1] / 1000)
         recorder.install()
         logs.configure("INFO")
-        # One Lambda container serves one invocation at a time; concurrency is more containers.
+        # One Lambda container serves one invocation at a time; concurrency is more containers. Each
+        # container has the responder's thread pool to itself; here they share one process, so the
+        # pool holds as many threads as theirs together, or one container's evidence steps would
+        # queue another's claim.
+        parallel._executor = ThreadPoolExecutor(
+            max_workers=parallel._executor._max_workers * args.containers, thread_name_prefix="responder"
+        )
         containers = [
             Responder(Settings.from_environ(os.environ), AwsClients(region=REGION)) for _ in range(args.containers)
         ]
@@ -588,15 +595,15 @@ def targets(
         warm, first = figures["warm"], figures["cold"]
         # The claim (counted by the breaker in the same transaction), DescribeInstances with the ledger
         # exemption's GetItem beside it, and GuardDuty's copy, all at once, then two moves per ENI (the
-        # ENIs in parallel). Cold adds ListDetectors and the one DescribeSecurityGroups of a VPC the
-        # container has not seen.
+        # ENIs in parallel). Cold adds ListDetectors and, for a VPC the container has not seen, the
+        # ledger's record of its groups and DescribeSecurityGroups (issued together).
         limit = 4 + 2 * enis
         checks.append(
             Target(
                 f"AWS calls before containment, {enis} ENI(s), warm / cold",
-                f"<= {limit} / {limit + 2}",
+                f"<= {limit} / {limit + 3}",
                 f"{warm['calls_before_containment_max']} / {first['calls_before_containment_max']}",
-                warm["calls_before_containment_max"] <= limit and first["calls_before_containment_max"] <= limit + 2,
+                warm["calls_before_containment_max"] <= limit and first["calls_before_containment_max"] <= limit + 3,
             )
         )
     for enis, figures in containment.items():
