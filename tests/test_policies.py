@@ -13,26 +13,15 @@ from typing import Any
 
 import pytest
 
+from test_terraform import ORGANISATION
+
 from local_aws import REGION, LocalAws
 from terraform_support import TerraformDir, require_terraform
 
 ACCOUNT = "123456789012"  # the account moto answers as
 PREFIX = "guardduty-responder"
 OPERATOR = f"arn:aws:iam::{ACCOUNT}:role/incident-responders"
-VARIABLES = [
-    "-var",
-    "jira_project_key=SEC",
-    "-var",
-    "credential_findings=contain",
-    "-var",
-    "member_role_name=gd-member",
-    "-var",
-    "member_role_external_id=x-responder",
-    "-var",
-    "organization_id=o-a1b2c3d4e5",
-    "-var",
-    f'operator_role_arns=["{OPERATOR}"]',
-]
+VARIABLES = ["-var", "jira_project_key=SEC", *ORGANISATION, "-var", f'operator_role_arns=["{OPERATOR}"]']
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-{REGION}"
 ALARMS = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{PREFIX}-*"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-notifications"

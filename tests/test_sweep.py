@@ -79,6 +79,7 @@ def test_the_sweep_resumes_a_finding_whose_lease_ran_out(stack: Stack) -> None:
     summary = handler.lambda_handler(SCHEDULED_EVENT, None)
 
     assert summary["resumed"] == [finding_id] and summary["failed"] == []
+    assert stack.guardduty.calls("GetFindings") == 1  # the sweep's one lookup confirms what it resumes
     assert stack.isolated(instance_id)
     assert len(stack.jira.issues) == 1 and len(stack.messages()) == 1
     record = stack.record(finding_id)

@@ -254,7 +254,7 @@ class Ledger:
         A repeat costs this one call: the refused write returns the record, and counts nothing.
         """
         item = _finding_item(finding, now=now, decision=decision, original_groups=original_groups)
-        item["lease_until"] = Decimal(str(round(now + lease_seconds, 3)))
+        item["lease_until"] = _epoch(now + lease_seconds)
         item["expires_at"] = self._expiry(now)
         put = {
             "Item": _dynamo(item),
@@ -274,7 +274,7 @@ class Ledger:
             "pk": lock_key(finding.instance_id),
             "kind": "lock",
             "holder": finding.finding_id,
-            "lease_until": Decimal(str(round(now + lease_seconds, 3))),
+            "lease_until": _epoch(now + lease_seconds),
             "expires_at": self._expiry(now),
         }
         return {"TableName": self._table, "Item": _dynamo(item), "ConditionExpression": "attribute_not_exists(pk)"}
@@ -296,7 +296,6 @@ class Ledger:
         limit: int | None,
         lock: dict[str, Any] | None,
     ) -> Claim:
-        window = breaker_window(now)
         count = _count_request(finding.account_id, finding.finding_id, now=now, limit=limit) if limit else None
         parts: list[dict[str, Any]] = [{"Put": {"TableName": self._table, **put}}]
         parts += [{"Update": {"TableName": self._table, **count}}] if count else []
@@ -309,13 +308,13 @@ class Ledger:
                 return Claim(is_new=False, record=record)
             if lock is not None and (cancelled.failed(len(parts) - 1) or cancelled.conflicted()):
                 # A response held the instance before: claim without its lock; containment takes it apart.
+                if not limit:
+                    return self._put_claim(finding, item, put)
                 return self._claim_together(finding, item, put, now=now, limit=limit, lock=None)
-            if count is None or limit is None or not (cancelled.failed(1) or cancelled.conflicted()):
+            if not limit or not (cancelled.failed(1) or cancelled.conflicted()):
                 raise LedgerError(f"claiming finding {finding.finding_id} was cancelled: {cancelled.reasons}") from None
             return self._claim_then_count(finding, item, put, cancelled, now=now, limit=limit)
-        if count is None or limit is None:
-            return Claim(True, FindingRecord.from_item(_dynamo(item)), locked=lock is not None)
-        slot = IsolationSlot(True, window, None, limit)
+        slot = IsolationSlot(True, breaker_window(now), None, limit) if limit else None
         return Claim(True, FindingRecord.from_item(_dynamo(item)), slot, locked=lock is not None)
 
     def _claim_then_count(
@@ -353,8 +352,8 @@ class Ledger:
                     {
                         ":kind": "lock",
                         ":holder": holder,
-                        ":until": Decimal(str(round(now + lease_seconds, 3))),
-                        ":now": Decimal(str(round(now, 3))),
+                        ":until": _epoch(now + lease_seconds),
+                        ":now": _epoch(now),
                         ":expires": self._expiry(now),
                     }
                 ),
@@ -388,7 +387,7 @@ class Ledger:
                 "delete_item",
                 Key=_dynamo({"pk": finding_id}),
                 ConditionExpression="lease_until = :lease AND attribute_not_exists(completed)",
-                ExpressionAttributeValues=_dynamo({":lease": Decimal(str(round(lease_until, 3)))}),
+                ExpressionAttributeValues=_dynamo({":lease": _epoch(lease_until)}),
             )
 
     def record_unconfirmed(self, finding: Finding, *, now: float, reason: str) -> str:
@@ -404,7 +403,7 @@ class Ledger:
                 "event_id": finding.event_id or "",
                 "event_source": finding.event_source or "",
                 "event_region": finding.event_region or "",
-                "expires_at": int(now) + self._retention_seconds,
+                "expires_at": self._expiry(now),
             }
         )
         self._request(
@@ -441,9 +440,7 @@ class Ledger:
                 Key=_dynamo({"pk": finding_id}),
                 UpdateExpression="SET lease_until = :until",
                 ConditionExpression="attribute_exists(pk) AND lease_until < :now",
-                ExpressionAttributeValues=_dynamo(
-                    {":until": Decimal(str(round(now + lease_seconds, 3))), ":now": Decimal(str(round(now, 3)))}
-                ),
+                ExpressionAttributeValues=_dynamo({":until": _epoch(now + lease_seconds), ":now": _epoch(now)}),
             )
         except _ConditionFailed:
             return False
@@ -579,7 +576,7 @@ class Ledger:
                         ":isolated": ISOLATED,
                         ":now": utc_timestamp(now),
                         ":by": released_by[:256],
-                        ":expires": int(now) + self._retention_seconds,
+                        ":expires": self._expiry(now),
                     }
                 ),
                 ReturnValues="ALL_NEW",
@@ -595,7 +592,7 @@ class Ledger:
             "query",
             IndexName=UNFINISHED_INDEX,
             KeyConditionExpression="unfinished = :unfinished AND lease_until < :now",
-            ExpressionAttributeValues=_dynamo({":unfinished": UNFINISHED, ":now": Decimal(str(round(now, 3)))}),
+            ExpressionAttributeValues=_dynamo({":unfinished": UNFINISHED, ":now": _epoch(now)}),
             Limit=limit,
         )
         return [UnfinishedFinding.from_item(item) for item in answer.get("Items", [])]
@@ -629,7 +626,7 @@ class Ledger:
             "instance_id": instance_id,
             "reason": reason,
             "until": exemption.until,
-            "until_epoch": Decimal(str(round(until, 3))),
+            "until_epoch": _epoch(until),
             "by": by,
             "created_at": utc_timestamp(now),
             "expires_at": int(until) + _EXEMPTION_KEPT_SECONDS,
@@ -859,6 +856,11 @@ def _count_request(account_id: str, finding_id: str, *, now: float, limit: int) 
         ),
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+def _epoch(seconds: float) -> Decimal:
+    """A time in epoch seconds as the ledger stores it: a number, to the millisecond."""
+    return Decimal(str(round(seconds, 3)))
 
 
 def _finding_item(

@@ -318,10 +318,14 @@ class Responder:
 
     # -- the flow ---------------------------------------------------------------------------------
 
-    def respond(self, event: Any, *, remaining_seconds: float | None = None) -> dict[str, Any]:
+    def respond(
+        self, event: Any, *, remaining_seconds: float | None = None, guardduty_copy: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The whole flow for one delivery. `guardduty_copy` is GuardDuty's copy the sweep has asked for already
+        (the event is built from it); a delivery from outside never carries one and is confirmed here."""
         finding = parse_finding(event)
         logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
-        response = self._claim(finding, remaining_seconds)
+        response = self._claim(finding, remaining_seconds, guardduty_copy)
         if response.delivery is Delivery.UNCONFIRMED:
             return self._announce_unconfirmed(response)
         if response.delivery is Delivery.IN_PROGRESS:
@@ -357,7 +361,9 @@ class Responder:
 
     # -- claim: once per finding, or resume what an earlier invocation left --------------------------
 
-    def _claim(self, finding: Finding, remaining_seconds: float | None) -> FindingResponse:
+    def _claim(
+        self, finding: Finding, remaining_seconds: float | None, guardduty_copy: dict[str, Any] | None = None
+    ) -> FindingResponse:
         """Claim the finding, look at the instance and ask GuardDuty for its copy, all at once.
 
         An isolating finding is counted by the circuit breaker in the claim's own write, so the
@@ -365,7 +371,7 @@ class Responder:
         Whatever follows reads GuardDuty's copy, never the event.
         """
         now, preliminary = self.clock(), self._decide_on(finding)
-        lease = (remaining_seconds or _DEFAULT_LEASE_SECONDS) + 5
+        lease = _lease_seconds(remaining_seconds)
         deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
         doubt = self._doubt_about_source(finding)
         if doubt is not None:
@@ -382,7 +388,7 @@ class Responder:
                 lock_instance=preliminary.isolates,
             ),
             lambda: _settled(lambda: self._look(finding)),
-            lambda: _settled(lambda: self.guardduty.copy_of(finding.finding_id)),
+            lambda: guardduty_copy or _settled(lambda: self.guardduty.copy_of(finding.finding_id)),
         )
         response = FindingResponse(
             finding, claim.record, preliminary, retry=not claim.is_new, deadline=deadline, claimed_at=now
@@ -672,7 +678,7 @@ class Responder:
     def _lock_and_look_again(self, response: FindingResponse, instance: InstanceFacts, estate: Estate) -> InstanceFacts:
         """Take the instance's lock (another response may have held it since the instance was described), then
         describe the instance again: what is moved and saved is how the instance is under the lock."""
-        lease = response.deadline - time.monotonic() + 5 if response.deadline is not None else _DEFAULT_LEASE_SECONDS
+        lease = _lease_seconds(response.deadline - time.monotonic() if response.deadline is not None else None)
         holder = response.finding.finding_id
         if not self.ledger.lock_instance(instance.instance_id, holder=holder, now=self.clock(), lease_seconds=lease):
             raise FindingInProgressError(
@@ -1026,7 +1032,7 @@ class Responder:
             "detail": copy,
         }
         try:
-            self.respond(event, remaining_seconds=remaining_seconds)
+            self.respond(event, remaining_seconds=remaining_seconds, guardduty_copy=copy)
         except FindingInProgressError:
             return "in_progress"
         except Exception:
@@ -1110,6 +1116,11 @@ class Responder:
         )
         self.ticketing.bounded(self.settings.jira_timeout_seconds, lambda: self.ticketing.add_comment(jira_key, text))
         return f"commented on {jira_key}", {}
+
+
+def _lease_seconds(remaining_seconds: float | None) -> float:
+    """How long a lease holds: the invocation's remaining time and a margin, or a default outside Lambda."""
+    return (remaining_seconds or _DEFAULT_LEASE_SECONDS) + 5
 
 
 def _of_isolated_incident(response: FindingResponse) -> bool:
