@@ -23,7 +23,8 @@ from guardduty_responder.ledger import Ledger
 from guardduty_responder.responder import Responder
 from guardduty_responder_tools.embedded import create_network, create_responder_resources, drain_messages
 from guardduty_responder_tools.guardduty_standin import GuardDutyStandIn
-from guardduty_responder_tools.jira_standin import JiraStandIn
+from guardduty_responder_tools.jira_standin import CLOUD, DATACENTER, REMOVED_SEARCH, JiraStandIn
+from jira_openapi import CLOUD_GATEWAY, Contract, ContractError
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "events"
 ACCOUNT = "123456789012"
@@ -67,11 +68,47 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     handler.reset()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_jira_deployments` run once against Jira Cloud and once against Jira Data Center."""
+    if "jira_deployment" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_jira_deployments"):
+        metafunc.parametrize("jira_deployment", [CLOUD, DATACENTER])
+
+
 @pytest.fixture
-def jira() -> Iterator[JiraStandIn]:
-    standin = JiraStandIn().start()
+def jira_deployment() -> str:
+    """Jira Cloud, unless the test is marked to run in both deployments."""
+    return CLOUD
+
+
+@pytest.fixture
+def jira(jira_deployment: str) -> Iterator[JiraStandIn]:
+    """The Jira stand-in; after the test, every request it got and every answer it gave are checked against
+    Atlassian's published API for its deployment (answers a test asked to be wrong excepted)."""
+    standin = JiraStandIn(deployment=jira_deployment).start()
     yield standin
     standin.stop()
+    problems = off_contract(standin)
+    assert not problems, "Jira exchanges outside Atlassian's API:\n" + "\n".join(problems)
+
+
+def off_contract(standin: JiraStandIn) -> list[str]:
+    contract = Contract(standin.deployment)
+    problems = []
+    for exchange in standin.exchanges:
+        asked = f"{exchange.method} {exchange.path}"
+        if standin.deployment == CLOUD and REMOVED_SEARCH.match(CLOUD_GATEWAY.sub("", exchange.path)):
+            problems.append(f"{asked}: a search Jira Cloud has removed")
+        try:
+            contract.check_request(exchange.method, exchange.path, exchange.query, exchange.body)
+        except ContractError as error:
+            problems.append(f"{asked}: request: {error}")
+        if exchange.deliberate or exchange.status is None:
+            continue
+        try:
+            contract.check_answer(exchange.method, exchange.path, exchange.status, exchange.answer)
+        except ContractError as error:
+            problems.append(f"{asked}: answer {exchange.status}: {error}")
+    return problems
 
 
 @pytest.fixture
@@ -117,8 +154,7 @@ class Stack:
         resources = create_responder_resources(
             lambda service: boto3.client(service, region_name=REGION),
             table_name=TABLE,
-            jira_url=jira.url,
-            jira_token=self.jira_token,
+            jira_secret=jira.secret_for(self.jira_token),
         )
         self.topic_arn, self.queue_url, secret_arn = resources.topic_arn, resources.queue_url, resources.secret_arn
         self.vpc_id, self.subnet_id = create_network(self.ec2, REGION)
@@ -154,6 +190,16 @@ class Stack:
 
     def settings(self) -> Settings:
         return Settings.from_environ(self.env)
+
+    def jira_secret(self) -> dict[str, Any]:
+        arn = self.settings().jira_secret_arn
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        return json.loads(secrets.get_secret_value(SecretId=arn)["SecretString"])  # type: ignore[no-any-return]
+
+    def put_jira_secret(self, secret: dict[str, Any]) -> None:
+        """A new value of the Jira secret, as an operator's rotation writes it (warm containers keep the old one)."""
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets.put_secret_value(SecretId=self.settings().jira_secret_arn, SecretString=json.dumps(secret))
 
     def responder(self, clients: AwsClients | None = None) -> Responder:
         return Responder(self.settings(), clients or AwsClients(region=REGION))

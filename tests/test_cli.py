@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from guardduty_responder_tools import cli, demo
+from guardduty_responder_tools.jira_standin import Project
 
 from conftest import FIXTURES, Stack, load_event
 
@@ -21,7 +22,14 @@ def write_event(directory: pathlib.Path, event: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["replay", "--help"], ["release", "--help"], ["status", "--help"], ["demo", "--help"]],
+    [
+        ["--help"],
+        ["replay", "--help"],
+        ["release", "--help"],
+        ["status", "--help"],
+        ["demo", "--help"],
+        ["check-jira", "--help"],
+    ],
     ids=lambda argv: " ".join(argv),
 )
 def test_help_of_the_tool_and_of_every_command_exits_0(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -179,3 +187,22 @@ def test_replay_local_runs_on_a_throwaway_estate(capsys: pytest.CaptureFixture[s
 def test_local_is_refused_where_it_would_find_nothing(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--local", *command]) == cli.EXIT_USAGE
     assert "--local does not apply" in capsys.readouterr().err
+
+
+def test_check_jira_passes_on_a_ready_project_and_fails_naming_the_remedy(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["check-jira"]) == cli.EXIT_OK
+    assert capsys.readouterr().out.count("PASS") == 8
+
+    stack.jira.projects["SEC"] = Project(screen=("summary", "issuetype", "project", "description", "priority"))
+    assert cli.main(["check-jira", "--output", "json"]) == cli.EXIT_FAILED
+    checks = {check["check"]: check for check in json.loads(capsys.readouterr().out)}
+    assert checks["field labels"]["ok"] is False and "add it to the screen" in checks["field labels"]["detail"]
+    assert stack.jira.issues == {}
+
+
+def test_check_jira_local_checks_the_embedded_jira_cloud(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--local", "check-jira"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "Jira Cloud at http://127.0.0.1:" in out and "FAIL" not in out

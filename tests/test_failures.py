@@ -64,7 +64,7 @@ def test_jira_down_never_blocks_containment_and_the_next_delivery_files_once(sta
 def test_an_issue_filed_by_a_request_whose_answer_was_lost_is_found_not_refiled(stack: Stack) -> None:
     instance_id = stack.launch()
     event = stack.event("tor_client", instance_id)
-    stack.jira.hang(3.5, times=1)  # Jira files the issue, but only after the client gave up waiting
+    stack.jira.hang(3.5, times=1, only=r"/issue$")  # Jira files the issue, but only after the client gave up waiting
 
     with pytest.raises(IncompleteResponseError):
         stack.invoke(event)

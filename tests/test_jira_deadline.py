@@ -16,6 +16,8 @@ from guardduty_responder.responder import IncompleteResponseError
 
 from conftest import Stack
 
+pytestmark = pytest.mark.both_jira_deployments
+
 
 def wait_until_answered(stack: Stack, seconds: float = 60) -> None:
     """Until no answer is being trickled any more, and a moment for a client to act on the last one."""
@@ -36,7 +38,7 @@ def test_a_jira_that_trickles_its_answer_cannot_hold_the_message_back(stack: Sta
     event = stack.event("tor_client", instance_id)
     finding_id = event["detail"]["id"]
     # A byte every 0.1 s: no read comes near the read timeout, and the whole answer takes over 15 s.
-    stack.jira.trickle(0.1)
+    stack.jira.trickle(0.1, only=r"/issue$")
 
     started = time.monotonic()
     with pytest.raises(IncompleteResponseError, match="ticket"):
@@ -76,14 +78,14 @@ def test_an_attempt_that_gave_up_sends_jira_nothing_more_so_the_retry_files_the_
     the next retry, in another container, has filed the issue."""
     instance_id = stack.launch()
     event = stack.event("tor_client", instance_id)
-    stack.jira.fail(503)
+    stack.jira.fail(503, only=r"/issue$")
     with pytest.raises(IncompleteResponseError, match="ticket"):
         stack.invoke(event)
     assert len(stack.messages()) == 1 and stack.jira.issues == {}
     refused = len(issue_requests(stack))
 
     # A byte every 0.05 s: the search's answer takes several seconds, well beyond the 2 s budget.
-    stack.jira.trickle(0.05)
+    stack.jira.trickle(0.05, only="search")
     with pytest.raises(IncompleteResponseError, match="ticket"):
         stack.invoke(event)
     assert stack.jira.trickling == 1
@@ -101,7 +103,7 @@ def test_an_attempt_that_gave_up_sends_jira_nothing_more_so_the_retry_files_the_
 def test_a_retry_in_the_same_container_takes_the_late_answer_without_asking_jira_again(stack: Stack) -> None:
     instance_id = stack.launch()
     event = stack.event("tor_client", instance_id)
-    stack.jira.trickle(0.03)  # the answer to the create takes several seconds, beyond the 2 s budget
+    stack.jira.trickle(0.03, only=r"/issue$")  # the answer to the create takes several seconds, beyond the 2 s budget
 
     with pytest.raises(IncompleteResponseError, match="ticket"):
         stack.invoke(event)

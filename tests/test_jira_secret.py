@@ -7,21 +7,23 @@ stand-ins listen on 127.0.0.1, which is why a loopback address may be reached wi
 from __future__ import annotations
 
 import json
+import re
 import socket
 from typing import Any
 
 import boto3
 import pytest
 
-from guardduty_responder import ticketing
+from guardduty_responder import jira
 from guardduty_responder.responder import IncompleteResponseError
 from guardduty_responder.ticketing import TicketingError
+from guardduty_responder_tools.jira_standin import CLOUD_ID
 
 from conftest import REGION, Stack
 
 
 def check_jira_url(url: Any) -> str:
-    return ticketing.check_jira_url(url)
+    return jira.check_jira_url(url)
 
 
 @pytest.fixture
@@ -93,6 +95,7 @@ def put_jira_url(stack: Stack, url: str) -> None:
     client.put_secret_value(SecretId=arn, SecretString=json.dumps({**secret, "url": url}))
 
 
+@pytest.mark.both_jira_deployments
 def test_a_plain_http_jira_fails_the_jira_step_alone_and_the_retry_files_once_it_is_fixed(
     stack: Stack, resolved_elsewhere: list[str]
 ) -> None:
@@ -118,3 +121,122 @@ def test_a_plain_http_jira_fails_the_jira_step_alone_and_the_retry_files_once_it
 
     assert summary["jira_key"] == next(iter(stack.jira.issues)) and len(stack.jira.issues) == 1
     assert stack.messages() == [] and stack.record(finding_id)["completed"] is True
+
+
+# -- which Jira, and how the responder signs in ---------------------------------------------------------------
+
+GATEWAY = "https://api.atlassian.com/ex/jira/"
+
+
+@pytest.mark.parametrize(
+    ("secret", "api_url", "deployment", "bearer"),
+    [
+        (
+            {"url": "https://jira.example.com/", "username": "a@example.com", "api_token": "tok-value"},
+            "https://jira.example.com",
+            None,
+            False,
+        ),
+        ({"url": "https://jira.example.com", "token": "tok-value"}, "https://jira.example.com", None, True),
+        (
+            {"url": "https://jira.example.com", "token": "tok-value", "deployment": "datacenter"},
+            "https://jira.example.com",
+            "datacenter",
+            True,
+        ),
+        (
+            {
+                "url": "https://sec.example.org",
+                "username": "a@example.com",
+                "api_token": "tok-value",
+                "deployment": "cloud",
+            },
+            "https://sec.example.org",
+            "cloud",
+            False,
+        ),
+        (
+            {"cloud_id": CLOUD_ID, "username": "svc@example.com", "api_token": "tok-value"},
+            GATEWAY + CLOUD_ID,
+            "cloud",
+            False,
+        ),
+        (
+            {"cloud_id": CLOUD_ID, "username": "svc@example.com", "api_token": "tok-value", "deployment": "cloud"},
+            GATEWAY + CLOUD_ID,
+            "cloud",
+            False,
+        ),
+    ],
+)
+def test_each_form_of_the_secret_names_where_the_api_is_and_how_to_sign_in(
+    secret: dict[str, str], api_url: str, deployment: str | None, bearer: bool
+) -> None:
+    site = jira.JiraSite.from_secret(json.dumps(secret))
+
+    assert (site.api_url, site.deployment, site.bearer) == (api_url, deployment, bearer)
+    assert "tok-value" not in repr(site)
+
+
+@pytest.mark.parametrize(
+    ("secret", "named"),
+    [
+        ("not json", "not a JSON object"),
+        ('["a list"]', "not a JSON object"),
+        ({"url": "https://jira.example.com"}, "neither 'token' nor 'username' and 'api_token'"),
+        (
+            {"url": "https://j.example.com", "token": "s3cret-value", "deployment": "cloud"},
+            "Data Center personal access token",
+        ),
+        (
+            {"url": "https://j.example.com", "token": "s3cret-value", "deployment": "server"},
+            'must be "cloud" or "datacenter"',
+        ),
+        ({"cloud_id": "../../admin", "username": "a", "api_token": "s3cret-value"}, "not a cloud id"),
+        ({"cloud_id": CLOUD_ID, "token": "s3cret-value"}, "goes with 'username'"),
+        (
+            {"cloud_id": CLOUD_ID, "username": "a", "api_token": "s3cret-value", "deployment": "datacenter"},
+            "only Jira Cloud has",
+        ),
+    ],
+)
+def test_a_secret_the_responder_cannot_use_is_refused_naming_the_problem_not_the_values(
+    secret: object, named: str
+) -> None:
+    with pytest.raises(TicketingError, match=re.escape(named)) as refused:
+        jira.JiraSite.from_secret(secret if isinstance(secret, str) else json.dumps(secret))
+
+    assert "s3cret-value" not in str(refused.value)
+
+
+def test_a_scoped_token_goes_through_the_gateway_with_the_cloud_id(stack: Stack) -> None:
+    secret = stack.jira_secret()
+    # The stand-in plays Atlassian's gateway too: `url` names the gateway when `cloud_id` is set.
+    stack.put_jira_secret(
+        {"cloud_id": CLOUD_ID, "url": stack.jira.url, **{k: secret[k] for k in ("username", "api_token")}}
+    )
+
+    summary = stack.invoke(stack.event("tor_client", stack.launch()))
+
+    assert summary["jira_key"] == next(iter(stack.jira.issues))
+    paths = [path for _, path, _ in stack.jira.requests]
+    assert paths and all(path.startswith(f"/ex/jira/{CLOUD_ID}/rest/api/2/") for path in paths), paths
+    assert not any(path.endswith("/serverInfo") for path in paths)  # a cloud id is Cloud: nothing to ask
+
+
+def test_a_secret_that_says_data_center_of_a_cloud_site_gets_410_and_the_remedy(stack: Stack) -> None:
+    stack.put_jira_secret({**stack.jira_secret(), "deployment": "datacenter"})
+    event = stack.event("tor_client", stack.launch())
+    stack.jira.lose_answers(only=r"/rest/api/2/issue$")
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(event)
+
+    with pytest.raises(IncompleteResponseError, match="HTTP 410"):
+        stack.invoke(event)  # the retry searches where Data Center would
+
+    error = stack.record(event["detail"]["id"])["steps"]["ticket"]["error"]
+    assert "The requested API has been removed" in error
+    assert 'Jira Cloud answers 410 here: set "deployment": "cloud" in the Jira secret' in error
+    assert len(stack.jira.issues) == 1
+    # The removed search is this test's very point: it is not held against the responder's requests.
+    stack.jira.exchanges.clear()

@@ -98,6 +98,9 @@ class FindingRecord:
     instance: Mapping[str, Any] | None = None
     isolated_at: str = ""
     completed: bool = False
+    # When an invocation last sent Jira the request that files this finding's issue (epoch seconds),
+    # so that a retry knows an issue may exist that Jira's search does not show yet.
+    ticket_filing: float | None = None
 
     def step_done(self, name: str) -> bool:
         state = self.steps.get(name)
@@ -125,6 +128,7 @@ class FindingRecord:
             instance=data.get("instance"),
             isolated_at=data.get("isolated_at", ""),
             completed=bool(data.get("completed", False)),
+            ticket_filing=float(data["ticket_filing"]) if data.get("ticket_filing") is not None else None,
         )
 
 
@@ -470,6 +474,14 @@ class Ledger:
         if release_lease:
             assignments["lease_until"] = Decimal(0)
         self._update(finding_id, assignments, steps, removing=removing)
+
+    def mark_ticket_filing(self, finding_id: str, *, now: float) -> None:
+        """Note that the request filing the finding's issue is about to be sent (see FindingRecord.ticket_filing)."""
+        self._update(finding_id, {"ticket_filing": _epoch(now)})
+
+    def clear_ticket_filing(self, finding_id: str) -> None:
+        """Jira answered that it filed nothing: no issue of this finding can be waiting for its search index."""
+        self._update(finding_id, {}, removing=("ticket_filing",))
 
     def get_finding(self, finding_id: str) -> FindingRecord | None:
         item = self._get(finding_id)

@@ -42,6 +42,7 @@ from .isolation import (
     refused_restores,
     restore_groups,
 )
+from .jira import JiraRefused, JiraTicketing
 from .ledger import (
     ISOLATED,
     RELEASED,
@@ -78,7 +79,7 @@ from .steps import (
     StepStatus,
     run_step,
 )
-from .ticketing import JiraTicketing, TicketingError, comment_text, finding_label, plain, ticket_text
+from .ticketing import TicketingError, comment_text, finding_label, plain, ticket_text
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ _SWEEP_SECONDS_PER_FINDING = 15.0
 # The Jira step (a search, then a create or a comment) takes JIRA_TIMEOUT_SECONDS at most in all;
 # the SNS message and the final record need a few seconds after it.
 _SECONDS_AFTER_JIRA = 3.0
+# How long after a create was sent an issue Jira's search does not show is taken not to exist. Jira
+# Cloud's search is eventually consistent: a retry within this window that finds a create under way
+# and no issue waits for the next delivery rather than file a second one.
+JIRA_SEARCH_SETTLE_SECONDS = 120.0
 # The single step whose state, once recorded, completes a phase whatever the phase marker says. Not
 # containment: a record from before phases were recorded is resumed as it was written, by looking again.
 _PHASE_STEP = {Phase.TICKETED: Step.TICKET, Phase.NOTIFIED: Step.NOTIFY}
@@ -883,17 +888,42 @@ class Responder:
             snapshot_ids=response.snapshot_ids,
             original_groups=response.original_groups,
         )
-        # A delivery after the first may follow a crash, or a timeout, between filing and recording: look first.
-        search = response.retry
-
-        def file() -> str:
-            found = self.ticketing.find_issue(finding_label(finding.finding_id)) if search else None
-            return found or self.ticketing.create_issue(issue)
-
-        key = self._within_jira_budget(file, finding)
+        key = self._within_jira_budget(lambda: self._find_or_file(response, issue), finding)
         if incident is not None:
             self.ledger.set_incident_ticket(finding.instance_id, key)
         return f"Jira issue {key}", {"jira_key": key}
+
+    def _find_or_file(self, response: FindingResponse, issue: Any) -> str:
+        """The finding's issue: the one an earlier delivery filed, if any, else a new one.
+
+        The create is marked in the ledger before it is sent. A delivery after the first may follow
+        a crash, or a lost answer, between filing and recording: it looks first, and when a create
+        was under way and Jira's search does not show its issue yet, it waits for the next delivery
+        (up to JIRA_SEARCH_SETTLE_SECONDS after that create) rather than file a second issue.
+        """
+        finding_id, record = response.finding.finding_id, response.record
+        if record.jira_key:
+            return record.jira_key
+        if response.retry:
+            found = self.ticketing.find_issue(finding_label(finding_id))
+            if found:
+                return found
+            age = self.clock() - record.ticket_filing if record.ticket_filing is not None else None
+            if age is not None and age < JIRA_SEARCH_SETTLE_SECONDS:
+                raise TicketingError(
+                    f"an issue was being filed {max(age, 0):.0f} s ago and Jira's search does not show it yet: "
+                    f"looked for again with the next delivery, and filed anew only if it is still not found "
+                    f"{JIRA_SEARCH_SETTLE_SECONDS:.0f} s after"
+                )
+        try:
+            return self.ticketing.create_issue(
+                issue, before_sending=lambda: self.ledger.mark_ticket_filing(finding_id, now=self.clock())
+            )
+        except JiraRefused as refused:
+            if refused.nothing_done:
+                # Jira answered that it filed nothing: the next delivery need not wait for its search.
+                self.ledger.clear_ticket_filing(finding_id)
+            raise
 
     def _comment_on_incident(self, known_key: str | None, label: str, text: str) -> str:
         key = known_key or self.ticketing.find_issue(label)

@@ -131,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--local does not apply: the embedded AWS lives only as long as one command.",
         _sweep,
     )
+    command(
+        "check-jira",
+        "check, before the first incident, that Jira takes the issues the responder files",
+        "Read the Jira secret (JIRA_SECRET_ARN) and check what an incident needs of Jira: the secret's\n"
+        "form and the deployment (Cloud or Data Center: what the secret says, else what Jira's\n"
+        "serverInfo says), a search of the project through the endpoint that deployment answers, the\n"
+        "issue type (JIRA_ISSUE_TYPE) in the project's create metadata, the fields the responder sets\n"
+        "(summary, description, priority, labels) on its create screen, and the priorities it files\n"
+        "with in the project's priority scheme. Each check is PASS or FAIL with the remedy; exit 1 on\n"
+        "any FAIL. Changes nothing in Jira.\n\n"
+        "With --local it checks the embedded stack's Jira stand-in (Jira Cloud).",
+        _check_jira,
+    )
     exempt = command(
         "exempt",
         "exempt an instance from isolation in the responder's ledger, or remove its exemption",
@@ -451,6 +464,38 @@ def _sweep(args: argparse.Namespace) -> int:
     if result.get("error"):
         raise OperationFailed(f"the sweep could not list the unfinished findings: {result['error']}")
     return EXIT_FAILED if result["failed"] else 0
+
+
+def _check_jira(args: argparse.Namespace) -> int:
+    if not args.local:
+        settings = _settings()
+        return _print_jira_checks(args, settings, _session(args).client("secretsmanager"))
+    _refuse_profile_with_local(args)
+    region = args.region or "us-east-1"
+    with _embedded(region) as aws:
+        return _print_jira_checks(args, _settings(), aws.client("secretsmanager"))
+
+
+def _print_jira_checks(args: argparse.Namespace, settings: Any, secrets: Any) -> int:
+    from guardduty_responder.jira import JiraTicketing
+    from guardduty_responder.ticketing import PRIORITY_NAMES
+
+    from .terminal import table
+
+    ticketing = JiraTicketing(
+        secrets,
+        secret_arn=settings.jira_secret_arn,
+        project_key=settings.jira_project_key,
+        issue_type=settings.jira_issue_type,
+        timeout_seconds=settings.jira_timeout_seconds,
+    )
+    checks = ticketing.check_project(PRIORITY_NAMES)
+    if args.output == "json":
+        _print_json([{"check": check.name, "ok": check.ok, "detail": check.detail} for check in checks])
+    else:
+        rows = [[check.name, "PASS" if check.ok else "FAIL", check.detail] for check in checks]
+        print(table(["check", "result", "detail / remedy"], rows, max_widths=[28, 6, 80]))
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
 
 
 def _exempt(args: argparse.Namespace) -> int:

@@ -335,7 +335,7 @@ class DemoRun:
             self.display.line(f"  {name:<13}{instance_id}  {shown:<28} {notes[name]}")
         self.display.line(
             f"  responder: table {aws.table_name}, topic guardduty-responder, "
-            f"Jira stand-in {aws.jira.url} (project SEC)"
+            f"Jira stand-in {aws.jira.url} (Jira Cloud, project SEC)"
         )
 
     def _group(self, vpc_id: str, name: str, description: str, port: int | None, cidr: str | None) -> str:

@@ -57,7 +57,7 @@ class ResponderResources:
 
 
 def create_responder_resources(
-    client: Callable[[str], Any], *, table_name: str, jira_url: str, jira_token: str
+    client: Callable[[str], Any], *, table_name: str, jira_secret: Mapping[str, str]
 ) -> ResponderResources:
     """What the Terraform module creates, in the account `client` reaches: ledger, topic, Jira secret."""
     client("dynamodb").create_table(
@@ -88,7 +88,7 @@ def create_responder_resources(
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     secret_arn = client("secretsmanager").create_secret(
         Name="guardduty-responder/jira",
-        SecretString=json.dumps({"url": jira_url, "username": "responder@example.com", "api_token": jira_token}),
+        SecretString=json.dumps(dict(jira_secret)),
     )["ARN"]
     return ResponderResources(topic_arn=topic_arn, queue_url=queue_url, secret_arn=secret_arn)
 
@@ -198,7 +198,7 @@ class EmbeddedAws:
     def _create_responder_resources(self) -> None:
         """What the Terraform module creates: the ledger, the topic, the Jira secret."""
         resources = create_responder_resources(
-            self.client, table_name=self.table_name, jira_url=self.jira.url, jira_token="local-stand-in-token"
+            self.client, table_name=self.table_name, jira_secret=self.jira.secret_for("local-stand-in-token")
         )
         self.topic_arn, self.queue_url, self.secret_arn = resources.topic_arn, resources.queue_url, resources.secret_arn
         self._set_environ(

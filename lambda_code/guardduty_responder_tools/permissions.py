@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from guardduty_responder import accounts, credentials, evidence, guardduty, isolation, ledger, notification, ticketing
+from guardduty_responder import accounts, credentials, evidence, guardduty, isolation, jira, ledger, notification
 
 ESTATE_MODULES = (isolation, evidence)
-HOME_MODULES = (ledger, notification, ticketing, guardduty)
+HOME_MODULES = (ledger, notification, jira, guardduty)
 DECLARING_MODULES = ESTATE_MODULES + (credentials,) + HOME_MODULES + (accounts,)
 
 
