@@ -8,6 +8,7 @@ listens on 127.0.0.1: no host name says which deployment it is.
 
 from __future__ import annotations
 
+import base64
 import time
 from decimal import Decimal
 
@@ -133,15 +134,14 @@ def test_a_retry_never_files_a_second_issue_while_the_search_index_lags(stack: S
 
 
 def test_past_the_settle_window_a_create_that_left_no_issue_is_sent_again(stack: Stack) -> None:
-    """The create's answer was lost and Jira never filed it (it hung up first): the retry waits for the
-    search to settle, then files the one issue."""
+    """The create's connection dropped before Jira carried it out: the client cannot tell, so the retry
+    waits for the search to settle, then files the one issue."""
     event = stack.event("tor_client", stack.launch())
     finding_id = event["detail"]["id"]
-    stack.jira.hang(4, only=r"/rest/api/2/issue$")  # past the 2 s budget; the stand-in then files it...
+    stack.jira.drop_requests(only=r"/rest/api/2/issue$")
     with pytest.raises(IncompleteResponseError, match="ticket"):
         stack.invoke(event)
-    time.sleep(2.5)
-    stack.jira.issues.clear()  # ...so take it back: this Jira lost the request
+    assert stack.jira.issues == {}
     handler.reset()
     with pytest.raises(IncompleteResponseError, match="search does not show it yet"):
         stack.invoke(event)
@@ -351,3 +351,101 @@ def test_each_missing_piece_of_the_project_is_named_with_its_remedy(stack: Stack
     stack.configure(JIRA_PROJECT_KEY="NOPE", JIRA_ISSUE_TYPE="Task")
     found = checks(stack)
     assert found["issue type Task"][0] is False and "check JIRA_PROJECT_KEY" in found["issue type Task"][1]
+
+
+# -- answers nobody should send, read safely --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"errorMessages": 5, "errors": []}, {"errorMessages": [None, {"x": 1}], "errors": "no"}, ["not", "an", "object"]],
+)
+def test_an_error_answer_of_any_shape_is_a_step_error_and_the_message_goes_out(stack: Stack, body: object) -> None:
+    event = stack.event("tor_client", stack.launch())
+    finding_id = event["detail"]["id"]
+    stack.jira.fail(400, body=body, only=r"/rest/api/2/issue$")
+
+    with pytest.raises(IncompleteResponseError, match="HTTP 400"):
+        stack.invoke(event)
+
+    assert "HTTP 400" in ticket_error(stack, finding_id)
+    assert len(stack.messages()) == 1
+    assert_let_go(stack, finding_id)
+
+
+@pytest.mark.parametrize("fields", [None, {}, "labels", ["labels"]])
+def test_a_search_hit_whose_labels_did_not_come_back_is_still_the_issue(stack: Stack, fields: object) -> None:
+    event = stack.event("tor_client", stack.launch())
+    stack.jira.lose_answers(only=r"/rest/api/2/issue$")
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(event)
+    (key,) = stack.jira.issues
+    stack.jira.fail(200, body={"issues": [{"id": "10001", "key": key, "fields": fields}]}, only="/search")
+
+    handler.reset()
+    summary = stack.invoke(event)
+
+    assert summary["jira_key"] == key and creates(stack) == 1
+
+
+@pytest.mark.parametrize("status", [303, 500, 502, 504, 524])
+def test_an_answer_that_may_follow_a_create_keeps_the_mark(stack: Stack, status: int) -> None:
+    event = stack.event("tor_client", stack.launch())
+    stack.jira.fail(status, only=r"/rest/api/2/issue$")
+
+    with pytest.raises(IncompleteResponseError, match=f"HTTP {status}"):
+        stack.invoke(event)
+
+    assert "ticket_filing" in stack.record(event["detail"]["id"])
+
+
+def test_rate_limits_are_waited_out_three_times_at_most(stack: Stack) -> None:
+    stack.configure(JIRA_TIMEOUT_SECONDS="10")
+    event = stack.event("tor_client", stack.launch())
+    stack.jira.fail(429, times=10, headers={"Retry-After": "0"}, only=r"/rest/api/2/issue$")
+
+    with pytest.raises(IncompleteResponseError, match="rate-limited the create issue 4 times in a row"):
+        stack.invoke(event)
+
+    assert creates(stack) == 4
+
+
+def test_jiras_reason_for_refusing_the_priority_is_inert_in_the_issue(stack: Stack) -> None:
+    reason = "see [here|http://evil.example/x] *now*"
+    stack.jira.fail(400, body={"errorMessages": [], "errors": {"priority": reason}}, only=r"/rest/api/2/issue$")
+
+    summary = stack.invoke(stack.event("tor_client", stack.launch()))
+
+    description = stack.jira.issues[summary["jira_key"]]["fields"]["description"]
+    assert "could not be set: see \\[here\\|http\\[:\\]//evil.example/x\\] \\*now\\*" in description
+    assert "[here|http://" not in description
+
+
+def test_an_answer_echoing_the_credentials_never_carries_them_further(stack: Stack) -> None:
+    secret = stack.jira_secret()
+    token = secret.get("api_token") or secret["token"]
+    username = secret.get("username")
+    basic = base64.b64encode(f"{username}:{token}".encode()).decode() if username else token
+    echoed = f"bad request; Authorization: Basic {basic}; Bearer {token}"
+    event = stack.event("tor_client", stack.launch())
+    finding_id = event["detail"]["id"]
+    stack.jira.fail(400, body={"errorMessages": [echoed], "errors": {}}, only=r"/rest/api/2/issue$")
+
+    with pytest.raises(IncompleteResponseError) as failed:
+        stack.invoke(event)
+
+    error = ticket_error(stack, finding_id)
+    message = stack.messages()[0]["Message"]
+    for text in (error, message, str(failed.value)):
+        assert token not in text and basic not in text
+    assert "[redacted]" in error
+
+
+def test_the_project_check_never_waits_past_its_budget(stack: Stack) -> None:
+    stack.jira.fail(429, times=10, headers={"Retry-After": "86400"}, only="createmeta")
+
+    started = time.monotonic()
+    found = checks(stack)
+
+    assert time.monotonic() - started < 20
+    assert found["issue type Task"][0] is False and "HTTP 429" in found["issue type Task"][1]

@@ -85,7 +85,7 @@ def test_credentials_in_the_url_never_reach_the_error() -> None:
     with pytest.raises(TicketingError) as refused:
         check_jira_url("http://responder:s3cret@jira.example.com/")
 
-    assert "s3cret" not in str(refused.value) and "jira.example.com" in str(refused.value)
+    assert "s3cret" not in str(refused.value) and "must not hold credentials" in str(refused.value)
 
 
 def put_jira_url(stack: Stack, url: str) -> None:
@@ -184,6 +184,8 @@ def test_each_form_of_the_secret_names_where_the_api_is_and_how_to_sign_in(
         ("not json", "not a JSON object"),
         ('["a list"]', "not a JSON object"),
         ({"url": "https://jira.example.com"}, "neither 'token' nor 'username' and 'api_token'"),
+        ({"url": "https://a:s3cret-value@jira.example.com", "token": "t"}, "must not hold credentials"),
+        ({"cloud_id": CLOUD_ID + "\n", "username": "a", "api_token": "s3cret-value"}, "not a cloud id"),
         (
             {"url": "https://j.example.com", "token": "s3cret-value", "deployment": "cloud"},
             "Data Center personal access token",
@@ -240,3 +242,9 @@ def test_a_secret_that_says_data_center_of_a_cloud_site_gets_410_and_the_remedy(
     assert len(stack.jira.issues) == 1
     # The removed search is this test's very point: it is not held against the responder's requests.
     stack.jira.exchanges.clear()
+
+
+@pytest.mark.parametrize("key", ["SEC-1\n", "SEC-1/../x", "sec-1", "SEC-0", ""])
+def test_only_an_issue_key_is_taken_for_one(key: str) -> None:
+    with pytest.raises(TicketingError, match="without an issue key"):
+        jira._issue_key({"key": key}, "issue creation")

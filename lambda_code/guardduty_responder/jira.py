@@ -22,6 +22,7 @@ runs on a thread of its own, which the step waits for up to a deadline (`JiraTic
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import email.utils
 import ipaddress
@@ -34,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlparse
 
-from .steps import StepSkipped
-from .ticketing import TicketingError, TicketText, plain
+from .steps import STEP_ERRORS, StepSkipped
+from .ticketing import TicketingError, TicketText, plain, untrusted
 
 PERMISSIONS = ("secretsmanager:GetSecretValue",)
 
@@ -67,9 +68,13 @@ class JiraRefused(TicketingError):
 
     @property
     def nothing_done(self) -> bool:
-        """False for the statuses that may come after the work was done: a 500 from a listener that
-        failed once the issue existed, a 502 or 504 from a proxy that gave up on a Jira still working."""
-        return self.status not in (500, 502, 504)
+        """Whether the answer says the request was not carried out: a 4xx, a 501 or a 503.
+
+        Any other status may come after the work was done: a redirect after the create, a 500 from a
+        listener that failed once the issue existed, a 502, 504 or a proxy's own 5xx from a proxy
+        that gave up on a Jira still working.
+        """
+        return 400 <= self.status < 500 or self.status in (501, 503)
 
 
 # -- the secret -------------------------------------------------------------------------------------
@@ -128,7 +133,7 @@ def _deployment_of(secret: Mapping[str, Any]) -> str | None:
 def _gateway_site(secret: Mapping[str, Any], deployment: str | None) -> JiraSite:
     """A Cloud site reached through the gateway by its cloud id: scoped API tokens and service accounts."""
     cloud_id = secret["cloud_id"]
-    if not isinstance(cloud_id, str) or not _CLOUD_ID.match(cloud_id):
+    if not isinstance(cloud_id, str) or not _CLOUD_ID.fullmatch(cloud_id):
         raise TicketingError("the Jira secret's 'cloud_id' is not a cloud id (letters, digits and hyphens)")
     if deployment == DATACENTER:
         raise TicketingError("the Jira secret has a 'cloud_id', which only Jira Cloud has, and says \"datacenter\"")
@@ -155,6 +160,8 @@ def check_jira_url(url: object) -> str:
     parsed = urlparse(url) if isinstance(url, str) else None
     if parsed is None or parsed.scheme not in ("https", "http") or not parsed.hostname:
         raise TicketingError("the Jira secret has no usable 'url' (https://your-jira.example.com)")
+    if parsed.username is not None or parsed.password is not None:
+        raise TicketingError("the Jira secret's url must not hold credentials: put them in 'username' and 'api_token'")
     if parsed.scheme == "http" and not _loopback(parsed.hostname):
         raise TicketingError(
             f"the Jira secret's url must be https:// (plain http:// only to a loopback address: 127.0.0.0/8, ::1, "
@@ -188,8 +195,10 @@ class _Attempt:
     def run(self, work: Callable[[], Any]) -> None:
         try:
             self.value = work()
-        except BaseException as error:  # handed to the caller, who raises it
+        except _STEP_OUTCOMES as error:  # handed to the caller, who raises it
             self.error = error
+        except Exception as error:  # an answer read wrongly must cost the ticket, not the message
+            self.error = TicketingError(f"Jira's answer could not be used: {type(error).__name__}: {error}"[:300])
         finally:
             self.done.set()
 
@@ -202,6 +211,8 @@ class _Attempt:
         return self.given_up.is_set() or time.monotonic() >= self.ends
 
 
+# What a step makes of an error (a failure or a skip); anything else from the work is made a TicketingError.
+_STEP_OUTCOMES: tuple[type[BaseException], ...] = (*STEP_ERRORS, StepSkipped)
 # The attempt whose thread is running: its requests stop once the caller has given up on it.
 _ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar("jira_attempt", default=None)
 
@@ -210,6 +221,8 @@ _ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar("jira
 class _Connection:
     client: Any
     deployment: str
+    # What must never appear in an error: the token, and the Authorization values made of it.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -300,8 +313,10 @@ class JiraTicketing:
             raise TicketingError(f"Jira answered the search without a list of issues: {_shape(answer)}")
         for issue in issues:
             key = _issue_key(issue, "search")
-            labels = (issue.get("fields") or {}).get("labels")
-            if isinstance(labels, list) and label in labels:
+            fields = issue.get("fields")
+            labels = fields.get("labels") if isinstance(fields, dict) else None
+            # The query asked for the label: an issue whose labels did not come back is taken as a match.
+            if not isinstance(labels, list) or label in labels:
                 return key
         return None
 
@@ -319,22 +334,34 @@ class JiraTicketing:
             "priority": {"name": text.priority},
             "labels": list(text.labels),
         }
-        self._connect()
-        before_sending()
-        try:
-            created = self._send("create issue", "POST", "rest/api/2/issue", body={"fields": fields}, expect=(200, 201))
-        except JiraRefused as refused:
-            if refused.status != 400 or set(refused.errors) != {"priority"}:
-                raise
-            note = f"\n\nPriority {text.priority} could not be set: {refused.errors['priority']}"
+        created, refused_priority = self._create(fields, before_sending)
+        if refused_priority is not None:
+            note = f"\n\nPriority {text.priority} could not be set: {untrusted(refused_priority, 300)}"
             fields = {**{k: v for k, v in fields.items() if k != "priority"}, "description": text.description + note}
-            created = self._send("create issue", "POST", "rest/api/2/issue", body={"fields": fields}, expect=(200, 201))
+            created, _ = self._create(fields, before_sending)
         return _issue_key(created, "issue creation")
 
+    def _create(self, fields: dict[str, Any], before_sending: Callable[[], None]) -> tuple[Any, str | None]:
+        """Jira's answer to one create, or Jira's reason when it refused the priority alone."""
+        try:
+            answer = self._send(
+                "create issue",
+                "POST",
+                "rest/api/2/issue",
+                body={"fields": fields},
+                expect=(200, 201),
+                before=before_sending,
+            )
+            return answer, None
+        except JiraRefused as refused:
+            if refused.status != 400 or set(refused.errors) != {"priority"} or "priority" not in fields:
+                raise
+            return None, refused.errors["priority"]
+
     def add_comment(self, issue_key: str, body: str) -> None:
-        if not _ISSUE_KEY.match(issue_key):
+        if not _ISSUE_KEY.fullmatch(issue_key):
             raise TicketingError(f"not a Jira issue key: {plain(issue_key, 40)}")
-        path = f"rest/api/2/issue/{quote(issue_key)}/comment"
+        path = f"rest/api/2/issue/{quote(issue_key, safe='')}/comment"
         try:
             self._send("comment", "POST", path, body={"body": body}, expect=(200, 201))
         except JiraRefused as refused:
@@ -382,7 +409,9 @@ class JiraTicketing:
     def _find_issue_type(self) -> tuple[ProjectCheck, str | None]:
         name = f"issue type {self._issue_type}"
         try:
-            types = self._pages(f"rest/api/2/issue/createmeta/{quote(self._project_key)}/issuetypes", "issueTypes")
+            types = self._pages(
+                f"rest/api/2/issue/createmeta/{quote(self._project_key, safe='')}/issuetypes", "issueTypes"
+            )
         except TicketingError as error:
             remedy = "check JIRA_PROJECT_KEY and that the account may create issues in the project"
             return ProjectCheck(name, False, f"{error}: {remedy}"), None
@@ -398,7 +427,8 @@ class JiraTicketing:
         ), None
 
     def _check_fields(self, type_id: str, priorities: tuple[str, ...]) -> list[ProjectCheck]:
-        path = f"rest/api/2/issue/createmeta/{quote(self._project_key)}/issuetypes/{quote(type_id)}"
+        project, issue_type = quote(self._project_key, safe=""), quote(type_id, safe="")
+        path = f"rest/api/2/issue/createmeta/{project}/issuetypes/{issue_type}"
         try:
             fields = {str(entry.get("fieldId") or entry.get("key")): entry for entry in self._pages(path, "fields")}
         except TicketingError as error:
@@ -456,18 +486,30 @@ class JiraTicketing:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         expect: tuple[int, ...] = (200,),
+        before: Callable[[], None] | None = None,
     ) -> Any:
-        """Jira's JSON answer to one request, waiting out a 429 when its Retry-After fits the step's budget."""
+        """Jira's JSON answer to one request, waiting out a 429 when its Retry-After fits the step's budget.
+
+        `before` runs right before each time the request is sent. Outside a bounded step (the
+        project check) the budget is JIRA_TIMEOUT_SECONDS from now.
+        """
         connection = self._connect()
-        for _ in range(_RATE_LIMIT_WAITS + 1):
+        attempt = _ATTEMPT.get()
+        ends = attempt.ends if attempt is not None else time.monotonic() + self._timeout
+        for waits in range(_RATE_LIMIT_WAITS + 1):
+            self._still_wanted(what)
+            if before is not None:
+                before()
             response = self._request(connection, what, method, path, params, body)
             if response.status_code != 429:
                 return self._read(connection, what, response, expect)
             wait = _retry_after(response.headers.get("Retry-After"))
-            attempt = _ATTEMPT.get()
-            fits = attempt is None or (wait is not None and time.monotonic() + wait < attempt.ends - 1.0)
-            if wait is None or not fits:
-                after = f"Retry-After {wait:g} s" if wait is not None else "no Retry-After"
+            after = f"Retry-After {wait:g} s" if wait is not None else "no Retry-After"
+            if waits == _RATE_LIMIT_WAITS:
+                raise JiraRefused(
+                    f"Jira rate-limited the {what} {waits + 1} times in a row (HTTP 429, {after})", 429, {}
+                )
+            if wait is None or time.monotonic() + wait >= ends - 1.0:
                 raise JiraRefused(
                     f"Jira rate-limited the {what} (HTTP 429, {after}), longer than the step's budget: "
                     "deferred to the next delivery",
@@ -475,15 +517,19 @@ class JiraTicketing:
                     {},
                 )
             time.sleep(wait)
-        raise JiraRefused(f"Jira rate-limited the {what} {_RATE_LIMIT_WAITS + 1} times in a row (HTTP 429)", 429, {})
+        raise AssertionError("unreachable: the last pass returns or raises")
 
-    def _request(self, connection: _Connection, what: str, method: str, path: str, params: Any, body: Any) -> Any:
-        import requests
-
+    @staticmethod
+    def _still_wanted(what: str) -> None:
         attempt = _ATTEMPT.get()
         if attempt is not None and attempt.over:
             # The step stopped waiting: a request now could file what its retry files again.
             raise TicketingError(f"Jira {what} not sent: the step gave up waiting for Jira")
+
+    def _request(self, connection: _Connection, what: str, method: str, path: str, params: Any, body: Any) -> Any:
+        import requests
+
+        self._still_wanted(what)
         try:
             return connection.client.request(
                 method, path=path, params=params, data=body, advanced_mode=True, allow_redirects=False
@@ -498,9 +544,9 @@ class JiraTicketing:
                 return response.json()
             except ValueError:
                 raise TicketingError(
-                    f"Jira answered the {what} with HTTP {status} and no JSON: {_page(response)}"
+                    f"Jira answered the {what} with HTTP {status} and no JSON: {_page(response, connection.secrets)}"
                 ) from None
-        messages, errors = _jira_errors(response)
+        messages, errors = _jira_errors(response, connection.secrets)
         if status in (401, 403):
             self._forget(connection)
             raise JiraRefused(
@@ -512,15 +558,20 @@ class JiraTicketing:
         hint = ""
         if status == 410 and connection.deployment == DATACENTER:
             hint = '; Jira Cloud answers 410 here: set "deployment": "cloud" in the Jira secret'
-        reason = messages or _page(response)
+        reason = messages or _page(response, connection.secrets)
         raise JiraRefused(f"Jira refused the {what} (HTTP {status}): {reason}{hint}", status, errors)
 
     # -- the connection -----------------------------------------------------------------------------------
 
     def _connect(self) -> _Connection:
         with self._lock:
+            if self._connection is not None:
+                return self._connection
+        # Opened outside the lock: a Jira slow to answer serverInfo holds up this attempt, not the next ones.
+        opened = self._open()
+        with self._lock:
             if self._connection is None:
-                self._connection = self._open()
+                self._connection = opened
             return self._connection
 
     def _forget(self, connection: _Connection) -> None:
@@ -553,11 +604,11 @@ class JiraTicketing:
             client = Jira(token=site.secret, **options)
         else:
             client = Jira(username=site.username, password=site.secret, **options)
-        deployment = site.deployment or self._ask_deployment(client)
-        return _Connection(client, deployment)
+        secrets = _secret_forms(site)
+        deployment = site.deployment or self._ask_deployment(_Connection(client, "", secrets))
+        return _Connection(client, deployment, secrets)
 
-    def _ask_deployment(self, client: Any) -> str:
-        connection = _Connection(client, "")
+    def _ask_deployment(self, connection: _Connection) -> str:
         answer = self._read(
             connection,
             "server info",
@@ -576,12 +627,12 @@ class JiraTicketing:
 
 def _issue_key(answer: Any, what: str) -> str:
     key = answer.get("key") if isinstance(answer, dict) else None
-    if not isinstance(key, str) or not _ISSUE_KEY.match(key):
+    if not isinstance(key, str) or not _ISSUE_KEY.fullmatch(key):
         raise TicketingError(f"Jira answered the {what} without an issue key: {_shape(answer)}")
     return key
 
 
-def _jira_errors(response: Any) -> tuple[str, dict[str, str]]:
+def _jira_errors(response: Any, secrets: tuple[str, ...]) -> tuple[str, dict[str, str]]:
     """Jira's own reasons (`errorMessages`, `errors`), as one bounded line of plain text, and the errors by field."""
     try:
         body = response.json()
@@ -589,18 +640,37 @@ def _jira_errors(response: Any) -> tuple[str, dict[str, str]]:
         return "", {}
     if not isinstance(body, dict):
         return "", {}
-    messages = [str(message) for message in body.get("errorMessages") or [] if isinstance(message, (str, int))]
+    listed = body.get("errorMessages")
+    messages = [str(message) for message in listed if isinstance(message, str)] if isinstance(listed, list) else []
     errors = body.get("errors")
     by_field = {str(name): str(reason) for name, reason in errors.items()} if isinstance(errors, dict) else {}
     messages += [f"{name}: {reason}" for name, reason in by_field.items()]
-    return plain("; ".join(messages), 500), {name: plain(reason, 300) for name, reason in by_field.items()}
+    text = plain(_redacted("; ".join(messages), secrets), 500)
+    return text, {name: plain(_redacted(reason, secrets), 300) for name, reason in by_field.items()}
 
 
-def _page(response: Any) -> str:
+def _page(response: Any, secrets: tuple[str, ...]) -> str:
     """What a non-JSON answer was: its content type and the start of its text, bounded, as plain text."""
     kind = plain(response.headers.get("Content-Type") or "no content type", 60)
-    start = plain(response.text[:200], 80) if response.text else "empty"
+    start = plain(_redacted(response.text[:400], secrets)[:200], 80) if response.text else "empty"
     return f"{kind}, starting {start!r}"
+
+
+def _secret_forms(site: JiraSite) -> tuple[str, ...]:
+    """The token and every form of it an Authorization header carries, which an answer might echo."""
+    forms = [site.secret]
+    if site.username is not None:
+        forms += [
+            f"{site.username}:{site.secret}",
+            base64.b64encode(f"{site.username}:{site.secret}".encode()).decode(),
+        ]
+    return tuple(form for form in forms if form)
+
+
+def _redacted(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
 
 
 def _shape(value: Any) -> str:

@@ -475,13 +475,27 @@ class Ledger:
             assignments["lease_until"] = Decimal(0)
         self._update(finding_id, assignments, steps, removing=removing)
 
-    def mark_ticket_filing(self, finding_id: str, *, now: float) -> None:
-        """Note that the request filing the finding's issue is about to be sent (see FindingRecord.ticket_filing)."""
-        self._update(finding_id, {"ticket_filing": _epoch(now)})
+    def mark_ticket_filing(self, finding_id: str, *, now: float) -> Decimal:
+        """Note that the request filing the finding's issue is about to be sent (see FindingRecord.ticket_filing).
 
-    def clear_ticket_filing(self, finding_id: str) -> None:
-        """Jira answered that it filed nothing: no issue of this finding can be waiting for its search index."""
-        self._update(finding_id, {}, removing=("ticket_filing",))
+        Returns the time written, which `clear_ticket_filing` takes to remove this mark and no later one.
+        """
+        at = _epoch(now)
+        self._update(finding_id, {"ticket_filing": at})
+        return at
+
+    def clear_ticket_filing(self, finding_id: str, at: Decimal) -> None:
+        """Jira answered that it filed nothing: remove the mark written at `at`, unless a later one replaced it."""
+        # A failed condition: another delivery marked a create of its own since, and its mark stays.
+        with contextlib.suppress(_ConditionFailed):
+            self._request(
+                f"clearing the Jira mark of {finding_id}",
+                "update_item",
+                Key=_dynamo({"pk": finding_id}),
+                UpdateExpression="REMOVE ticket_filing",
+                ConditionExpression="ticket_filing = :at",
+                ExpressionAttributeValues=_dynamo({":at": at}),
+            )
 
     def get_finding(self, finding_id: str) -> FindingRecord | None:
         item = self._get(finding_id)

@@ -915,14 +915,17 @@ class Responder:
                     f"looked for again with the next delivery, and filed anew only if it is still not found "
                     f"{JIRA_SEARCH_SETTLE_SECONDS:.0f} s after"
                 )
+        marks: list[Any] = []
+
+        def mark() -> None:
+            marks.append(self.ledger.mark_ticket_filing(finding_id, now=self.clock()))
+
         try:
-            return self.ticketing.create_issue(
-                issue, before_sending=lambda: self.ledger.mark_ticket_filing(finding_id, now=self.clock())
-            )
+            return self.ticketing.create_issue(issue, before_sending=mark)
         except JiraRefused as refused:
-            if refused.nothing_done:
+            if refused.nothing_done and marks:
                 # Jira answered that it filed nothing: the next delivery need not wait for its search.
-                self.ledger.clear_ticket_filing(finding_id)
+                self.ledger.clear_ticket_filing(finding_id, marks[-1])
             raise
 
     def _comment_on_incident(self, known_key: str | None, label: str, text: str) -> str:

@@ -76,9 +76,13 @@ class Fault:
     trickle_seconds: float = 0.0
     # Carry the request out, then close the connection without an answer.
     lose: bool = False
+    # Close the connection without an answer and without carrying the request out.
+    drop: bool = False
     # Answer 200 with something that is not what the endpoint answers (one of MALFORMED).
     malformed: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # The answer's body with `status` (None: Jira's error shape naming the fault).
+    body: Any = None
     remaining: int = 1
     # Only requests whose path this matches (re.search) meet the fault; None: every request.
     only: str | None = None
@@ -140,8 +144,16 @@ class JiraStandIn:
 
     # Each control takes `only`, a regular expression: then only requests whose path it matches meet the fault.
 
-    def fail(self, status: int, times: int = 1, headers: dict[str, str] | None = None, only: str | None = None) -> None:
-        self._add(Fault(status=status, headers=headers or {}, remaining=times, only=only))
+    def fail(
+        self,
+        status: int,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        only: str | None = None,
+        body: Any = None,
+    ) -> None:
+        """Answer the next `times` requests with `status` (and `body`, else Jira's error shape), doing nothing."""
+        self._add(Fault(status=status, headers=headers or {}, body=body, remaining=times, only=only))
 
     def hang(self, seconds: float, times: int = 1, only: str | None = None) -> None:
         self._add(Fault(hang_seconds=seconds, remaining=times, only=only))
@@ -157,6 +169,10 @@ class JiraStandIn:
     def lose_answers(self, times: int = 1, only: str | None = None) -> None:
         """Carry out the next `times` requests, then close each connection without answering."""
         self._add(Fault(lose=True, remaining=times, only=only))
+
+    def drop_requests(self, times: int = 1, only: str | None = None) -> None:
+        """Close the next `times` connections without answering and without carrying their requests out."""
+        self._add(Fault(drop=True, remaining=times, only=only))
 
     def malform(self, kind: str, times: int = 1, only: str | None = None) -> None:
         """Answer the next `times` requests with 200 and `kind`: a sign-in page, a JSON list, or no issue key."""
@@ -226,14 +242,19 @@ class JiraStandIn:
         if fault is not None and fault.hang_seconds:
             time.sleep(fault.hang_seconds)
         if fault is not None and fault.status is not None:
-            answer = {"errorMessages": [f"stand-in fault {fault.status}"], "errors": {}}
+            answer = (
+                fault.body
+                if fault.body is not None
+                else {"errorMessages": [f"stand-in fault {fault.status}"], "errors": {}}
+            )
             self._reply(request, (method, parsed.path, query, body), fault.status, answer, fault.headers, True)
+            return
+        if fault is not None and fault.drop:
+            self._hang_up(request, (method, parsed.path, query, body))
             return
         status, payload = self._handle(method, parsed.path, query, body, request.headers.get("Authorization"))
         if fault is not None and fault.lose:
-            self._record(method, parsed.path, query, body, None, None, True)
-            request.close_connection = True
-            request.connection.shutdown(socket.SHUT_RDWR)
+            self._hang_up(request, (method, parsed.path, query, body))
             return
         if fault is not None and fault.malformed is not None:
             self._malformed(request, (method, parsed.path, query, body), fault.malformed)
@@ -243,6 +264,11 @@ class JiraStandIn:
             self._trickle(request, status, payload, fault.trickle_seconds)
             return
         self._reply(request, (method, parsed.path, query, body), status, payload, {}, False)
+
+    def _hang_up(self, request: BaseHTTPRequestHandler, asked: tuple[str, str, dict[str, list[str]], Any]) -> None:
+        self._record(*asked, None, None, True)
+        request.close_connection = True
+        request.connection.shutdown(socket.SHUT_RDWR)
 
     def _next_fault(self, path: str) -> Fault | None:
         fault = next((fault for fault in self.faults if fault.meets(path)), None)
