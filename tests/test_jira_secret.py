@@ -11,7 +11,6 @@ import re
 import socket
 from typing import Any
 
-import boto3
 import pytest
 
 from guardduty_responder import jira
@@ -19,7 +18,7 @@ from guardduty_responder.responder import IncompleteResponseError
 from guardduty_responder.ticketing import TicketingError
 from guardduty_responder_tools.jira_standin import CLOUD_ID
 
-from conftest import REGION, Stack
+from conftest import Stack
 
 
 def check_jira_url(url: Any) -> str:
@@ -89,10 +88,7 @@ def test_credentials_in_the_url_never_reach_the_error() -> None:
 
 
 def put_jira_url(stack: Stack, url: str) -> None:
-    arn = stack.settings().jira_secret_arn
-    client = boto3.client("secretsmanager", region_name=REGION)
-    secret = json.loads(client.get_secret_value(SecretId=arn)["SecretString"])
-    client.put_secret_value(SecretId=arn, SecretString=json.dumps({**secret, "url": url}))
+    stack.put_jira_secret({**stack.jira_secret(), "url": url})
 
 
 @pytest.mark.both_jira_deployments

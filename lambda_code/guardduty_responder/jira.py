@@ -46,6 +46,8 @@ DATACENTER = "datacenter"
 GATEWAY = "https://api.atlassian.com"
 _CLOUD_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-[1-9][0-9]*$")
+# The one request that differs: Cloud removed /rest/api/2/search (410) and Data Center lacks search/jql.
+_SEARCH_PATHS = {CLOUD: "rest/api/3/search/jql", DATACENTER: "rest/api/2/search"}
 # What `serverInfo` says, in either deployment.
 _DEPLOYMENT_TYPES = {"cloud": CLOUD, "server": DATACENTER, "datacenter": DATACENTER}
 # A 429 is waited for at most this many times in one step, each within the step's budget.
@@ -306,8 +308,9 @@ class JiraTicketing:
     def find_issue(self, label: str) -> str | None:
         """The key of the oldest issue of the project carrying `label`, or None when the search shows none."""
         jql = f'project = "{self._project_key}" AND labels = "{label}" ORDER BY created ASC'
-        path = "rest/api/3/search/jql" if self.deployment() == CLOUD else "rest/api/2/search"
-        answer = self._send("search", "GET", path, params={"jql": jql, "fields": "labels", "maxResults": 1})
+        answer = self._send(
+            "search", "GET", _SEARCH_PATHS[self.deployment()], params={"jql": jql, "fields": "labels", "maxResults": 1}
+        )
         issues = answer.get("issues") if isinstance(answer, dict) else None
         if not isinstance(issues, list):
             raise TicketingError(f"Jira answered the search without a list of issues: {_shape(answer)}")
@@ -403,15 +406,12 @@ class JiraTicketing:
 
     def _try_search(self) -> str:
         self.find_issue("guardduty-responder-check")
-        path = "/rest/api/3/search/jql" if self.deployment() == CLOUD else "/rest/api/2/search"
-        return f"project {self._project_key} searched through {path}"
+        return f"project {self._project_key} searched through /{_SEARCH_PATHS[self.deployment()]}"
 
     def _find_issue_type(self) -> tuple[ProjectCheck, str | None]:
         name = f"issue type {self._issue_type}"
         try:
-            types = self._pages(
-                f"rest/api/2/issue/createmeta/{quote(self._project_key, safe='')}/issuetypes", "issueTypes"
-            )
+            types = self._pages(self._create_metadata(), "issueTypes")
         except TicketingError as error:
             remedy = "check JIRA_PROJECT_KEY and that the account may create issues in the project"
             return ProjectCheck(name, False, f"{error}: {remedy}"), None
@@ -427,10 +427,11 @@ class JiraTicketing:
         ), None
 
     def _check_fields(self, type_id: str, priorities: tuple[str, ...]) -> list[ProjectCheck]:
-        project, issue_type = quote(self._project_key, safe=""), quote(type_id, safe="")
-        path = f"rest/api/2/issue/createmeta/{project}/issuetypes/{issue_type}"
         try:
-            fields = {str(entry.get("fieldId") or entry.get("key")): entry for entry in self._pages(path, "fields")}
+            fields = {
+                str(entry.get("fieldId") or entry.get("key")): entry
+                for entry in self._pages(self._create_metadata(type_id), "fields")
+            }
         except TicketingError as error:
             return [ProjectCheck("create screen", False, str(error))]
         screen = f"{self._project_key} / {self._issue_type}"
@@ -460,6 +461,11 @@ class JiraTicketing:
                 )
             )
         return checks
+
+    def _create_metadata(self, *type_id: str) -> str:
+        """The path of the project's issue types, or of one issue type's fields, each part quoted whole."""
+        parts = (self._project_key, "issuetypes", *type_id)
+        return "rest/api/2/issue/createmeta/" + "/".join(quote(part, safe="") for part in parts)
 
     def _pages(self, path: str, items: str) -> list[dict[str, Any]]:
         """Every entry of a paged create-metadata list (Cloud calls it `issueTypes`/`fields`, Data Center `values`)."""

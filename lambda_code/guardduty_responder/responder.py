@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -79,7 +80,7 @@ from .steps import (
     StepStatus,
     run_step,
 )
-from .ticketing import TicketingError, comment_text, finding_label, plain, ticket_text
+from .ticketing import TicketingError, TicketText, comment_text, finding_label, plain, ticket_text
 
 logger = logging.getLogger(__name__)
 
@@ -893,7 +894,7 @@ class Responder:
             self.ledger.set_incident_ticket(finding.instance_id, key)
         return f"Jira issue {key}", {"jira_key": key}
 
-    def _find_or_file(self, response: FindingResponse, issue: Any) -> str:
+    def _find_or_file(self, response: FindingResponse, issue: TicketText) -> str:
         """The finding's issue: the one an earlier delivery filed, if any, else a new one.
 
         The create is marked in the ledger before it is sent. A delivery after the first may follow
@@ -915,7 +916,7 @@ class Responder:
                     f"looked for again with the next delivery, and filed anew only if it is still not found "
                     f"{JIRA_SEARCH_SETTLE_SECONDS:.0f} s after"
                 )
-        marks: list[Any] = []
+        marks: list[Decimal] = []
 
         def mark() -> None:
             marks.append(self.ledger.mark_ticket_filing(finding_id, now=self.clock()))
