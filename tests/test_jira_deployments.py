@@ -449,3 +449,18 @@ def test_the_project_check_never_waits_past_its_budget(stack: Stack) -> None:
 
     assert time.monotonic() - started < 20
     assert found["issue type Task"][0] is False and "HTTP 429" in found["issue type Task"][1]
+
+
+@pytest.mark.parametrize("allowed", [None, "High", ["High", 3, None]])
+def test_priorities_of_any_shape_in_the_create_metadata_are_a_failed_check_not_a_crash(
+    stack: Stack, allowed: object
+) -> None:
+    field = {"fieldId": "priority", "name": "Priority", "required": False, "allowedValues": allowed}
+    fields = [{"fieldId": name, "name": name} for name in ("summary", "description", "labels")] + [field]
+    page = {"startAt": 0, "maxResults": 50, "total": len(fields), "fields": fields, "values": fields}
+    stack.jira.fail(200, body=page, only=r"/issuetypes/\d+$")
+
+    found = checks(stack)
+
+    assert found["priorities"][0] is False
+    assert "(it has: none)" in found["priorities"][1]

@@ -447,7 +447,9 @@ class JiraTicketing:
             for name in FIELDS_SET
         ]
         if "priority" in fields:
-            allowed = {str(value.get("name")) for value in fields["priority"].get("allowedValues") or []}
+            values = fields["priority"].get("allowedValues")
+            listed = values if isinstance(values, list) else []
+            allowed = {str(value.get("name")) for value in listed if isinstance(value, dict)}
             missing = [name for name in priorities if name not in allowed]
             checks.append(
                 ProjectCheck(
