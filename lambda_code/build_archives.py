@@ -63,7 +63,11 @@ def archive_hash(path: pathlib.Path) -> str:
 
 def write_zip(entries: Iterable[Entry], out: pathlib.Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
+    # A name of its own: two builds of one archive at once (a deployment's regions in one apply) each write their
+    # own file, and the last rename leaves a whole archive, the same bytes either way.
+    handle, name = tempfile.mkstemp(dir=out.parent, prefix=f"{out.name}.", suffix=".partial")
+    os.close(handle)
+    partial = pathlib.Path(name)
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as archive:
         for name, data in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
