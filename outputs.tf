@@ -1,65 +1,106 @@
+# The root module's outputs: modules/responder's, as they are.
+
 output "function_name" {
   description = "Name of the responder Lambda function."
-  value       = aws_lambda_function.this.function_name
+  value       = module.responder.function_name
 }
 
 output "function_arn" {
   description = "ARN of the responder Lambda function."
-  value       = aws_lambda_function.this.arn
+  value       = module.responder.function_arn
 }
 
 output "rule_name" {
   description = "Name of the EventBridge rule that passes GuardDuty EC2 findings to the function."
-  value       = aws_cloudwatch_event_rule.this.name
+  value       = module.responder.rule_name
 }
 
 output "rule_arn" {
   description = "ARN of the EventBridge rule."
-  value       = aws_cloudwatch_event_rule.this.arn
+  value       = module.responder.rule_arn
+}
+
+output "sweep_rule_arn" {
+  description = "ARN of the EventBridge schedule that runs the sweep."
+  value       = module.responder.sweep_rule_arn
 }
 
 output "table_name" {
   description = "DynamoDB table of the ledger (RESPONDER_TABLE for the command line)."
-  value       = aws_dynamodb_table.this.name
+  value       = module.responder.table_name
+}
+
+output "table_arn" {
+  description = "ARN of the ledger table (for the operators' and approvers' policies)."
+  value       = module.responder.table_arn
 }
 
 output "topic_arn" {
   description = "SNS topic of the notifications and alarms (RESPONDER_TOPIC_ARN for the command line)."
-  value       = aws_sns_topic.this.arn
+  value       = module.responder.topic_arn
 }
 
 output "failed_findings_queue_url" {
   description = "SQS queue holding findings the function failed on after its retries, with the error."
-  value       = aws_sqs_queue.failed.url
+  value       = module.responder.failed_findings_queue_url
+}
+
+output "failed_findings_queue_arn" {
+  description = "ARN of the failed-findings queue."
+  value       = module.responder.failed_findings_queue_arn
 }
 
 output "undelivered_findings_queue_url" {
   description = "SQS queue holding findings EventBridge could not deliver to the function."
-  value       = aws_sqs_queue.undelivered.url
+  value       = module.responder.undelivered_findings_queue_url
+}
+
+output "undelivered_findings_queue_arn" {
+  description = "ARN of the undelivered-findings queue."
+  value       = module.responder.undelivered_findings_queue_arn
+}
+
+output "log_group_name" {
+  description = "CloudWatch Logs group of the function's log lines."
+  value       = module.responder.log_group_name
+}
+
+output "log_group_arn" {
+  description = "ARN of the function's log group."
+  value       = module.responder.log_group_arn
+}
+
+output "layer_arns" {
+  description = "Layer versions the function runs with: the one published from this checkout, or those given in layer_arns."
+  value       = module.responder.layer_arns
+}
+
+output "alarm_arns" {
+  description = "ARNs of the deployment's CloudWatch alarms, by name (empty with create_alarms = false)."
+  value       = module.responder.alarm_arns
 }
 
 output "jira_secret_arn" {
   description = "Secrets Manager secret to fill with the Jira credentials (JIRA_SECRET_ARN)."
-  value       = aws_secretsmanager_secret.jira.arn
+  value       = module.responder.jira_secret_arn
 }
 
 output "role_arn" {
   description = "IAM role of the function."
-  value       = aws_iam_role.this.arn
+  value       = module.responder.role_arn
+}
+
+output "role_name" {
+  description = "Name of the function's IAM role."
+  value       = module.responder.role_name
 }
 
 output "kms_key_arn" {
   description = "KMS key encrypting the ledger, topic, queues, secret and logs."
-  value       = aws_kms_key.this.arn
+  value       = module.responder.kms_key_arn
 }
 
 output "member_role_trust" {
   description = "What modules/member-role needs in each member account to trust this deployment: responder_role_arn (one of its responder_role_arns), member_role_name (its role_name) and external_id."
-  # Shown on purpose: an external id is no secret (any reader of the member role's trust policy sees it).
-  sensitive = false
-  value = {
-    responder_role_arn = aws_iam_role.this.arn
-    member_role_name   = var.member_role_name
-    external_id        = var.member_role_external_id
-  }
+  value       = module.responder.member_role_trust
 }

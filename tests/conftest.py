@@ -68,6 +68,20 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     handler.reset()
 
 
+# The files that take minutes (terraform apply on a moto server, each waiting out the provider's own consistency
+# checks), first: with `--dist loadfile --no-loadscope-reorder` (make test) each starts on a worker of its own at once,
+# and the many short files fill the workers around them, instead of one long file running alone at the end.
+LONG_FILES = ("test_composition.py", "test_deploy.py", "test_terraform.py", "test_archives.py", "test_policies.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked `both_jira_deployments` run once against Jira Cloud and once against Jira Data Center."""
     if "jira_deployment" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_jira_deployments"):

@@ -42,9 +42,9 @@ class LocalAws:
                     raise RuntimeError("the moto server did not start") from error
                 time.sleep(0.2)
 
-    def client(self, service: str, **credentials: str) -> Any:
+    def client(self, service: str, region_name: str = REGION, **credentials: str) -> Any:
         keys = credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint, **keys)
+        return boto3.client(service, region_name=region_name, endpoint_url=self.endpoint, **keys)
 
     def enforce_iam(self, enforce: bool) -> None:
         """moto checks every request against IAM from now on (by action only), or stops checking."""

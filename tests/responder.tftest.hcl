@@ -1,4 +1,4 @@
-# Plan-only checks of the root module with a mocked provider: no account, no network.
+# Plan-only checks of modules/responder and modules/member-role with a mocked provider: no account, no network.
 # Run from the repository root with `terraform test` (after `terraform init`).
 
 mock_provider "aws" {
@@ -19,6 +19,10 @@ variables {
 
 run "rule_passes_guardduty_instance_findings_from_the_minimum_severity" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     min_severity = 7
@@ -55,6 +59,10 @@ run "rule_passes_guardduty_instance_findings_from_the_minimum_severity" {
 run "finding_type_prefixes_narrow_the_rule" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     finding_type_prefixes = ["Backdoor:EC2/", "CryptoCurrency:EC2/"]
     credential_findings   = "ignore"
@@ -68,6 +76,10 @@ run "finding_type_prefixes_narrow_the_rule" {
 
 run "finding_type_prefixes_narrow_only_the_instance_findings" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     finding_type_prefixes = ["Backdoor:EC2/"]
@@ -89,6 +101,10 @@ run "finding_type_prefixes_narrow_only_the_instance_findings" {
 run "credential_findings_reach_the_function_when_reported" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     credential_findings = "report"
   }
@@ -109,6 +125,10 @@ run "credential_findings_reach_the_function_when_reported" {
 run "credential_findings_are_contained_with_more_actions_and_a_guard" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     credential_findings = "contain"
   }
@@ -125,8 +145,8 @@ run "credential_findings_are_contained_with_more_actions_and_a_guard" {
     error_message = "finding the instance profile is a region-bound read like the others"
   }
   assert {
-    condition     = one([for statement in local.responder_statements : statement if contains(statement.Action, "ec2:DisassociateIamInstanceProfile")]).Resource == ["arn:aws:ec2:eu-west-1:123456789012:instance/*"]
-    error_message = "the instance profile may be removed from the account's instances in this region only"
+    condition     = one([for statement in local.responder_statements : statement if contains(statement.Action, "ec2:DisassociateIamInstanceProfile")]).Resource == "arn:aws:ec2:*:123456789012:instance/*" && contains(one([for statement in module.estate_policy.guard_statements : statement.Action if statement.Sid == "OnlyInTheListedRegions"]), "ec2:DisassociateIamInstanceProfile")
+    error_message = "the instance profile may be removed from the account's instances, in this region only"
   }
   assert {
     condition     = one([for statement in local.responder_statements : statement if contains(statement.Action, "iam:PutRolePolicy")]).Action == ["iam:PutRolePolicy"] && one([for statement in local.responder_statements : statement if contains(statement.Action, "iam:PutRolePolicy")]).Resource == "arn:aws:iam::123456789012:role/*"
@@ -154,6 +174,10 @@ run "credential_findings_are_contained_with_more_actions_and_a_guard" {
 run "credential_findings_can_be_ignored" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     credential_findings = "ignore"
   }
@@ -175,6 +199,10 @@ run "credential_findings_can_be_ignored" {
 run "rule_target_retries_and_dead_letters" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   assert {
     condition     = aws_cloudwatch_event_target.this.retry_policy[0].maximum_retry_attempts > 0
     error_message = "the rule's target must retry"
@@ -191,6 +219,10 @@ run "rule_target_retries_and_dead_letters" {
 
 run "function_environment_uses_the_interface_names" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     dry_run                 = true
@@ -219,6 +251,10 @@ run "function_environment_uses_the_interface_names" {
 run "function_environment_acts_in_its_own_account_by_default" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   assert {
     condition     = aws_lambda_function.this.environment[0].variables.RESPONDER_ACCOUNT_ID == "123456789012"
     error_message = "the function must know its own account, where it acts without assuming a role"
@@ -235,6 +271,10 @@ run "function_environment_acts_in_its_own_account_by_default" {
 
 run "function_environment_names_the_member_role" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     member_role_name        = "gd-member"
@@ -255,6 +295,10 @@ run "function_environment_names_the_member_role" {
 
 run "role_grants_what_the_code_calls_and_no_more" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   override_resource {
     target          = aws_dynamodb_table.this
@@ -288,9 +332,19 @@ run "role_grants_what_the_code_calls_and_no_more" {
   }
   assert {
     condition = alltrue(flatten([for statement in local.responder_statements : [
-      for resource in flatten([statement.Resource]) : startswith(resource, "arn:aws:") && strcontains(resource, "eu-west-1")
+      for resource in flatten([statement.Resource]) : startswith(resource, "arn:aws:") && (strcontains(resource, ":eu-west-1:") || strcontains(resource, ":*:123456789012:") || strcontains(resource, ":*::snapshot/"))
     ] if !contains(["ReadTheEstate", "FindTheDetector"], statement.Sid)]))
-    error_message = "every statement but the read-only Describe* and ListDetectors ones must be scoped to ARNs of the deployment's region"
+    error_message = "every statement but the read-only Describe* and ListDetectors ones must be scoped to ARNs of the deployment's region or, for the estate, of its account"
+  }
+  assert {
+    condition = jsonencode(one([for statement in module.estate_policy.guard_statements : statement if statement.Sid == "OnlyInTheListedRegions"])) == jsonencode({
+      Sid       = "OnlyInTheListedRegions"
+      Effect    = "Deny"
+      Action    = sort(distinct([for action in flatten([for statement in module.estate_policy.statements : statement.Action]) : action if !startswith(action, "iam:")]))
+      Resource  = "*"
+      Condition = { StringNotEquals = { "aws:RequestedRegion" = ["eu-west-1"] } }
+    })
+    error_message = "every regional action on the estate must be denied outside the deployment's region (the role's policy takes every guard statement)"
   }
   assert {
     condition = [for statement in local.responder_statements : statement.Resource if contains(statement.Action, "guardduty:GetFindings")] == [
@@ -302,6 +356,10 @@ run "role_grants_what_the_code_calls_and_no_more" {
 
 run "without_a_member_role_the_function_assumes_no_role" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     organization_id = "o-a1b2c3d4e5"
@@ -315,6 +373,10 @@ run "without_a_member_role_the_function_assumes_no_role" {
 
 run "the_member_role_is_the_only_role_the_function_may_assume" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     member_role_name        = "gd-member"
@@ -339,6 +401,10 @@ run "the_member_role_is_the_only_role_the_function_may_assume" {
 run "organization_id_keeps_the_member_role_inside_the_organisation" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     member_role_name        = "gd-member"
     member_role_external_id = "responder-7f3a"
@@ -353,6 +419,10 @@ run "organization_id_keeps_the_member_role_inside_the_organisation" {
 
 run "only_the_rule_may_invoke_the_function" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   override_resource {
     target          = aws_cloudwatch_event_rule.this
@@ -371,6 +441,10 @@ run "only_the_rule_may_invoke_the_function" {
 run "state_is_encrypted_recoverable_and_expires" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   assert {
     condition     = aws_dynamodb_table.this.hash_key == "pk" && aws_dynamodb_table.this.billing_mode == "PAY_PER_REQUEST"
     error_message = "the ledger is keyed on pk, on demand"
@@ -388,6 +462,10 @@ run "state_is_encrypted_recoverable_and_expires" {
 run "the_exemption_tag_is_on_by_default" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   assert {
     condition     = aws_lambda_function.this.environment[0].variables.EXEMPT_TAG_KEY == "guardduty-responder:exempt"
     error_message = "the exemption tag is on by default"
@@ -396,6 +474,10 @@ run "the_exemption_tag_is_on_by_default" {
 
 run "exempt_tag_key_null_turns_the_exemption_tag_off" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     exempt_tag_key = null
@@ -410,6 +492,10 @@ run "exempt_tag_key_null_turns_the_exemption_tag_off" {
 run "an_empty_exempt_tag_key_is_refused" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     exempt_tag_key = ""
   }
@@ -419,6 +505,10 @@ run "an_empty_exempt_tag_key_is_refused" {
 
 run "a_severity_outside_the_scale_is_refused" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     min_severity = 11
@@ -430,6 +520,10 @@ run "a_severity_outside_the_scale_is_refused" {
 run "a_bad_email_is_refused" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     notification_emails = ["not-an-address"]
   }
@@ -440,6 +534,10 @@ run "a_bad_email_is_refused" {
 run "a_plain_http_jira_url_is_refused" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     jira_url = "http://jira.example.com"
   }
@@ -449,6 +547,10 @@ run "a_plain_http_jira_url_is_refused" {
 
 run "a_pause_longer_than_a_quarter_of_the_timeout_is_refused" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     function_timeout_seconds = 120
@@ -461,6 +563,10 @@ run "a_pause_longer_than_a_quarter_of_the_timeout_is_refused" {
 run "a_member_role_without_its_external_id_is_refused" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     member_role_name = "gd-member"
     organization_id  = "o-a1b2c3d4e5"
@@ -472,6 +578,10 @@ run "a_member_role_without_its_external_id_is_refused" {
 run "a_member_role_outside_an_organisation_is_refused" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     member_role_name        = "gd-member"
     member_role_external_id = "responder-7f3a"
@@ -482,6 +592,10 @@ run "a_member_role_outside_an_organisation_is_refused" {
 
 run "an_external_id_sts_would_refuse_is_refused" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     member_role_name        = "gd-member"
@@ -495,6 +609,10 @@ run "an_external_id_sts_would_refuse_is_refused" {
 run "a_malformed_organization_id_is_refused" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     organization_id = "a1b2c3d4e5"
   }
@@ -504,6 +622,10 @@ run "a_malformed_organization_id_is_refused" {
 
 run "an_unknown_credential_findings_choice_is_refused" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     credential_findings = "isolate"
@@ -578,12 +700,18 @@ run "member_role_trusts_only_the_responder_roles_with_the_external_id" {
     error_message = "every scoped statement must name the member account's resources"
   }
   assert {
-    condition     = alltrue([for region in ["eu-west-1", "us-east-1"] : contains(one([for statement in module.estate_policy.statements : statement.Resource if statement.Sid == "KeepTheInstance"]), "arn:aws:ec2:${region}:210987654321:instance/*")])
-    error_message = "the statements must reach the instances of every listed region"
+    condition     = one([for statement in module.estate_policy.statements : statement.Resource if statement.Sid == "KeepTheInstance"]) == "arn:aws:ec2:*:210987654321:instance/*"
+    error_message = "the statements must reach the member account's instances whatever the region (the regions are bound by one deny)"
   }
   assert {
-    condition     = one([for statement in module.estate_policy.statements : statement.Condition if statement.Sid == "ReadTheEstate"]).StringEquals["aws:RequestedRegion"] == tolist(["eu-west-1", "us-east-1"])
-    error_message = "reads must be bound to the listed regions"
+    condition = contains([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : jsonencode(statement)], jsonencode({
+      Sid       = "OnlyInTheListedRegions"
+      Effect    = "Deny"
+      Action    = sort(distinct([for action in flatten([for statement in module.estate_policy.statements : statement.Action]) : action if !startswith(action, "iam:")]))
+      Resource  = "*"
+      Condition = { StringNotEquals = { "aws:RequestedRegion" = ["eu-west-1", "us-east-1"] } }
+    }))
+    error_message = "every regional action, reads included, must be denied outside the listed regions"
   }
   assert {
     condition = contains(jsondecode(aws_iam_role_policy.this.policy).Statement, {
@@ -664,27 +792,31 @@ run "operators_release_through_a_role_that_can_only_move_interfaces" {
     error_message = "the release role reads only in the responder's regions"
   }
   assert {
-    condition = [for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Condition if contains(flatten([statement.Resource]), "arn:aws:ec2:eu-west-1:123456789012:network-interface/*")] == [
-      { Null = { "aws:ResourceTag/guardduty-responder:finding-id" = "false" } }
-    ]
+    condition = jsonencode([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Condition if contains(flatten([statement.Resource]), "arn:aws:ec2:*:123456789012:network-interface/*")]) == jsonencode([
+      { Null = { "aws:ResourceTag/guardduty-responder:finding-id" = "false" }, StringEquals = { "aws:RequestedRegion" = ["eu-west-1"] } }
+    ])
     error_message = "the release role may move only the network interfaces the responder tagged with a finding id when it isolated them"
   }
   assert {
     condition = alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement :
-      !strcontains(jsonencode(statement.Resource), "network-interface/") if !contains(keys(statement), "Condition")
+      !strcontains(jsonencode(statement.Resource), "network-interface/") if !contains(keys(statement.Condition), "Null")
     ])
     error_message = "no statement without the tag condition may name network interfaces"
   }
   assert {
-    condition = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Resource if !contains(keys(statement), "Condition")])) == toset([
-      "arn:aws:ec2:eu-west-1:123456789012:security-group/*", "arn:aws:ec2:eu-west-1:123456789012:instance/*", "arn:aws:ec2:eu-west-1:123456789012:vpc/*",
-    ])
+    condition = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Resource if statement.Sid == "OntoTheirGroups"])) == toset([
+      "arn:aws:ec2:*:123456789012:security-group/*", "arn:aws:ec2:*:123456789012:instance/*", "arn:aws:ec2:*:123456789012:vpc/*",
+    ]) && alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : jsonencode(statement.Condition.StringEquals) == jsonencode({ "aws:RequestedRegion" = ["eu-west-1"] })])
     error_message = "the groups (and the instance and VPC IAM also checks) are allowed apart, with no interface tag condition"
   }
 }
 
 run "the_deployed_code_is_the_locked_archive" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     architecture = "x86_64"
@@ -695,13 +827,17 @@ run "the_deployed_code_is_the_locked_archive" {
     error_message = "the function's source_code_hash must be the locked SHA-256 of the function archive"
   }
   assert {
-    condition     = aws_lambda_layer_version.dependencies.source_code_hash == jsondecode(file("lambda_code/archives.lock.json")).layer.x86_64
+    condition     = aws_lambda_layer_version.dependencies[0].source_code_hash == jsondecode(file("lambda_code/archives.lock.json")).layer.x86_64
     error_message = "the layer's source_code_hash must be the locked SHA-256 of the layer archive of the chosen architecture"
   }
 }
 
 run "a_line_logged_at_critical_raises_an_alarm" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   assert {
     condition     = aws_cloudwatch_log_metric_filter.critical.log_group_name == aws_cloudwatch_log_group.this.name
@@ -719,6 +855,10 @@ run "a_line_logged_at_critical_raises_an_alarm" {
 
 run "a_schedule_sweeps_unfinished_findings_through_their_index" {
   command = plan
+
+  module {
+    source = "./modules/responder"
+  }
 
   variables {
     sweep_interval_minutes   = 3
@@ -762,9 +902,316 @@ run "a_schedule_sweeps_unfinished_findings_through_their_index" {
 run "a_sweep_interval_that_is_not_whole_minutes_is_refused" {
   command = plan
 
+  module {
+    source = "./modules/responder"
+  }
+
   variables {
     sweep_interval_minutes = 0
   }
 
   expect_failures = [var.sweep_interval_minutes]
+}
+
+run "member_role_trusts_a_deployment_in_every_region_within_iam_s_trust_policy_size" {
+  command = plan
+
+  module {
+    source = "./modules/member-role"
+  }
+
+  variables {
+    responder_role_arns = [for region in ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1", "sa-east-1", "me-central-1", "me-south-1", "il-central-1", "af-south-1", "ap-east-1", "mx-central-1"] : "arn:aws:iam::111111111111:role/guardduty-responder-${region}"]
+    external_id         = "responder-7f3a"
+    regions             = ["eu-west-1"]
+  }
+
+  assert {
+    condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == "arn:aws:iam::111111111111:root" || jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::111111111111:root"]
+    error_message = "thirty regional roles do not fit as principals: the account is the principal"
+  }
+  assert {
+    condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Condition) == jsonencode({ ArnLike = { "aws:PrincipalArn" = ["arn:aws:iam::111111111111:role/guardduty-responder-??-*-?"] }, StringEquals = { "sts:ExternalId" = "responder-7f3a" } })
+    error_message = "the callers are the deployment's regional roles, one pattern of a region's shape, with the external id"
+  }
+}
+
+run "member_role_names_its_callers_while_they_fit" {
+  command = plan
+
+  module {
+    source = "./modules/member-role"
+  }
+
+  variables {
+    responder_role_arns = ["arn:aws:iam::111111111111:role/guardduty-responder-eu-west-1", "arn:aws:iam::111111111111:role/guardduty-responder-us-east-1"]
+    external_id         = "responder-7f3a"
+    regions             = ["eu-west-1", "us-east-1"]
+  }
+
+  assert {
+    condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS) == jsonencode(["arn:aws:iam::111111111111:role/guardduty-responder-eu-west-1", "arn:aws:iam::111111111111:role/guardduty-responder-us-east-1"])
+    error_message = "two regional roles fit: they are the principals, by name"
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# What a locked-down account brings or requires.
+# ---------------------------------------------------------------------------------------------
+
+run "an_existing_key_and_topic_are_used_and_none_is_created" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    kms_key_arn   = "arn:aws:kms:eu-west-1:123456789012:key/2f4e4f4a-7a1b-4a69-9c5e-1f2a3b4c5d6e"
+    sns_topic_arn = "arn:aws:sns:eu-west-1:123456789012:security-alerts"
+    notification_subscriptions = {
+      pager  = { protocol = "https", endpoint = "https://events.example.com/hook", raw_message_delivery = true }
+      siem   = { protocol = "sqs", endpoint = "arn:aws:sqs:eu-west-1:123456789012:siem-intake" }
+      triage = { protocol = "lambda", endpoint = "arn:aws:lambda:eu-west-1:123456789012:function:triage", filter_policy = "{\"decision\":[\"isolate\"]}" }
+    }
+  }
+
+  assert {
+    condition     = length(aws_kms_key.this) + length(aws_kms_alias.this) + length(aws_sns_topic.this) + length(aws_sns_topic_policy.this) == 0
+    error_message = "a key and a topic given are not created again"
+  }
+  assert {
+    condition = alltrue([
+      aws_lambda_function.this.kms_key_arn == var.kms_key_arn,
+      aws_dynamodb_table.this.server_side_encryption[0].kms_key_arn == var.kms_key_arn,
+      aws_sqs_queue.failed.kms_master_key_id == var.kms_key_arn,
+      aws_sqs_queue.undelivered.kms_master_key_id == var.kms_key_arn,
+      aws_secretsmanager_secret.jira.kms_key_id == var.kms_key_arn,
+      aws_cloudwatch_log_group.this.kms_key_id == var.kms_key_arn,
+    ])
+    error_message = "everything the deployment encrypts uses the key given"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.RESPONDER_TOPIC_ARN == var.sns_topic_arn && alltrue([for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_actions == toset([var.sns_topic_arn])])
+    error_message = "the function and the alarms notify the topic given"
+  }
+  assert {
+    condition     = { for name, subscription in aws_sns_topic_subscription.other : name => [subscription.topic_arn, subscription.protocol] } == { pager = [var.sns_topic_arn, "https"], siem = [var.sns_topic_arn, "sqs"], triage = [var.sns_topic_arn, "lambda"] }
+    error_message = "subscriptions of any protocol are made on the topic given"
+  }
+  assert {
+    condition     = aws_sns_topic_subscription.other["pager"].raw_message_delivery && aws_sns_topic_subscription.other["triage"].filter_policy == "{\"decision\":[\"isolate\"]}"
+    error_message = "a subscription's raw delivery and filter policy are passed on"
+  }
+  assert {
+    condition     = contains([for statement in local.responder_statements : statement.Resource if statement.Sid == "Notify"], var.sns_topic_arn) && contains([for statement in local.runtime_statements : statement.Resource if statement.Sid == "UseTheKey"], var.kms_key_arn)
+    error_message = "the role may publish to the topic and use the key given"
+  }
+}
+
+run "alarms_can_be_left_out_or_sent_elsewhere" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    create_alarms = false
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 0
+    error_message = "create_alarms = false creates no alarm"
+  }
+}
+
+run "alarm_actions_replace_the_topic" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    alarm_actions = ["arn:aws:sns:eu-west-1:123456789012:pager"]
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.this) == 6 && alltrue([for alarm in aws_cloudwatch_metric_alarm.this : alarm.alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:pager"])])
+    error_message = "every alarm notifies alarm_actions"
+  }
+}
+
+run "roles_take_a_path_and_a_permissions_boundary" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    role_path                = "/security/responders/"
+    permissions_boundary_arn = "arn:aws:iam::123456789012:policy/security-boundary"
+  }
+
+  assert {
+    condition     = aws_iam_role.this.path == "/security/responders/" && aws_iam_role.this.permissions_boundary == "arn:aws:iam::123456789012:policy/security-boundary"
+    error_message = "the function's role carries the path and the boundary"
+  }
+  assert {
+    condition     = one([for statement in local.guard_statements : statement.Resource if statement.Sid == "NeverLoosenItsOwnPermissions"]) == "arn:aws:iam::123456789012:role/security/responders/guardduty-responder-eu-west-1" && contains(local.writers, "arn:aws:iam::123456789012:role/security/responders/guardduty-responder-eu-west-1")
+    error_message = "the policies that name the role name it with its path"
+  }
+}
+
+run "member_roles_take_a_path_and_a_permissions_boundary" {
+  command = plan
+
+  module {
+    source = "./modules/member-role"
+  }
+
+  variables {
+    responder_role_arns      = ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1"]
+    operator_role_arns       = ["arn:aws:iam::123456789012:role/incident-responders"]
+    external_id              = "responder-7f3a"
+    regions                  = ["eu-west-1"]
+    role_path                = "/security/"
+    permissions_boundary_arn = "arn:aws:iam::210987654321:policy/security-boundary"
+  }
+
+  assert {
+    condition     = aws_iam_role.this.path == "/security/" && aws_iam_role.release[0].path == "/security/" && aws_iam_role.this.permissions_boundary == var.permissions_boundary_arn && aws_iam_role.release[0].permissions_boundary == var.permissions_boundary_arn
+    error_message = "both roles carry the path and the boundary"
+  }
+}
+
+run "the_function_s_own_settings" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    reserved_concurrency        = null
+    log_level                   = "DEBUG"
+    keep_log_group              = true
+    secret_recovery_window_days = 0
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == -1
+    error_message = "reserved_concurrency = null reserves none"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.LOG_LEVEL == "DEBUG"
+    error_message = "log_level reaches the function as LOG_LEVEL"
+  }
+  assert {
+    condition     = aws_cloudwatch_log_group.this.skip_destroy && aws_secretsmanager_secret.jira.recovery_window_in_days == 0
+    error_message = "the log group is kept on destroy and the secret deleted at once, as asked"
+  }
+}
+
+run "by_default_the_log_level_is_the_code_s_own" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  assert {
+    condition     = !contains(keys(aws_lambda_function.this.environment[0].variables), "LOG_LEVEL") && aws_lambda_function.this.reserved_concurrent_executions == 10
+    error_message = "without log_level the function logs at INFO, and 10 executions are reserved"
+  }
+}
+
+run "a_jira_secret_given_to_terraform_goes_through_the_write_only_attribute" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    jira_secret_value   = "{\"url\": \"https://example.atlassian.net\", \"username\": \"responder@example.com\", \"api_token\": \"not-in-the-state\"}"
+    jira_secret_version = 1
+  }
+
+  assert {
+    condition     = aws_secretsmanager_secret_version.jira[0].secret_string_wo_version == 1 && aws_secretsmanager_secret_version.jira[0].secret_string == null
+    error_message = "the value goes through secret_string_wo, never secret_string"
+  }
+}
+
+run "a_jira_secret_without_its_version_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    jira_secret_value = "{\"url\": \"https://example.atlassian.net\", \"token\": \"t\"}"
+  }
+
+  expect_failures = [var.jira_secret_version]
+}
+
+run "reserving_no_execution_at_all_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    reserved_concurrency = 0
+  }
+
+  expect_failures = [var.reserved_concurrency]
+}
+
+run "a_recovery_window_secrets_manager_would_refuse_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    secret_recovery_window_days = 3
+  }
+
+  expect_failures = [var.secret_recovery_window_days]
+}
+
+run "a_subscription_protocol_sns_does_not_take_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    notification_subscriptions = { chat = { protocol = "slack", endpoint = "https://hooks.example.com/x" } }
+  }
+
+  expect_failures = [var.notification_subscriptions]
+}
+
+run "a_role_path_without_its_slashes_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    role_path = "security"
+  }
+
+  expect_failures = [var.role_path]
 }

@@ -21,7 +21,7 @@ from typing import Any
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROVIDER_SOURCE = "registry.terraform.io/hashicorp/aws"
 PROVIDER_TYPE = PROVIDER_SOURCE.rsplit("/", 1)[1]
-# Must equal the constraint of every required_providers block (a test checks it): the mirrors are searched for it.
+# The root module's constraint, which every module and example accepts (a test checks it): the mirrors are searched for it.
 PROVIDER_VERSIONS = "~> 5.100.0"
 MIRROR_VARIABLE = "TF_PROVIDER_MIRROR"
 
@@ -498,7 +498,7 @@ def search_local_mirrors(env: Mapping[str, str], system: str, platform_name: str
 
 
 def constraints_declared(
-    root: pathlib.Path = ROOT, files: Sequence[str] = ("*.tf", "modules/*/*.tf")
+    root: pathlib.Path = ROOT, files: Sequence[str] = ("*.tf", "modules/*/*.tf", "examples/*/*.tf")
 ) -> dict[str, str]:
     """The aws provider's version constraint of each .tf file that declares one."""
     requirement = re.compile(

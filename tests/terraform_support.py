@@ -44,7 +44,7 @@ from terraform_discovery import (
 )
 
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf")
-MODULE_DIRS = ("modules",)
+MODULE_DIRS = ("modules", "examples")
 # Long enough to download the aws provider (about 130 MB) on a slow line; an unreachable registry fails within seconds.
 DOWNLOAD_TIMEOUT_SECONDS = 300
 
@@ -191,9 +191,12 @@ class TerraformDir:
     """A scratch copy of the root module and its child modules (the package linked, not copied) with its own CLI config,
     which installs the provider only from the mirror found for this run."""
 
-    def __init__(self, extra_files: Mapping[str, str] = {}) -> None:
+    def __init__(self, extra_files: Mapping[str, str] = {}, workdir: str = "") -> None:
+        """``workdir``: the folder, below the copy's top, that Terraform runs in (``modules/responder`` to evaluate the
+        module's own locals)."""
         self.binary, self.mirror = require_terraform()
         self.path = pathlib.Path(tempfile.mkdtemp(prefix="responder-tf-"))
+        self.workdir = self.path / workdir
         for name in MODULE_FILES:
             shutil.copy(ROOT / name, self.path / name)
         for name in MODULE_DIRS:
@@ -228,7 +231,7 @@ class TerraformDir:
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [self.binary, *args],
-            cwd=self.path,
+            cwd=self.workdir,
             env={**self.env, **env},
             input=stdin,
             capture_output=True,

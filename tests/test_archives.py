@@ -170,7 +170,9 @@ run "plan" {
 
 @pytest.fixture(scope="module")
 def planned() -> Iterator[TerraformDir]:
-    workdir = TerraformDir(extra_files={"tests/archives.tftest.hcl": PLAN_ONLY})
+    workdir = TerraformDir(
+        extra_files={"modules/responder/tests/archives.tftest.hcl": PLAN_ONLY}, workdir="modules/responder"
+    )
     workdir.init()
     yield workdir
     workdir.remove()
@@ -178,7 +180,7 @@ def planned() -> Iterator[TerraformDir]:
 
 def archive_path(workdir: TerraformDir, local: str) -> pathlib.Path:
     result = workdir.run("console", "-var", "jira_project_key=SEC", "-var", "architecture=arm64", stdin=f"{local}\n")
-    return workdir.path / json.loads(result.stdout.strip().splitlines()[-1])
+    return workdir.workdir / json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def plan(workdir: TerraformDir) -> tuple[int, str]:
@@ -203,3 +205,116 @@ def test_a_tampered_archive_in_the_build_folder_fails_the_plan(planned: Terrafor
 
     assert status != 0
     assert f"is not the {what} lambda_code/archives.lock.json names" in output, output[-3000:]
+
+
+def test_an_archive_written_while_another_build_writes_it_is_left_whole(tmp_path: pathlib.Path) -> None:
+    """Every region of one apply builds the same archive, into the same folder, at the same time."""
+    out = tmp_path / "function.zip"
+
+    def entries() -> Iterator[tuple[str, bytes]]:
+        builder.write_zip([("other.py", b"written by another build meanwhile")], out)
+        yield ("this.py", b"written by this build")
+
+    builder.write_zip(entries(), out)
+
+    with zipfile.ZipFile(out) as archive:
+        assert archive.namelist() == ["this.py"]
+        assert archive.read("this.py") == b"written by this build"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["function.zip"], "no partial file is left behind"
+
+
+# ARNs the provider checks the form of, for the mocked apply.
+MOCK_ARNS = {
+    "aws_iam_role": "arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1",
+    "aws_dynamodb_table": "arn:aws:dynamodb:eu-west-1:123456789012:table/guardduty-responder-ledger",
+    "aws_lambda_function": "arn:aws:lambda:eu-west-1:123456789012:function:guardduty-responder",
+    "aws_sqs_queue": "arn:aws:sqs:eu-west-1:123456789012:guardduty-responder-queue",
+    "aws_cloudwatch_event_rule": "arn:aws:events:eu-west-1:123456789012:rule/guardduty-responder-findings",
+    "aws_cloudwatch_log_group": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/guardduty-responder",
+    "aws_secretsmanager_secret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:guardduty-responder/jira-AbCdEf",
+}
+
+
+def given(
+    planned: TerraformDir, variables: dict[str, object], asserts: dict[str, str], command: str = "plan"
+) -> tuple[int, str]:
+    """A run of the module with a mocked provider, these variables and assertions (name: condition). An apply runs
+    the builds (local-exec), with Lambda's answers the locked hashes."""
+    checks = "".join(
+        f"  assert {{\n    condition     = {condition}\n    error_message = {json.dumps(name)}\n  }}\n"
+        for name, condition in asserts.items()
+    )
+    settings = "".join(f"    {name} = {json.dumps(value)}\n" for name, value in variables.items())
+    lock = locked()
+    layers = lock["layer"]
+    assert isinstance(layers, dict)
+    answers = (
+        f'override_resource {{\n  target = aws_lambda_function.this\n  values = {{ code_sha256 = "{lock["function"]}", arn = "{MOCK_ARNS["aws_lambda_function"]}" }}\n}}\n'
+        f'override_resource {{\n  target = aws_lambda_layer_version.dependencies\n  values = {{ code_sha256 = "{layers["arm64"]}" }}\n}}\n'
+    )
+    arns = "".join(
+        f'  mock_resource "{kind}" {{\n    defaults = {{ arn = "{arn}" }}\n  }}\n' for kind, arn in MOCK_ARNS.items()
+    )
+    (planned.workdir / "tests" / "given.tftest.hcl").write_text(
+        PLAN_ONLY.split("variables {")[0].replace('mock_provider "aws" {\n', 'mock_provider "aws" {\n' + arns)
+        + answers
+        + f'\nrun "given" {{\n  command = {command}\n\n  variables {{\n    jira_project_key = "SEC"\n{settings}  }}\n\n{checks}}}\n'
+    )
+    result = planned.run("test", "-no-color", "-filter=tests/given.tftest.hcl", check=False, timeout=300)
+    return result.returncode, " ".join((result.stdout + result.stderr).replace("│", " ").split())
+
+
+def test_an_archive_and_layers_given_are_deployed_and_nothing_is_built(
+    planned: TerraformDir, tmp_path: pathlib.Path
+) -> None:
+    archive = tmp_path / "built-in-ci.zip"
+    builder.build("function", archive, "")
+    layers = ["arn:aws:lambda:eu-west-1:123456789012:layer:shared-jira-client:7"]
+    no_build = {
+        # A build would run this command, and fail.
+        "build_python": "false",
+        # What a mocked apply needs: terraform test applies an ephemeral variable only if it was set, and the
+        # provider checks the ARNs that would otherwise be the mock's random strings.
+        "jira_secret_value": '{"url": "https://jira.example.com", "token": "t"}',
+        "jira_secret_version": 1,
+        "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/2f4e4f4a-7a1b-4a69-9c5e-1f2a3b4c5d6e",
+        "sns_topic_arn": "arn:aws:sns:eu-west-1:123456789012:security-alerts",
+    }
+
+    given_all = given(
+        planned,
+        {"function_archive": str(archive), "layer_arns": layers, **no_build},
+        {
+            "the given archive is the one deployed": f"aws_lambda_function.this.filename == {json.dumps(str(archive))}",
+            "no layer is published": "length(aws_lambda_layer_version.dependencies) == 0",
+            "the function runs with the layers given": f"aws_lambda_function.this.layers == tolist({json.dumps(layers)})",
+        },
+        command="apply",
+    )
+    building_the_function = given(planned, {"layer_arns": layers, **no_build}, {}, command="apply")
+
+    assert given_all[0] == 0, given_all[1][-3000:]
+    assert building_the_function[0] != 0, "the control: without the archive given, the build runs (and fails here)"
+    assert "terraform_data.function_archive" in building_the_function[1]
+    assert "local-exec provisioner error" in building_the_function[1], building_the_function[1][-3000:]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        (b"PK built from other sources", "is not the function archive lambda_code/archives.lock.json names"),
+    ],
+    ids=["missing", "not-locked"],
+)
+def test_an_archive_given_that_is_not_the_locked_one_fails_the_plan(
+    planned: TerraformDir, tmp_path: pathlib.Path, content: bytes | None, message: str
+) -> None:
+    archive = tmp_path / "function.zip"
+    if content is not None:
+        archive.write_bytes(content)
+
+    status, output = given(planned, {"function_archive": str(archive)}, {})
+
+    assert status != 0
+    assert f"function_archive {archive} {message}" in output, output[-3000:]

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import subprocess
 import tempfile
 import zipfile
@@ -48,6 +49,10 @@ VARIABLES = [
     f"member_role_external_id={EXTERNAL_ID}",
     "-var",
     "organization_id=o-a1b2c3d4e5",
+    "-var",
+    'notification_emails=["soc@example.com"]',
+    "-var",
+    'tags={"team"="security"}',
 ]
 
 
@@ -512,7 +517,11 @@ def test_the_instance_attributes_the_role_may_change_are_the_ones_the_code_chang
     }
     assert all(actions_of(statement) == ["ec2:ModifyInstanceAttribute"] for statement in statements)
     account = outputs["role_arn"].split(":")[4]
-    assert all(statement["Resource"] == [f"arn:aws:ec2:{REGION}:{account}:instance/*"] for statement in statements)
+    assert all(statement["Resource"] == f"arn:aws:ec2:*:{account}:instance/*" for statement in statements)
+    # The ARNs name any region; one deny keeps every regional action to this one.
+    (regions,) = [s for s in deployed_role_statements(aws, outputs) if s.get("Sid") == "OnlyInTheListedRegions"]
+    assert regions["Effect"] == "Deny" and "ec2:ModifyInstanceAttribute" in actions_of(regions)
+    assert regions["Condition"] == {"StringNotEquals": {"aws:RequestedRegion": [REGION]}}
 
 
 def test_the_ledger_carries_its_resource_policy(deployment: Any) -> None:
@@ -535,6 +544,81 @@ def test_lambda_holds_the_locked_archives(deployment: Any) -> None:
 
     assert function["CodeSha256"] == lock["function"]
     assert layer["Content"]["CodeSha256"] == lock["layer"]["x86_64"]
+
+
+# The root module as it was before modules/responder: every resource at the root, the provider block beside them.
+BEFORE_MODULES = ROOT / "tests" / "fixtures" / "terraform" / "root-before-modules.tf.txt"
+# Outputs the root did not have before.
+NEW_OUTPUTS = {
+    "alarm_arns",
+    "failed_findings_queue_arn",
+    "layer_arns",
+    "log_group_arn",
+    "log_group_name",
+    "role_name",
+    "sweep_rule_arn",
+    "table_arn",
+    "undelivered_findings_queue_arn",
+}
+
+
+def as_before_modules(state: dict[str, Any]) -> dict[str, Any]:
+    """The deployment's state as the root before modules/responder would have written it: each resource at the
+    address that root gives it (no module, and no count where it had none); data sources are read again."""
+    uncounted = set(
+        re.findall(r'^resource "(\w+)" "(\w+)" \{\n(?!  (?:count|for_each) )', BEFORE_MODULES.read_text(), re.M)
+    )
+    resources = []
+    for resource in state["resources"]:
+        if resource["mode"] == "data":
+            continue
+        assert resource.pop("module") == "module.responder", resource
+        if (resource["type"], resource["name"]) in uncounted:
+            resource.pop("each", None)
+            for instance in resource["instances"]:
+                assert instance.pop("index_key", 0) == 0, instance
+        resources.append(resource)
+    outputs = set(re.findall(r'^output "(\w+)"', BEFORE_MODULES.read_text(), re.M))
+    kept = {name: value for name, value in state["outputs"].items() if name in outputs}
+    return {**state, "serial": state["serial"] + 1, "resources": resources, "outputs": kept}
+
+
+def resource_changes(workdir: TerraformDir, aws: LocalAws) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    workdir.init()
+    workdir.run("plan", "-out=check.plan", "-input=false", "-no-color", *VARIABLES, env=aws.env, timeout=600)
+    plan = json.loads(workdir.run("show", "-json", "check.plan", env=aws.env).stdout)
+    return list(plan["resource_changes"]), dict(plan["output_changes"])
+
+
+def test_a_deployment_made_before_the_module_is_carried_over_by_the_moved_blocks(deployment: Any) -> None:
+    """The deployment's state, rebuilt as the root before modules/responder had it, is what that root plans no change
+    on; today's root, over that state, moves every resource and changes none."""
+    aws, workdir, _ = deployment
+    before = TerraformDir()
+    try:
+        for name in ("main.tf", "variables.tf", "outputs.tf"):
+            (before.path / name).unlink()
+        (before.path / "main.tf").write_text(BEFORE_MODULES.read_text())
+        state = json.loads((workdir.path / "terraform.tfstate").read_text())
+        (before.path / "terraform.tfstate").write_text(json.dumps(as_before_modules(state)))
+
+        changes, _ = resource_changes(before, aws)
+        assert [(c["address"], c["change"]["actions"]) for c in changes if c["change"]["actions"] != ["no-op"]] == []
+
+        for name in ("main.tf", "variables.tf", "outputs.tf"):
+            (before.path / name).write_text((ROOT / name).read_text())
+        changes, outputs = resource_changes(before, aws)
+    finally:
+        before.remove()
+
+    assert [(c["address"], c["change"]["actions"]) for c in changes if c["change"]["actions"] != ["no-op"]] == []
+    moved = {c["previous_address"]: c["address"] for c in changes if "previous_address" in c}
+    assert moved["aws_lambda_function.this"] == "module.responder.aws_lambda_function.this"
+    assert moved["aws_kms_key.this"] == "module.responder.aws_kms_key.this[0]"
+    instances = sum(len(resource["instances"]) for resource in state["resources"] if resource["mode"] == "managed")
+    assert len(moved) == len(changes) == instances, "every resource moves"
+    # The outputs the module adds appear; every other output is the same.
+    assert {name for name, change in outputs.items() if change["actions"] != ["no-op"]} == NEW_OUTPUTS
 
 
 def test_a_second_plan_changes_nothing_and_destroy_leaves_nothing(deployment: Any) -> None:

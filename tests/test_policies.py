@@ -30,25 +30,51 @@ LOG_GROUP = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{PREFIX}"
 
 
 @pytest.fixture(scope="module")
-def planned() -> Iterator[dict[str, dict[str, Any]]]:
-    """The planned values of every resource, by address."""
+def shown() -> Iterator[tuple[dict[str, Any], set[str]]]:
+    """`terraform show -json` of the plan, and the resource types of the provider that take tags."""
     require_terraform()
     aws = LocalAws()
     workdir = TerraformDir()
     try:
         workdir.init()
         workdir.run("plan", "-input=false", "-no-color", "-out=plan.bin", *VARIABLES, env=aws.env, timeout=600)
-        shown = json.loads(workdir.run("show", "-json", "plan.bin", env=aws.env).stdout)
+        plan = json.loads(workdir.run("show", "-json", "plan.bin", env=aws.env).stdout)
+        schemas = json.loads(workdir.run("providers", "schema", "-json").stdout)["provider_schemas"]
     finally:
         aws.stop()
         workdir.remove()
+    provider = schemas["registry.terraform.io/hashicorp/aws"]
+    taggable = {
+        kind for kind, schema in provider["resource_schemas"].items() if "tags" in schema["block"]["attributes"]
+    }
+    yield plan, taggable
+
+
+@pytest.fixture(scope="module")
+def planned(shown: tuple[dict[str, Any], set[str]]) -> dict[str, dict[str, Any]]:
+    """The planned values of every resource, by address."""
     resources: dict[str, dict[str, Any]] = {}
-    modules = [shown["planned_values"]["root_module"]]
+    modules = [shown[0]["planned_values"]["root_module"]]
     while modules:
         module = modules.pop()
-        resources.update({resource["address"]: resource.get("values", {}) for resource in module.get("resources", [])})
+        resources.update({resource["address"]: resource for resource in module.get("resources", [])})
         modules.extend(module.get("child_modules", []))
-    yield resources
+    return {address: resource.get("values", {}) for address, resource in resources.items()}
+
+
+def test_every_resource_that_takes_tags_carries_the_deployment_s(shown: tuple[dict[str, Any], set[str]]) -> None:
+    plan, taggable = shown
+    tagged = [
+        change for change in plan["resource_changes"] if change["mode"] == "managed" and change["type"] in taggable
+    ]
+
+    assert len(tagged) >= 15, "the rules, function, log group, table, topic, queues, secret, key, role and alarms"
+    untagged = [
+        change["address"]
+        for change in tagged
+        if (change["change"]["after"].get("tags_all") or {}).get("guardduty-responder:deployment") != PREFIX
+    ]
+    assert untagged == []
 
 
 def policy(planned: dict[str, dict[str, Any]], address: str) -> list[dict[str, Any]]:
@@ -67,7 +93,7 @@ def by_sid(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def test_the_key_lets_each_service_do_exactly_what_its_documentation_asks(planned: dict[str, Any]) -> None:
     services = {
         statement["Principal"]["Service"]: (listed(statement["Action"]), statement.get("Condition"))
-        for statement in policy(planned, "aws_kms_key.this")
+        for statement in policy(planned, "module.responder.aws_kms_key.this[0]")
         if "Service" in statement.get("Principal", {})
     }
 
@@ -88,7 +114,7 @@ def test_the_key_lets_each_service_do_exactly_what_its_documentation_asks(planne
 
 
 def test_only_the_responder_its_operators_and_the_deployment_s_alarms_may_publish(planned: dict[str, Any]) -> None:
-    statements = by_sid(policy(planned, "aws_sns_topic_policy.this"))
+    statements = by_sid(policy(planned, "module.responder.aws_sns_topic_policy.this[0]"))
 
     assert statements == {
         "ResponderPublishes": {
@@ -121,7 +147,7 @@ def test_only_the_responder_its_operators_and_the_deployment_s_alarms_may_publis
 
 
 def test_only_the_responder_and_its_operators_may_write_the_ledger(planned: dict[str, Any]) -> None:
-    (statement,) = policy(planned, "aws_dynamodb_resource_policy.ledger")
+    (statement,) = policy(planned, "module.responder.aws_dynamodb_resource_policy.ledger")
 
     assert statement == {
         "Sid": "OnlyTheResponderAndItsOperatorsWrite",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from guardduty_responder.rules import default_rules, parse_rules
 from guardduty_responder_tools.permissions import estate_actions, home_actions, required_actions
 
 from conftest import load_event
+from local_aws import REGION, LocalAws
 from terraform_support import ROOT, TerraformDir, require_terraform_binary
 
 # The variables of an organisation's delegated administrator that contains credential findings.
@@ -30,15 +32,24 @@ ORGANISATION = [
     "-var",
     "organization_id=o-a1b2c3d4e5",
 ]
-# The actions the function's role is granted (its own statements), and those for acting on one account.
+# The actions the function's role is granted (its own statements), and those for acting on one account: locals of
+# modules/responder, evaluated there.
 GRANTED = "sort(distinct(flatten([for s in local.responder_statements : s.Action])))"
 ESTATE = "sort(distinct(flatten([for s in module.estate_policy.statements : s.Action])))"
 
 
 @pytest.fixture(scope="module")
-def module_dir() -> Iterator[TerraformDir]:
+def root_dir() -> Iterator[TerraformDir]:
     tftests = {f"tests/{path.name}": path.read_text() for path in (ROOT / "tests").glob("*.tftest.hcl")}
     workdir = TerraformDir(extra_files=tftests)
+    workdir.init()
+    yield workdir
+    workdir.remove()
+
+
+@pytest.fixture(scope="module")
+def module_dir() -> Iterator[TerraformDir]:
+    workdir = TerraformDir(workdir="modules/responder")
     workdir.init()
     yield workdir
     workdir.remove()
@@ -50,13 +61,13 @@ def test_terraform_is_formatted() -> None:
     assert result.returncode == 0, f"run `terraform fmt -recursive`:\n{result.stdout}"
 
 
-def test_terraform_validates(module_dir: TerraformDir) -> None:
-    result = module_dir.run("validate", "-json", "-no-color", check=False)
+def test_terraform_validates(root_dir: TerraformDir) -> None:
+    result = root_dir.run("validate", "-json", "-no-color", check=False)
     assert json.loads(result.stdout)["valid"], result.stdout
 
 
-def test_plan_only_tests_pass(module_dir: TerraformDir) -> None:
-    result = module_dir.run("test", "-no-color", check=False, timeout=600)
+def test_plan_only_tests_pass(root_dir: TerraformDir) -> None:
+    result = root_dir.run("test", "-no-color", check=False, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert " 0 failed" in result.stdout
 
@@ -253,3 +264,47 @@ def test_the_rule_passes_what_the_response_rules_can_act_on_and_nothing_else(mod
 
     assert [name for name, event in passes.items() if not pattern.matches_event(event)] == []
     assert [name for name, event in refused.items() if pattern.matches_event(event)] == []
+
+
+def test_a_workspace_named_for_another_region_fails_the_plan() -> None:
+    """The README's loop over regions keeps a state per region in a workspace named for it: applying one with the
+    shell pointed at another region would deploy, or destroy, there."""
+    aws = LocalAws()
+    workdir = TerraformDir()
+    try:
+        workdir.init()
+        plans = {}
+        for workspace in ("eu-west-1", REGION, "security-tooling"):
+            workdir.run("workspace", "new", workspace)
+            plans[workspace] = workdir.run(
+                "plan", "-input=false", "-no-color", "-var", "jira_project_key=SEC", env=aws.env, check=False
+            )
+    finally:
+        aws.stop()
+        workdir.remove()
+
+    refused = " ".join(plans["eu-west-1"].stderr.replace("│", " ").split())
+    assert plans["eu-west-1"].returncode != 0
+    assert f'The workspace "eu-west-1" is named for a region, but the provider\'s region is {REGION}' in refused
+    assert plans[REGION].returncode == 0, plans[REGION].stderr[-2000:]
+    assert plans["security-tooling"].returncode == 0, "a workspace not named like a region is not checked"
+
+
+@pytest.mark.parametrize("example", sorted(path.name for path in (ROOT / "examples").iterdir()))
+def test_every_example_validates(example: str) -> None:
+    """Each example as a caller copies it; one pinned to a commit of this repository is pointed at this checkout."""
+    workdir = TerraformDir(workdir=f"examples/{example}")
+    try:
+        main = workdir.workdir / "main.tf"
+        text = main.read_text()
+        pinned = re.findall(r'source\s*=\s*"git::[^"]*//(modules/[\w-]+)\?ref=[0-9a-f]{40}"', text)
+        for module in pinned:
+            text = re.sub(rf'"git::[^"]*//{module}\?ref=[0-9a-f]{{40}}"', f'"../../{module}"', text)
+        main.write_text(text)
+        workdir.init()
+        result = workdir.run("validate", "-json", "-no-color", check=False)
+    finally:
+        workdir.remove()
+
+    assert json.loads(result.stdout)["valid"], result.stdout
+    assert not re.search(r'source\s*=\s*"git::', text), "every remote source is pinned to a commit (?ref= of 40 hex)"

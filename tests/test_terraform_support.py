@@ -116,10 +116,17 @@ def test_an_empty_version_folder_holds_no_provider(tmp_path: pathlib.Path) -> No
     assert provider_versions_in(tmp_path, PLATFORM) == []
 
 
-def test_the_searched_constraint_is_the_modules_own() -> None:
+def test_the_searched_constraint_is_the_root_s_own_and_every_module_accepts_it() -> None:
     declared = constraints_declared()
-    assert "main.tf" in declared and "modules/member-role/main.tf" in declared
-    assert set(declared.values()) == {PROVIDER_VERSIONS}
+    assert declared["main.tf"] == PROVIDER_VERSIONS
+    assert {"modules/responder/versions.tf", "modules/member-role/versions.tf"} <= declared.keys()
+    # The oldest and a late release of the series the root pins: every module and example takes both.
+    refusing = {
+        path: constraint
+        for path, constraint in declared.items()
+        if not all(version_allowed(version, constraint) for version in ("5.100.0", "5.100.999"))
+    }
+    assert refusing == {}
 
 
 # --- The CLI configuration ---

@@ -27,7 +27,7 @@ from guardduty_responder.isolation import ContainmentError
 from conftest import Stack
 from terraform_support import ROOT
 
-MAIN_TF = (ROOT / "main.tf").read_text()
+MAIN_TF = (ROOT / "modules" / "responder" / "main.tf").read_text()
 
 
 class MoveFaults:

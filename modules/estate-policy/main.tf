@@ -2,18 +2,22 @@
 # groups and target groups: the responder's own account (root module) and each member account
 # (member-role module) get exactly the same ones, so the two cannot drift apart.
 
-locals {
-  in_regions = [for region in var.regions : "arn:${var.partition}:ec2:${region}:${var.account_id}"]
+# The ARNs name every region, and one deny keeps every regional action to the listed regions: the policy's size
+# does not grow with the number of regions (IAM allows 10,240 characters for all of a role's inline policies), and a
+# role for every region of an organisation fits.
 
-  instances          = [for arn in local.in_regions : "${arn}:instance/*"]
-  volumes            = [for arn in local.in_regions : "${arn}:volume/*"]
-  vpcs               = [for arn in local.in_regions : "${arn}:vpc/*"]
-  security_groups    = [for arn in local.in_regions : "${arn}:security-group/*"]
-  network_interfaces = [for arn in local.in_regions : "${arn}:network-interface/*"]
+locals {
+  ec2 = "arn:${var.partition}:ec2:*:${var.account_id}"
+
+  instances          = "${local.ec2}:instance/*"
+  volumes            = "${local.ec2}:volume/*"
+  vpcs               = "${local.ec2}:vpc/*"
+  security_groups    = "${local.ec2}:security-group/*"
+  network_interfaces = "${local.ec2}:network-interface/*"
   # EC2 writes snapshot ARNs without an account field.
-  snapshots           = [for region in var.regions : "arn:${var.partition}:ec2:${region}::snapshot/*"]
-  auto_scaling_groups = [for region in var.regions : "arn:${var.partition}:autoscaling:${region}:${var.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
-  target_groups       = [for region in var.regions : "arn:${var.partition}:elasticloadbalancing:${region}:${var.account_id}:targetgroup/*/*"]
+  snapshots           = "arn:${var.partition}:ec2:*::snapshot/*"
+  auto_scaling_groups = "arn:${var.partition}:autoscaling:*:${var.account_id}:autoScalingGroup:*:autoScalingGroupName/*"
+  target_groups       = "arn:${var.partition}:elasticloadbalancing:*:${var.account_id}:targetgroup/*/*"
 
   tag_keys = ["guardduty-responder:*", "Name"]
 
@@ -24,17 +28,16 @@ locals {
 
   containment_statements = [
     {
-      Sid       = "ReadTheEstate"
-      Effect    = "Allow"
-      Action    = local.read_actions
-      Resource  = "*" # Describe* actions support no resource-level permissions.
-      Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
+      Sid      = "ReadTheEstate"
+      Effect   = "Allow"
+      Action   = local.read_actions
+      Resource = "*" # Describe* actions support no resource-level permissions.
     },
     {
       Sid      = "CreateContainmentGroups"
       Effect   = "Allow"
       Action   = ["ec2:CreateSecurityGroup"]
-      Resource = concat(local.vpcs, local.security_groups)
+      Resource = [local.vpcs, local.security_groups]
     },
     {
       Sid       = "ShapeOnlyTheResponderGroups"
@@ -56,7 +59,7 @@ locals {
       Sid      = "MoveNetworkInterfaces"
       Effect   = "Allow"
       Action   = ["ec2:ModifyNetworkInterfaceAttribute"]
-      Resource = concat(local.network_interfaces, local.security_groups, local.instances, local.vpcs)
+      Resource = [local.network_interfaces, local.security_groups, local.instances, local.vpcs]
     },
     # Evidence keeps the instance: termination protection, shutdown behaviour "stop", volumes kept on termination
     # (guardduty_responder.evidence.protect_instance), and no other attribute (its type, user data, source/dest
@@ -85,13 +88,13 @@ locals {
       Sid      = "SnapshotTheVolumes"
       Effect   = "Allow"
       Action   = ["ec2:CreateSnapshots"]
-      Resource = concat(local.instances, local.volumes, local.snapshots)
+      Resource = [local.instances, local.volumes, local.snapshots]
     },
     {
       Sid       = "WriteOnlyTheResponderTags"
       Effect    = "Allow"
       Action    = ["ec2:CreateTags"]
-      Resource  = concat(local.instances, local.network_interfaces, local.snapshots)
+      Resource  = [local.instances, local.network_interfaces, local.snapshots]
       Condition = { "ForAllValues:StringLike" = { "aws:TagKeys" = local.tag_keys } }
     },
     {
@@ -110,7 +113,7 @@ locals {
       Sid      = "TakeOutOfService"
       Effect   = "Allow"
       Action   = ["autoscaling:EnterStandby", "autoscaling:DetachInstances", "elasticloadbalancing:DeregisterTargets"]
-      Resource = concat(local.auto_scaling_groups, local.target_groups)
+      Resource = [local.auto_scaling_groups, local.target_groups]
     },
   ]
 
@@ -146,14 +149,14 @@ locals {
   # AWS manages (SSO, service-linked), and the Organization's administrator role. Deny wins over
   # the RevokeOlderRoleSessions allow.
   protected_roles = concat(
-    [for name in var.protected_role_names : "arn:${var.partition}:iam::${var.account_id}:role/${name}"],
+    flatten([for name in var.protected_role_names : ["arn:${var.partition}:iam::${var.account_id}:role/${name}", "arn:${var.partition}:iam::${var.account_id}:role/*/${name}"]]),
     [
       "arn:${var.partition}:iam::${var.account_id}:role/aws-reserved/*",
       "arn:${var.partition}:iam::${var.account_id}:role/aws-service-role/*",
       "arn:${var.partition}:iam::${var.account_id}:role/OrganizationAccountAccessRole",
     ],
   )
-  guard_statements = var.credential_actions ? [
+  credential_guard_statements = var.credential_actions ? [
     {
       Sid      = "NeverWriteProtectedRoles"
       Effect   = "Deny"
@@ -161,4 +164,18 @@ locals {
       Resource = local.protected_roles
     },
   ] : []
+
+  # IAM is global (its requests name us-east-1 whatever the region): only the regional services are bounded.
+  regional_actions = sort(distinct([
+    for action in flatten([for statement in local.statements : statement.Action]) : action if !startswith(action, "iam:")
+  ]))
+  guard_statements = concat([
+    {
+      Sid       = "OnlyInTheListedRegions"
+      Effect    = "Deny"
+      Action    = local.regional_actions
+      Resource  = "*"
+      Condition = { StringNotEquals = { "aws:RequestedRegion" = var.regions } }
+    },
+  ], local.credential_guard_statements)
 }

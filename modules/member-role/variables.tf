@@ -62,3 +62,25 @@ variable "operator_role_arns" {
     error_message = "operator_role_arns must be IAM role ARNs."
   }
 }
+
+variable "role_path" {
+  description = "IAM path of the member role and the release role (e.g. /security/): a path that service control policies or permissions boundaries are written for."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([\\x21-\\x7E]{1,510}/)?$", var.role_path))
+    error_message = "role_path must start and end with / (e.g. /security/), up to 512 printable characters."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "ARN of a managed policy set as the permissions boundary of every role this module creates (null: none). Where a service control policy requires a boundary on iam:CreateRole, name that one."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/.+$", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM managed policy ARN, e.g. arn:aws:iam::111122223333:policy/boundary."
+  }
+}

@@ -1,0 +1,530 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, so that two deployments can share an account and region."
+  type        = string
+  default     = "guardduty-responder"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-32 characters: lower-case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource, beside the project's own."
+  type        = map(string)
+  default     = {}
+}
+
+variable "min_severity" {
+  description = "Lowest GuardDuty severity (0-10) that reaches the function. 4 = medium and above, 7 = high and above."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.min_severity >= 0 && var.min_severity <= 10
+    error_message = "min_severity must be between 0 and 10 (GuardDuty's severity scale)."
+  }
+}
+
+variable "finding_type_prefixes" {
+  description = "Finding types that reach the function, as prefixes (e.g. \"Backdoor:EC2/\"). Empty: every EC2 instance finding."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for prefix in var.finding_type_prefixes : can(regex("^[A-Za-z0-9:/.!&_-]+$", prefix))])
+    error_message = "Each finding type prefix may hold only letters, digits and : / . ! & _ - (e.g. \"UnauthorizedAccess:EC2/\")."
+  }
+}
+
+variable "jira_project_key" {
+  description = "Key of the Jira project the issues are filed in (e.g. SEC)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Z][A-Z0-9_]{0,254}$", var.jira_project_key))
+    error_message = "jira_project_key must be a Jira project key: upper-case letters, digits and underscores, starting with a letter."
+  }
+}
+
+variable "jira_issue_type" {
+  description = "Jira issue type of the issues filed."
+  type        = string
+  default     = "Task"
+}
+
+variable "jira_url" {
+  description = "Base URL of the Jira site (https://example.atlassian.net). Recorded as the secret's description to help whoever sets its value; the function reads the URL from the secret."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jira_url == null || can(regex("^https://[A-Za-z0-9.-]+(:[0-9]+)?(/.*)?$", var.jira_url))
+    error_message = "jira_url must be an https:// URL, e.g. https://example.atlassian.net."
+  }
+}
+
+variable "jira_secret_value" {
+  description = "Optional JSON for the Jira secret (one of the forms in the README, e.g. {\"url\",\"username\",\"api_token\"}), with jira_secret_version. Ephemeral: it goes to Secrets Manager through a write-only attribute and is never in the plan or the state. Null (the default): set the value outside Terraform."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = var.jira_secret_value == null || can(jsondecode(var.jira_secret_value).url) || can(jsondecode(var.jira_secret_value).cloud_id)
+    error_message = "jira_secret_value must be a JSON object with a \"url\" (or a \"cloud_id\") key."
+  }
+}
+
+variable "jira_secret_version" {
+  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes, so raise it with each new token. Required with jira_secret_value, null without."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = (var.jira_secret_version == null) == (var.jira_secret_value == null)
+    error_message = "jira_secret_version must be set exactly when jira_secret_value is (a whole number, raised with each new value)."
+  }
+}
+
+variable "notification_emails" {
+  description = "E-mail addresses subscribed to the notification topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for email in var.notification_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", email))])
+    error_message = "Each notification e-mail must be an address such as soc@example.com."
+  }
+}
+
+variable "dry_run" {
+  description = "Read and decide, record and notify what would be done, but change nothing."
+  type        = bool
+  default     = false
+}
+
+variable "exempt_tag_key" {
+  description = "Instances carrying this tag key with value \"true\" are never isolated (recorded and ticketed only). null turns the tag exemption off, leaving the ledger's (`guardduty-responder exempt`), which the instance's own role cannot write."
+  type        = string
+  default     = "guardduty-responder:exempt"
+
+  validation {
+    # A conditional, not ||: Terraform evaluates both sides of ||, and length(null) fails.
+    condition     = var.exempt_tag_key == null ? true : length(var.exempt_tag_key) > 0 && length(var.exempt_tag_key) <= 128
+    error_message = "exempt_tag_key must be a tag key of 1-128 characters, or null to turn the exemption tag off."
+  }
+}
+
+variable "max_isolations_per_hour" {
+  description = "Circuit breaker: most isolations per account and clock hour (UTC); beyond it findings are reported loudly, not isolated. 0 isolates nothing."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.max_isolations_per_hour >= 0 && var.max_isolations_per_hour <= 1000 && floor(var.max_isolations_per_hour) == var.max_isolations_per_hour
+    error_message = "max_isolations_per_hour must be a whole number from 0 (isolate nothing, only report) to 1000."
+  }
+}
+
+variable "isolation_pause_seconds" {
+  description = "Pause between moving an ENI to the untracking group and to the isolation group. 0 keeps the instance's exposure as short as the API allows; see the README."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.isolation_pause_seconds >= 0 && var.isolation_pause_seconds <= var.function_timeout_seconds / 4
+    error_message = "isolation_pause_seconds must be between 0 and a quarter of function_timeout_seconds: a timeout during the pause would leave the instance on the all-traffic untracking group until the retry."
+  }
+}
+
+variable "architecture" {
+  description = "Processor architecture of the function: arm64 (cheaper) or x86_64."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be \"arm64\" or \"x86_64\"."
+  }
+}
+
+variable "function_timeout_seconds" {
+  description = "Timeout of the function. Containment takes about a second; Jira, snapshots and retries take the rest."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.function_timeout_seconds >= 30 && var.function_timeout_seconds <= 900
+    error_message = "function_timeout_seconds must be between 30 and 900."
+  }
+}
+
+variable "function_memory_mb" {
+  description = "Memory of the function (CPU grows with it; 512 MB keeps the cold start short)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.function_memory_mb >= 128 && var.function_memory_mb <= 10240
+    error_message = "function_memory_mb must be between 128 and 10240."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Concurrent executions reserved for the function: enough for a burst of findings, never starved by other functions. Null reserves none (where the account's unreserved concurrency is already at its minimum); 0 is refused, since it would stop the function."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.reserved_concurrency == null ? true : var.reserved_concurrency >= 1 && floor(var.reserved_concurrency) == var.reserved_concurrency
+    error_message = "reserved_concurrency must be a whole number of at least 1, or null to reserve none (0 would stop the function)."
+  }
+}
+
+variable "jira_timeout_seconds" {
+  description = "The most time, in seconds, the Jira step may take in all (secret, search, create or comment)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.jira_timeout_seconds >= 1 && var.jira_timeout_seconds <= 60
+    error_message = "jira_timeout_seconds must be between 1 and 60."
+  }
+}
+
+variable "log_level" {
+  description = "Level of the function's log lines: DEBUG, INFO, WARNING, ERROR or CRITICAL. Null: the code's own, INFO."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_level == null ? true : contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL (or null for INFO)."
+  }
+}
+
+variable "keep_log_group" {
+  description = "Leave the function's log group, and the logs in it, in place when the deployment is destroyed."
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's logs."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "record_retention_days" {
+  description = "How long the ledger keeps a finding's record (DynamoDB TTL)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.record_retention_days >= 1 && var.record_retention_days <= 3650
+    error_message = "record_retention_days must be between 1 and 3650."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the ledger table from deletion. Turn off only to destroy a test deployment."
+  type        = bool
+  default     = true
+}
+
+variable "credential_findings" {
+  description = "What to do with instance credential exfiltration findings (UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration*): \"ignore\" them (the rule does not pass them), \"report\" them, or \"contain\" them (also detach the instance profile and revoke the role's sessions issued until then; grants iam:PutRolePolicy on the account's roles)."
+  type        = string
+  default     = "report"
+
+  validation {
+    condition     = contains(["ignore", "report", "contain"], var.credential_findings)
+    error_message = "credential_findings must be \"ignore\", \"report\" or \"contain\"."
+  }
+}
+
+variable "response_rules" {
+  description = <<-EOT
+    What the function does with a finding, as an ordered list of rules: the first that matches decides.
+    A rule matches on the finding type's prefix (finding_type_prefix), a minimum severity (min_severity),
+    whether the instance is "implicated" (it made the DNS request, the connection, ran the process, holds
+    the file) or only "attacked" (probed, connected to) or "any" (involvement), the resource types
+    (resource_types: Instance, AccessKey, Container, ECSCluster, EKSCluster) and instance tags
+    (instance_tags, "*" for any value); its action is "isolate", "report" (record, Jira issue, message)
+    or "ignore" (record only). Null: instance credential findings as credential_findings says, container
+    and cluster findings reported, implicated instances isolated, attacked instances reported.
+  EOT
+  type = list(object({
+    name                = string
+    action              = string
+    finding_type_prefix = optional(string, "")
+    min_severity        = optional(number, 0)
+    involvement         = optional(string, "any")
+    resource_types      = optional(list(string), [])
+    instance_tags       = optional(map(string), {})
+  }))
+  default = null
+
+  validation {
+    condition     = var.response_rules == null || (length(coalesce(var.response_rules, [])) > 0 && length(coalesce(var.response_rules, [])) <= 50)
+    error_message = "response_rules must hold between 1 and 50 rules (or be null for the default rules)."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["isolate", "report", "ignore"], rule.action)])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has action \"${rule.action}\"" if !contains(["isolate", "report", "ignore"], rule.action)])}: an action is \"isolate\", \"report\" or \"ignore\"."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["implicated", "attacked", "any"], rule.involvement)])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has involvement \"${rule.involvement}\"" if !contains(["implicated", "attacked", "any"], rule.involvement)])}: involvement is \"implicated\", \"attacked\" or \"any\"."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : alltrue([for kind in rule.resource_types : contains(["Instance", "AccessKey", "Container", "ECSCluster", "EKSCluster"], kind)])])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") lists resource types ${jsonencode(rule.resource_types)}" if !alltrue([for kind in rule.resource_types : contains(["Instance", "AccessKey", "Container", "ECSCluster", "EKSCluster"], kind)])])}: the resource types are Instance, AccessKey, Container, ECSCluster and EKSCluster."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : rule.min_severity >= 0 && rule.min_severity <= 10])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has min_severity ${rule.min_severity}" if rule.min_severity < 0 || rule.min_severity > 10])}: min_severity is from 0 to 10."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : can(regex("^[A-Za-z0-9:/.!&_-]{0,128}$", rule.finding_type_prefix))])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has finding_type_prefix \"${rule.finding_type_prefix}\"" if !can(regex("^[A-Za-z0-9:/.!&_-]{0,128}$", rule.finding_type_prefix))])}: a prefix holds up to 128 letters, digits and : / . ! & _ -."
+  }
+  validation {
+    condition     = length(distinct([for rule in coalesce(var.response_rules, []) : rule.name])) == length(coalesce(var.response_rules, [])) && alltrue([for rule in coalesce(var.response_rules, []) : length(trimspace(rule.name)) > 0 && length(rule.name) <= 64])
+    error_message = "response_rules: each rule needs a name of 1-64 characters, unique in the list (repeated or empty: ${join(", ", [for name in distinct([for rule in coalesce(var.response_rules, []) : rule.name]) : "\"${name}\"" if length([for rule in coalesce(var.response_rules, []) : rule if rule.name == name]) > 1 || length(trimspace(name)) == 0 || length(name) > 64])})."
+  }
+}
+
+variable "guardduty_detector_id" {
+  description = "The GuardDuty detector of this region that findings are confirmed with (GetFindings). Null: the region's only detector, found with ListDetectors."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.guardduty_detector_id == null || can(regex("^[a-z0-9]{1,300}$", var.guardduty_detector_id))
+    error_message = "guardduty_detector_id must be a GuardDuty detector id (lower-case letters and digits)."
+  }
+}
+
+variable "sweep_interval_minutes" {
+  description = "Minutes between sweeps: the function, on a schedule, resumes every unfinished finding whose lease has run out (a timed-out invocation, retries spent while Jira or DynamoDB were down)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.sweep_interval_minutes >= 1 && var.sweep_interval_minutes <= 60 && floor(var.sweep_interval_minutes) == var.sweep_interval_minutes
+    error_message = "sweep_interval_minutes must be a whole number of minutes from 1 to 60."
+  }
+}
+
+variable "unfinished_alarm_minutes" {
+  description = "Minutes after its claim a finding still unfinished raises the unfinished-findings alarm (each sweep that finds it logs it)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.unfinished_alarm_minutes >= 1 && var.unfinished_alarm_minutes <= 10080 && floor(var.unfinished_alarm_minutes) == var.unfinished_alarm_minutes
+    error_message = "unfinished_alarm_minutes must be a whole number of minutes from 1 to 10080 (a week)."
+  }
+}
+
+variable "member_role_name" {
+  description = "Name of the role (modules/member-role) the function assumes to act in the account a finding is about, when this is the delegated GuardDuty administrator account. Null: the function acts in its own account only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.member_role_name == null || can(regex("^[\\w+=,.@-]{1,56}$", var.member_role_name))
+    error_message = "member_role_name must be an IAM role name of 1-56 letters, digits and + = , . @ - _ (modules/member-role adds \"-release\" for the release role)."
+  }
+}
+
+variable "member_role_external_id" {
+  description = "External id the function presents when it assumes the member role (the member role's trust policy requires it). Required with member_role_name. Not a secret: it guards against a confused deputy."
+  type        = string
+  default     = null
+
+  validation {
+    # RE2 repeats at most 1000 times, so the length is checked apart from the characters.
+    condition     = var.member_role_external_id == null ? true : length(var.member_role_external_id) >= 2 && length(var.member_role_external_id) <= 1224 && can(regex("^[\\w+=,.@:/-]+$", var.member_role_external_id))
+    error_message = "member_role_external_id must be 2-1224 characters of letters, digits and + = , . @ : / - _ (what STS accepts)."
+  }
+
+  validation {
+    condition     = var.member_role_name == null || var.member_role_external_id != null
+    error_message = "member_role_external_id must be set when member_role_name is: the member role trusts only callers presenting it."
+  }
+}
+
+variable "organization_id" {
+  description = "AWS Organizations id (o-...). When set, the function may assume the member role only in accounts of this organisation."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.organization_id == null || can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
+    error_message = "organization_id must be an AWS Organizations id such as o-a1b2c3d4e5."
+  }
+
+  validation {
+    condition     = var.member_role_name == null || var.organization_id != null
+    error_message = "organization_id must be set when member_role_name is: without it the function may assume a role of that name in any AWS account."
+  }
+}
+
+variable "operator_role_arns" {
+  description = "Roles of the people who run `guardduty-responder release`, `exempt` and `replay` against this deployment: besides the function's role, only they may write the ledger and publish to the topic (resource policies deny everyone else)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.operator_role_arns : can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$", arn))])
+    error_message = "operator_role_arns must list IAM role ARNs, e.g. arn:aws:iam::111122223333:role/incident-responders."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# What a locked-down account brings or requires.
+# ---------------------------------------------------------------------------------------------
+
+variable "role_path" {
+  description = "IAM path of the function's role (e.g. /security/): a path that service control policies or permissions boundaries are written for."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([\\x21-\\x7E]{1,510}/)?$", var.role_path))
+    error_message = "role_path must start and end with / (e.g. /security/), up to 512 printable characters."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "ARN of a managed policy set as the permissions boundary of the function's role (null: none). Where a service control policy requires a boundary on iam:CreateRole, name that one; it must allow what the role's own policy does."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary_arn == null || can(regex("^arn:aws(-[a-z]+)*:iam::([0-9]{12}|aws):policy/.+$", var.permissions_boundary_arn))
+    error_message = "permissions_boundary_arn must be an IAM managed policy ARN, e.g. arn:aws:iam::111122223333:policy/boundary."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "ARN of an existing customer managed KMS key for the ledger, topic, queues, secret, logs and environment, instead of a key of the deployment's own. Its policy must let the account's principals use it (IAM policies), CloudWatch Logs encrypt the log group /aws/lambda/<name_prefix>, EventBridge encrypt (kms:GenerateDataKey, kms:Decrypt) for the undelivered-findings queue and, with alarms, CloudWatch for the topic: the statements of the module's own key, in main.tf."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be the ARN of a KMS key (arn:aws:kms:REGION:ACCOUNT:key/ID), not an alias."
+  }
+}
+
+variable "sns_topic_arn" {
+  description = "ARN of an existing SNS topic for the notifications and alarms, instead of a topic of the deployment's own. Its policy is the caller's: it must let the function's role publish, and, with alarms, CloudWatch; encrypted, with kms_key_arn's key or the AWS managed alias/aws/sns."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sns_topic_arn == null || can(regex("^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\\.fifo)?$", var.sns_topic_arn))
+    error_message = "sns_topic_arn must be an SNS topic ARN, e.g. arn:aws:sns:eu-west-1:111122223333:security-alerts."
+  }
+}
+
+variable "notification_subscriptions" {
+  description = "Subscribers of the topic besides notification_emails, by a name of yours: protocol (https, http, email, email-json, sqs, lambda, firehose, application, sms), endpoint, and optionally raw_message_delivery and filter_policy (JSON). An SQS queue or a Lambda function must allow the topic to deliver to it."
+  type = map(object({
+    protocol             = string
+    endpoint             = string
+    raw_message_delivery = optional(bool, false)
+    filter_policy        = optional(string)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for subscription in values(var.notification_subscriptions) : contains(["https", "http", "email", "email-json", "sqs", "lambda", "firehose", "application", "sms"], subscription.protocol)])
+    error_message = "notification_subscriptions: ${join("; ", [for name, subscription in var.notification_subscriptions : "\"${name}\" has protocol \"${subscription.protocol}\"" if !contains(["https", "http", "email", "email-json", "sqs", "lambda", "firehose", "application", "sms"], subscription.protocol)])}: a protocol is https, http, email, email-json, sqs, lambda, firehose, application or sms."
+  }
+  validation {
+    condition     = alltrue([for subscription in values(var.notification_subscriptions) : length(trimspace(subscription.endpoint)) > 0 && (subscription.filter_policy == null || can(jsondecode(subscription.filter_policy)))])
+    error_message = "notification_subscriptions: each needs an endpoint, and a filter_policy must be JSON."
+  }
+}
+
+variable "create_alarms" {
+  description = "Create the deployment's CloudWatch alarms (function errors, failed deliveries, waiting failed findings, CRITICAL log lines, unfinished findings). Off where alarms are built from the metrics elsewhere."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_actions" {
+  description = "What the alarms notify (ARNs: an SNS topic, an incident manager's response plan). Null: the notification topic."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.alarm_actions == null ? true : alltrue([for arn in var.alarm_actions : can(regex("^arn:aws(-[a-z]+)*:[a-z0-9-]+:", arn))])
+    error_message = "alarm_actions must list ARNs (or be null for the notification topic)."
+  }
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days Secrets Manager keeps the Jira secret after the deployment is destroyed: 0 deletes it at once (a test deployment re-created under the same name), 7-30 otherwise."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30 && floor(var.secret_recovery_window_days) == var.secret_recovery_window_days)
+    error_message = "secret_recovery_window_days must be 0 (delete at once) or a whole number of days from 7 to 30."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Packaging: built on apply from this checkout, or given.
+# ---------------------------------------------------------------------------------------------
+
+variable "build_directory" {
+  description = "Folder the function and layer archives are built in. Null: .build at the top of this repository's checkout."
+  type        = string
+  default     = null
+}
+
+variable "build_python" {
+  description = "Command that runs the archive builder (a Python 3.10 or newer with pip). Null: python3, or else python."
+  type        = string
+  default     = null
+}
+
+variable "function_archive" {
+  description = "Path of a function archive built beforehand (`python3 lambda_code/build_archives.py function OUT.zip`, e.g. in CI), deployed instead of building one. It must be the one lambda_code/archives.lock.json names; the plan fails otherwise."
+  type        = string
+  default     = null
+}
+
+variable "layer_archive" {
+  description = "Path of a layer archive built beforehand for the architecture (`python3 lambda_code/build_archives.py layer OUT.zip --architecture ARCH`), published instead of building one; it must be the locked one."
+  type        = string
+  default     = null
+}
+
+variable "layer_arns" {
+  description = "ARNs of existing layer versions that hold the function's dependencies (layer-requirements.txt) for python3.13 and the architecture, used instead of publishing a layer. Their content is yours to check."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.layer_arns == null ? true : length(var.layer_arns) <= 5 && alltrue([for arn in var.layer_arns : can(regex("^arn:aws(-[a-z]+)*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$", arn))])
+    error_message = "layer_arns must list at most 5 layer version ARNs (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)."
+  }
+  validation {
+    condition     = var.layer_arns == null || var.layer_archive == null
+    error_message = "layer_arns and layer_archive are two ways of giving the layer: set one of them."
+  }
+}
