@@ -67,6 +67,7 @@ module "responder" {
   sweep_interval_minutes      = var.sweep_interval_minutes
   unfinished_alarm_minutes    = var.unfinished_alarm_minutes
   member_role_name            = var.member_role_name
+  member_role_path            = var.member_role_path
   member_role_external_id     = var.member_role_external_id
   organization_id             = var.organization_id
   operator_role_arns          = var.operator_role_arns

@@ -101,6 +101,6 @@ output "kms_key_arn" {
 }
 
 output "member_role_trust" {
-  description = "What modules/member-role needs in each member account to trust this deployment: responder_role_arn (one of its responder_role_arns), member_role_name (its role_name) and external_id."
+  description = "What modules/member-role needs in each member account to trust this deployment: responder_role_arn (one of its responder_role_arns), member_role_name (its role_name), external_id, and member_role_path (its role_path) when it is not /."
   value       = module.responder.member_role_trust
 }

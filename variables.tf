@@ -51,7 +51,7 @@ variable "jira_secret_value" {
 }
 
 variable "jira_secret_version" {
-  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes, so raise it with each new token. Required with jira_secret_value, null without."
+  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes. Set it with the value and raise it with each new one; keep it on later runs that do not carry the value (nothing is sent then)."
   type        = number
   default     = null
 }
@@ -199,6 +199,12 @@ variable "member_role_name" {
   default     = null
 }
 
+variable "member_role_path" {
+  description = "IAM path of the member role in every member account (modules/member-role's role_path, e.g. /security/); the release role has the same."
+  type        = string
+  default     = "/"
+}
+
 variable "member_role_external_id" {
   description = "External id the function presents when it assumes the member role (the member role's trust policy requires it). Required with member_role_name. Not a secret: it guards against a confused deputy."
   type        = string
@@ -271,7 +277,7 @@ variable "secret_recovery_window_days" {
 }
 
 variable "build_python" {
-  description = "Command that runs the archive builder (a Python 3.10 or newer with pip). Null: python3, or else python."
+  description = "Command that runs the archive builder (a Python 3.10 or newer with pip). Null: python3, or python on Windows."
   type        = string
   default     = null
 }

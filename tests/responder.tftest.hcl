@@ -921,18 +921,30 @@ run "member_role_trusts_a_deployment_in_every_region_within_iam_s_trust_policy_s
   }
 
   variables {
-    responder_role_arns = [for region in ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1", "sa-east-1", "me-central-1", "me-south-1", "il-central-1", "af-south-1", "ap-east-1", "mx-central-1"] : "arn:aws:iam::111111111111:role/guardduty-responder-${region}"]
+    responder_role_arns = concat([for region in ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1", "sa-east-1", "me-central-1", "me-south-1", "il-central-1", "af-south-1", "ap-east-1", "mx-central-1", "us-gov-west-1"] : "arn:aws:iam::111111111111:role/guardduty-responder-${region}"], ["arn:aws:iam::111111111111:role/break-glass"])
     external_id         = "responder-7f3a"
-    regions             = ["eu-west-1"]
+    regions             = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ca-central-1", "ca-west-1", "sa-east-1", "me-central-1", "me-south-1", "il-central-1", "af-south-1", "ap-east-1", "mx-central-1", "us-gov-west-1"]
   }
 
   assert {
-    condition     = jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == "arn:aws:iam::111111111111:root" || jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::111111111111:root"]
-    error_message = "thirty regional roles do not fit as principals: the account is the principal"
+    condition     = output.responder_trust_by == "patterns" && jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::111111111111:root"]
+    error_message = "thirty regional roles do not fit as principals: their account is the principal"
   }
   assert {
-    condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Condition) == jsonencode({ ArnLike = { "aws:PrincipalArn" = ["arn:aws:iam::111111111111:role/guardduty-responder-??-*-?"] }, StringEquals = { "sts:ExternalId" = "responder-7f3a" } })
-    error_message = "the callers are the deployment's regional roles, one pattern of a region's shape, with the external id"
+    condition     = toset(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Condition.ArnLike["aws:PrincipalArn"]) == toset([for part in ["us", "eu", "ap", "ca", "sa", "me", "il", "af", "mx"] : "arn:aws:iam::111111111111:role/guardduty-responder-${part}-*"])
+    error_message = "the callers are the deployment's roles of the listed regions, one pattern per first part of the regions' names (us-gov-west-1 under us-*)"
+  }
+  assert {
+    condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Condition.StringEquals) == jsonencode({ "aws:PrincipalTag/guardduty-responder:deployment" = ["guardduty-responder"], "sts:ExternalId" = "responder-7f3a" })
+    error_message = "only roles tagged for the deployment, presenting the external id"
+  }
+  assert {
+    condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[1].Principal.AWS) == jsonencode(["arn:aws:iam::111111111111:role/break-glass"]) && length(jsondecode(aws_iam_role.this.assume_role_policy).Statement) == 2
+    error_message = "a role not named for a listed region stays named"
+  }
+  assert {
+    condition     = length(aws_iam_role.this.assume_role_policy) <= 2048
+    error_message = "the trust policy fits IAM's 2,048 characters"
   }
 }
 
@@ -952,6 +964,10 @@ run "member_role_names_its_callers_while_they_fit" {
   assert {
     condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS) == jsonencode(["arn:aws:iam::111111111111:role/guardduty-responder-eu-west-1", "arn:aws:iam::111111111111:role/guardduty-responder-us-east-1"])
     error_message = "two regional roles fit: they are the principals, by name"
+  }
+  assert {
+    condition     = output.responder_trust_by == "names"
+    error_message = "the output says so"
   }
 }
 
@@ -1214,4 +1230,62 @@ run "a_role_path_without_its_slashes_is_refused" {
   }
 
   expect_failures = [var.role_path]
+}
+
+run "an_archive_built_in_another_folder_is_built_again" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    build_directory = "/srv/ci/build"
+  }
+
+  assert {
+    condition     = terraform_data.function_archive.triggers_replace == local.function_zip && startswith(local.function_zip, "/srv/ci/build/function-")
+    error_message = "the function's build is keyed by the archive's path, so another folder builds it again"
+  }
+  assert {
+    condition     = terraform_data.layer_archive.triggers_replace == local.layer_zip && startswith(local.layer_zip, "/srv/ci/build/layer-arm64-")
+    error_message = "the layer's build is keyed by the archive's path"
+  }
+}
+
+run "at_the_root_s_own_folder_a_build_is_keyed_by_the_hash_as_before" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    build_directory = "./.build"
+  }
+
+  assert {
+    condition     = terraform_data.function_archive.triggers_replace == jsondecode(file("lambda_code/archives.lock.json")).function && terraform_data.layer_archive.triggers_replace == jsondecode(file("lambda_code/archives.lock.json")).layer.arm64
+    error_message = "the root module's builds keep the keys deployments before the module recorded"
+  }
+}
+
+run "a_member_role_under_a_path_is_assumed_there" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    member_role_name        = "gd-member"
+    member_role_path        = "/security/"
+    member_role_external_id = "x-responder"
+    organization_id         = "o-a1b2c3d4e5"
+  }
+
+  assert {
+    condition     = one([for statement in local.member_account_statements : statement.Resource]) == "arn:aws:iam::*:role/security/gd-member" && aws_lambda_function.this.environment[0].variables.MEMBER_ROLE_PATH == "/security/"
+    error_message = "the function may assume the member role at its path, and is told the path"
+  }
 }

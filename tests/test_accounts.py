@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from guardduty_responder import handler
 from guardduty_responder.accounts import AccountAccessError
 from guardduty_responder.clients import AwsClients
+from guardduty_responder.config import ConfigError, Settings
 from guardduty_responder.ledger import breaker_key, breaker_window
 from guardduty_responder.responder import IncompleteResponseError, Responder
 from guardduty_responder_tools.embedded import create_network
@@ -358,3 +359,40 @@ def test_a_finding_of_another_account_is_not_acted_on_without_a_member_role(stac
 
     with pytest.raises(IncompleteResponseError, match=f"acts only in its own account {ACCOUNT}"):
         stack.invoke(event)
+
+
+def test_a_member_role_under_a_path_is_assumed_at_its_path(stack: Stack) -> None:
+    """modules/member-role's role_path puts the role at role/<path>/<name>: the responder assumes that ARN."""
+    session = admin_session(MEMBER)
+    session.client("iam").create_role(
+        RoleName=ROLE_NAME,
+        Path="/security/",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )
+    ec2 = session.client("ec2")
+    vpc_id, subnet_id = create_network(ec2, REGION)
+    web = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]
+    network = Network(ec2, vpc_id, subnet_id, (web,))
+    stack.configure(
+        RESPONDER_ACCOUNT_ID=ACCOUNT,
+        MEMBER_ROLE_NAME=ROLE_NAME,
+        MEMBER_ROLE_PATH="/security/",
+        MEMBER_ROLE_EXTERNAL_ID=EXTERNAL_ID,
+    )
+    instance_id = stack.launch(network=network)
+    assumed: list[str] = []
+    handler.get_responder().clients.sts.meta.events.register(
+        "before-parameter-build.sts.AssumeRole", lambda params, **_: assumed.append(params["RoleArn"])
+    )
+
+    summary = stack.invoke(member_event(stack, "backdoor_cc_dns", instance_id, network))
+
+    assert assumed == [f"arn:aws:iam::{MEMBER}:role/security/{ROLE_NAME}"]
+    assert summary["isolated"] is True
+
+
+def test_a_member_role_path_iam_would_refuse_is_a_configuration_error(stack: Stack) -> None:
+    environment = {**stack.env, "MEMBER_ROLE_NAME": ROLE_NAME, "MEMBER_ROLE_EXTERNAL_ID": EXTERNAL_ID}
+
+    with pytest.raises(ConfigError, match="MEMBER_ROLE_PATH='security' is not an IAM path"):
+        Settings.from_environ({**environment, "MEMBER_ROLE_PATH": "security"})

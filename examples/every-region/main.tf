@@ -20,6 +20,7 @@ locals {
   # The same settings in every region.
   jira_project_key        = "SEC"
   member_role_name        = "guardduty-responder-member"
+  member_role_path        = "/security/"
   member_role_external_id = "gd-responder-7f3a9c"
   organization_id         = "o-a1b2c3d4e5"
 }
@@ -40,6 +41,7 @@ module "us_east_1" {
 
   jira_project_key        = local.jira_project_key
   member_role_name        = local.member_role_name
+  member_role_path        = local.member_role_path
   member_role_external_id = local.member_role_external_id
   organization_id         = local.organization_id
 }
@@ -50,6 +52,7 @@ module "eu_west_1" {
 
   jira_project_key        = local.jira_project_key
   member_role_name        = local.member_role_name
+  member_role_path        = local.member_role_path
   member_role_external_id = local.member_role_external_id
   organization_id         = local.organization_id
 }
@@ -72,6 +75,7 @@ output "member_role_trust" {
   value = {
     responder_role_arns = [for deployment in values(local.deployments) : deployment.role_arn]
     role_name           = local.member_role_name
+    role_path           = local.member_role_path
     external_id         = local.member_role_external_id
     regions             = local.regions
   }

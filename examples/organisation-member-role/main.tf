@@ -23,6 +23,7 @@ locals {
   ]
   regions     = ["us-east-1", "eu-west-1"]
   role_name   = "guardduty-responder-member"
+  role_path   = "/security/" # the responders' member_role_path
   external_id = "gd-responder-7f3a9c"
 }
 
@@ -45,5 +46,5 @@ module "member_role_workloads" {
   responder_role_arns = local.responder_role_arns
   credential_actions  = true # with credential_findings = "contain"
   operator_role_arns  = ["arn:aws:iam::111111111111:role/incident-responders"]
-  role_path           = "/security/"
+  role_path           = local.role_path
 }

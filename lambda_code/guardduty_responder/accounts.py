@@ -50,6 +50,7 @@ class Estates:
         *,
         home_account_id: str,
         member_role_name: str,
+        member_role_path: str = "/",
         external_id: str,
         registry: GroupRegistry,
     ) -> None:
@@ -57,6 +58,7 @@ class Estates:
         self._registry = registry
         self._home_account_id = home_account_id
         self._member_role_name = member_role_name
+        self._member_role_path = member_role_path
         self._external_id = external_id
         self.home = Estate(home, GroupDirectory(home.lazy("ec2"), registry, lambda: self.home_account_id))
         self._members: dict[str, Estate] = {}
@@ -88,7 +90,9 @@ class Estates:
             known = self._members.get(account_id)
             if known is not None:
                 return known
-            role_arn = f"arn:{self._home.partition}:iam::{account_id}:role/{self._member_role_name}"
+            role_arn = (
+                f"arn:{self._home.partition}:iam::{account_id}:role{self._member_role_path}{self._member_role_name}"
+            )
             credentials = self._assume(role_arn)  # eager: a refusal is reported here, clearly
             clients = AwsClients(_session_with(credentials, self._home.region))
             estate = Estate(clients, GroupDirectory(clients.lazy("ec2"), self._registry, account_id), role_arn)

@@ -17,6 +17,8 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 # 56, not IAM's 64: the release role of modules/member-role adds "-release" to the name.
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,56}$")
 RELEASE_ROLE_SUFFIX = "-release"
+# IAM's path: "/" or "/name/.../", printable ASCII.
+_ROLE_PATH = re.compile(r"^/(?:[\x21-\x7e]{1,510}/)?$")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 _DETECTOR_ID = re.compile(r"^[a-z0-9]{1,300}$")
 _TYPE_PREFIX = re.compile(r"^[A-Za-z0-9:/.!&_-]{1,128}$")
@@ -49,6 +51,8 @@ class Settings:
     responder_account_id: str = ""
     # Role assumed in a finding's account when it is not the responder's own ("" = own account only).
     member_role_name: str = ""
+    # The IAM path of the member role (and of its release role), modules/member-role's role_path.
+    member_role_path: str = "/"
     member_role_external_id: str = ""
     # What a credential-exfiltration finding does: ignore (record only), report (Jira), contain.
     credential_findings: str = "report"
@@ -87,6 +91,8 @@ class Settings:
             record_retention_days=int(read.number("RECORD_RETENTION_DAYS", 365, 1, 3650)),
             responder_account_id=read.optional("RESPONDER_ACCOUNT_ID", _ACCOUNT_ID, "a 12-digit account id"),
             member_role_name=read.optional("MEMBER_ROLE_NAME", _ROLE_NAME, "an IAM role name"),
+            member_role_path=read.optional("MEMBER_ROLE_PATH", _ROLE_PATH, "an IAM path (/ or /name/, e.g. /security/)")
+            or "/",
             member_role_external_id=read.optional(
                 "MEMBER_ROLE_EXTERNAL_ID", _EXTERNAL_ID, "an external id (2-1224 characters)"
             ),

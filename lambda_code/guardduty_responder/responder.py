@@ -305,6 +305,7 @@ class Responder:
             clients,
             home_account_id=settings.responder_account_id,
             member_role_name=settings.member_role_name,
+            member_role_path=settings.member_role_path,
             external_id=settings.member_role_external_id,
             registry=self.ledger,
         )

@@ -12,40 +12,53 @@ locals {
   # The command line's release assumes this name: the member role's name with "-release".
   release_role_name = "${var.role_name}-release"
 
-  # Each role trusts only its callers, and only presenting the deployment's external id: by name, as principals,
-  # while that fits IAM's 2,048 characters for a trust policy. A responder deployed in every region has a role per
-  # region, more than fit: then its callers' accounts are the principals, and the callers' ARNs a condition in which
-  # the roles named <name>-<region> of one deployment become one pattern, <name>-??-*-? (a region's shape: two
-  # letters, a hyphen, ..., a hyphen and a digit), matching only role names of that shape.
-  callers = { responder = var.responder_role_arns, operators = var.operator_role_arns }
+  # Each role trusts only its callers, and only presenting the deployment's external id, its callers named as
+  # principals. A responder deployed in every region has one role per region, more than IAM's 2,048 characters for a
+  # trust policy can name: then the member role trusts the accounts of those roles, for the roles named
+  # <prefix>-<region> of a listed region (one pattern per first part of the regions' names, <prefix>-eu-*), and only
+  # those carrying the deployment's tag (guardduty-responder:deployment = <prefix>, which the responder's roles
+  # carry); the others stay named.
   named_trust = {
-    for callers, arns in local.callers : callers => jsonencode({
-      Version = "2012-10-17"
+    for callers, arns in { responder = var.responder_role_arns, operators = var.operator_role_arns } : callers => {
+      Version                        = "2012-10-17"
       Statement = [{
         Effect    = "Allow"
         Principal = { AWS = arns }
         Action    = "sts:AssumeRole"
         Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
       }]
-    })
+    }
   }
-  regional_role = "^(arn:[^:]+:iam::[0-9]{12}:role/(?:.*/)?[\\w+=,.@-]+-)[a-z]{2,4}(?:-[a-z]+)+-[0-9]+$"
+  # Each responder role's region, if its name ends with "-<a listed region>".
+  caller_regions = {
+    for arn in var.responder_role_arns : arn => try(one([for region in var.regions : region if endswith(arn, "-${region}")]), null)
+  }
+  regional_callers = { for arn, region in local.caller_regions : arn => region if region != null }
+  other_callers    = [for arn, region in local.caller_regions : arn if region == null]
   patterned_trust = {
-    for callers, arns in local.callers : callers => jsonencode({
-      Version = "2012-10-17"
-      Statement = [{
-        Effect    = "Allow"
-        Principal = { AWS = distinct([for arn in arns : "arn:${split(":", arn)[1]}:iam::${split(":", arn)[4]}:root"]) }
-        Action    = "sts:AssumeRole"
-        Condition = {
-          StringEquals = { "sts:ExternalId" = var.external_id }
-          ArnLike      = { "aws:PrincipalArn" = distinct([for arn in arns : can(regex(local.regional_role, arn)) ? "${regex(local.regional_role, arn)[0]}??-*-?" : arn]) }
+    Version = "2012-10-17"
+    Statement = concat([{
+      Effect    = "Allow"
+      Principal = { AWS = distinct([for arn in keys(local.regional_callers) : "arn:${split(":", arn)[1]}:iam::${split(":", arn)[4]}:root"]) }
+      Action    = "sts:AssumeRole"
+      Condition = {
+        StringEquals = {
+          "sts:ExternalId"                                  = var.external_id
+          "aws:PrincipalTag/guardduty-responder:deployment" = distinct([for arn, region in local.regional_callers : trimsuffix(element(split("/", arn), length(split("/", arn)) - 1), "-${region}")])
         }
-      }]
-    })
+        ArnLike = { "aws:PrincipalArn" = distinct([for arn, region in local.regional_callers : "${trimsuffix(arn, region)}${split("-", region)[0]}-*"]) }
+      }
+      }], length(local.other_callers) == 0 ? [] : [{
+      Effect    = "Allow"
+      Principal = { AWS = local.other_callers }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "sts:ExternalId" = var.external_id } }
+    }])
   }
+  responder_trust_by = length(jsonencode(local.named_trust.responder)) <= 2048 || length(local.regional_callers) == 0 ? "names" : "patterns"
   trust_policies = {
-    for callers in keys(local.callers) : callers => length(local.named_trust[callers]) <= 2048 ? local.named_trust[callers] : local.patterned_trust[callers]
+    responder = local.responder_trust_by == "names" ? jsonencode(local.named_trust.responder) : jsonencode(local.patterned_trust)
+    operators = jsonencode(local.named_trust.operators)
   }
 }
 

@@ -35,16 +35,20 @@ locals {
   build_layer   = var.layer_arns == null
   function_zip  = coalesce(var.function_archive, "${local.build_dir}/function-${substr(replace(local.function_hash, "/[^A-Za-z0-9]/", ""), 0, 24)}.zip")
   layer_zip     = coalesce(var.layer_archive, "${local.build_dir}/layer-${var.architecture}-${substr(replace(local.layer_hash, "/[^A-Za-z0-9]/", ""), 0, 24)}.zip")
-  # The builder runs with the first of these the machine has (`python3` on most Unix systems, `python` on Windows).
-  pythons = var.build_python == null ? ["python3", "python"] : [var.build_python]
+  # The builder runs with `python3`, or `python` on Windows (a checkout whose absolute path starts with a drive
+  # letter), where `python3` is at best the Store's installer.
+  python = coalesce(var.build_python, can(regex("^[A-Za-z]:", abspath(path.root))) ? "python" : "python3")
   # `echo` in place of a build: the same in a Unix shell and in Windows' cmd.
   build_commands = {
-    function = var.function_archive != null ? "echo The function archive is given: ${local.function_zip}" : join(" || ", [
-      for python in local.pythons : "${python} \"${local.builder}\" function \"${local.function_zip}\""
-    ])
-    layer = !local.build_layer ? "echo The layers are given: ${try(join(", ", var.layer_arns), "")}" : var.layer_archive != null ? "echo The layer archive is given: ${local.layer_zip}" : join(" || ", [
-      for python in local.pythons : "${python} \"${local.builder}\" layer \"${local.layer_zip}\" --architecture ${var.architecture}"
-    ])
+    function = var.function_archive != null ? "echo The function archive is given: ${local.function_zip}" : "${local.python} \"${local.builder}\" function \"${local.function_zip}\""
+    layer    = !local.build_layer ? "echo The layers are given: ${try(join(", ", var.layer_arns), "")}" : var.layer_archive != null ? "echo The layer archive is given: ${local.layer_zip}" : "${local.python} \"${local.builder}\" layer \"${local.layer_zip}\" --architecture ${var.architecture}"
+  }
+  # What a build is for: its archive at its path (the file's name carries the hash), so that another folder (another
+  # build_directory, the module called from elsewhere) builds again. At the root module's own .build the key is the
+  # hash alone, as deployments of the root before this module recorded it, so that they carry over unchanged.
+  build_keys = {
+    function = local.function_zip == "./.build/${basename(local.function_zip)}" ? local.function_hash : local.function_zip
+    layer    = local.layer_zip == "./.build/${basename(local.layer_zip)}" ? local.layer_hash : local.layer_zip
   }
   log_group_name = "/aws/lambda/${local.name}"
   # Metrics the function's own log lines give (metric filters on its log group).
@@ -178,7 +182,7 @@ resource "aws_cloudwatch_event_target" "this" {
 # runs again whenever what it feeds is replaced: the layer (its name, architecture or hash), or the log group (the
 # function's name). The builder finds an archive already there and only checks it. An archive given is not built.
 resource "terraform_data" "function_archive" {
-  triggers_replace = local.function_hash
+  triggers_replace = local.build_keys.function
 
   provisioner "local-exec" {
     command = local.build_commands.function
@@ -191,7 +195,7 @@ resource "terraform_data" "function_archive" {
 }
 
 resource "terraform_data" "layer_archive" {
-  triggers_replace = local.layer_hash
+  triggers_replace = local.build_keys.layer
 
   provisioner "local-exec" {
     command = local.build_commands.layer
@@ -279,8 +283,8 @@ resource "aws_lambda_function" "this" {
       GUARDDUTY_DETECTOR_ID = var.guardduty_detector_id == null ? "" : var.guardduty_detector_id
       # A finding the sweep finds unfinished this long after its claim is logged for its alarm.
       UNFINISHED_ALARM_MINUTES = tostring(var.unfinished_alarm_minutes)
-      # Unset: the code's own level, INFO.
-    }, var.log_level == null ? {} : { LOG_LEVEL = var.log_level })
+      # Unset: the code's own level, INFO; the member role at the top of IAM's paths.
+    }, var.log_level == null ? {} : { LOG_LEVEL = var.log_level }, var.member_role_path == "/" ? {} : { MEMBER_ROLE_PATH = var.member_role_path })
   }
 
   tracing_config {
@@ -410,6 +414,9 @@ resource "aws_dynamodb_table" "this" {
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html).
 resource "aws_dynamodb_resource_policy" "ledger" {
   resource_arn = aws_dynamodb_table.this.arn
+  # Written once the role it names exists: a role that cannot be created (another with its name) leaves the policy
+  # naming the role that runs.
+  depends_on = [aws_iam_role.this]
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -445,8 +452,9 @@ resource "aws_sns_topic" "this" {
 # no aws:SourceArn, and a service's carries no aws:PrincipalArn
 # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
 resource "aws_sns_topic_policy" "this" {
-  count = var.sns_topic_arn == null ? 1 : 0
-  arn   = aws_sns_topic.this[0].arn
+  count      = var.sns_topic_arn == null ? 1 : 0
+  arn        = aws_sns_topic.this[0].arn
+  depends_on = [aws_iam_role.this] # as the ledger's
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -747,7 +755,7 @@ locals {
     Sid       = "ActInMemberAccounts"
     Effect    = "Allow"
     Action    = ["sts:AssumeRole"]
-    Resource  = "arn:${local.partition}:iam::*:role/${role_name}"
+    Resource  = "arn:${local.partition}:iam::*:role${var.member_role_path}${role_name}"
     Condition = { StringEquals = { "aws:ResourceOrgID" = var.organization_id } }
   }]
 

@@ -99,12 +99,12 @@ output "kms_key_arn" {
 }
 
 output "member_role_trust" {
-  description = "What modules/member-role needs in each member account to trust this deployment: responder_role_arn (one of its responder_role_arns), member_role_name (its role_name) and external_id."
+  description = "What modules/member-role needs in each member account to trust this deployment: responder_role_arn (one of its responder_role_arns), member_role_name (its role_name), external_id, and member_role_path (its role_path) when it is not /."
   # Shown on purpose: an external id is no secret (any reader of the member role's trust policy sees it).
   sensitive = false
-  value = {
+  value = merge({
     responder_role_arn = aws_iam_role.this.arn
     member_role_name   = var.member_role_name
     external_id        = var.member_role_external_id
-  }
+  }, var.member_role_path == "/" ? {} : { member_role_path = var.member_role_path })
 }

@@ -78,13 +78,13 @@ variable "jira_secret_value" {
 }
 
 variable "jira_secret_version" {
-  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes, so raise it with each new token. Required with jira_secret_value, null without."
+  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes. Set it with the value and raise it with each new one; keep it on later runs that do not carry the value (nothing is sent then)."
   type        = number
   default     = null
 
   validation {
-    condition     = (var.jira_secret_version == null) == (var.jira_secret_value == null)
-    error_message = "jira_secret_version must be set exactly when jira_secret_value is (a whole number, raised with each new value)."
+    condition     = var.jira_secret_value == null ? true : var.jira_secret_version != null
+    error_message = "jira_secret_version must be set when jira_secret_value is: a whole number, raised with each new value."
   }
 }
 
@@ -346,6 +346,17 @@ variable "member_role_name" {
   }
 }
 
+variable "member_role_path" {
+  description = "IAM path of the member role in every member account (modules/member-role's role_path, e.g. /security/); the release role has the same."
+  type        = string
+  default     = "/"
+
+  validation {
+    condition     = can(regex("^/([\\x21-\\x7E]{1,510}/)?$", var.member_role_path))
+    error_message = "member_role_path must start and end with / (e.g. /security/), up to 512 printable characters."
+  }
+}
+
 variable "member_role_external_id" {
   description = "External id the function presents when it assumes the member role (the member role's trust policy requires it). Required with member_role_name. Not a secret: it guards against a confused deputy."
   type        = string
@@ -497,7 +508,7 @@ variable "build_directory" {
 }
 
 variable "build_python" {
-  description = "Command that runs the archive builder (a Python 3.10 or newer with pip). Null: python3, or else python."
+  description = "Command that runs the archive builder (a Python 3.10 or newer with pip). Null: python3, or python on Windows."
   type        = string
   default     = null
 }
