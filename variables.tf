@@ -51,7 +51,7 @@ variable "jira_secret_value" {
 }
 
 variable "jira_secret_version" {
-  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes. Set it with the value and raise it with each new one; keep it on later runs that do not carry the value (nothing is sent then)."
+  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes. Set both or neither, and raise it with each new value. Later runs without them remove only Terraform's record of the version: the secret keeps its value."
   type        = number
   default     = null
 }

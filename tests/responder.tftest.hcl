@@ -927,7 +927,7 @@ run "member_role_trusts_a_deployment_in_every_region_within_iam_s_trust_policy_s
   }
 
   assert {
-    condition     = output.responder_trust_by == "patterns" && jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == ["arn:aws:iam::111111111111:root"]
+    condition     = output.responder_trust_by == "patterns" && jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Principal.AWS == "arn:aws:iam::111111111111:root"
     error_message = "thirty regional roles do not fit as principals: their account is the principal"
   }
   assert {
@@ -935,8 +935,8 @@ run "member_role_trusts_a_deployment_in_every_region_within_iam_s_trust_policy_s
     error_message = "the callers are the deployment's roles of the listed regions, one pattern per first part of the regions' names (us-gov-west-1 under us-*)"
   }
   assert {
-    condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Condition.StringEquals) == jsonencode({ "aws:PrincipalTag/guardduty-responder:deployment" = ["guardduty-responder"], "sts:ExternalId" = "responder-7f3a" })
-    error_message = "only roles tagged for the deployment, presenting the external id"
+    condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Condition.StringEquals) == jsonencode({ "aws:PrincipalTag/guardduty-responder:deployment" = "guardduty-responder", "sts:ExternalId" = "responder-7f3a" }) && jsondecode(aws_iam_role.this.assume_role_policy).Statement[0].Condition.ArnNotLike["aws:PrincipalArn"] == "arn:aws:iam::111111111111:role/guardduty-responder-*/*"
+    error_message = "only roles tagged for the deployment, not under a deeper path, presenting the external id"
   }
   assert {
     condition     = jsonencode(jsondecode(aws_iam_role.this.assume_role_policy).Statement[1].Principal.AWS) == jsonencode(["arn:aws:iam::111111111111:role/break-glass"]) && length(jsondecode(aws_iam_role.this.assume_role_policy).Statement) == 2
@@ -1287,5 +1287,70 @@ run "a_member_role_under_a_path_is_assumed_there" {
   assert {
     condition     = one([for statement in local.member_account_statements : statement.Resource]) == "arn:aws:iam::*:role/security/gd-member" && aws_lambda_function.this.environment[0].variables.MEMBER_ROLE_PATH == "/security/"
     error_message = "the function may assume the member role at its path, and is told the path"
+  }
+}
+
+run "member_role_trusts_each_deployment_with_its_own_tag" {
+  command = plan
+
+  module {
+    source = "./modules/member-role"
+  }
+
+  variables {
+    responder_role_arns = concat(
+      [for region in ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "ca-central-1", "sa-east-1", "me-south-1", "af-south-1", "il-central-1", "ap-east-1", "mx-central-1", "eu-south-1", "ap-south-2", "ap-southeast-3", "ca-west-1", "us-gov-west-1"] : "arn:aws:iam::111111111111:role/security/incident-response/guardduty-responder-prod-${region}"],
+      ["arn:aws:iam::222222222222:role/gd-test-eu-west-1"],
+    )
+    external_id = "responder-7f3a"
+    regions     = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "ca-central-1", "sa-east-1", "me-south-1", "af-south-1", "il-central-1", "ap-east-1", "mx-central-1", "eu-south-1", "ap-south-2", "ap-southeast-3", "ca-west-1", "us-gov-west-1"]
+  }
+
+  assert {
+    condition = toset([for statement in jsondecode(aws_iam_role.this.assume_role_policy).Statement : jsonencode([statement.Principal.AWS, statement.Condition.StringEquals["aws:PrincipalTag/guardduty-responder:deployment"], statement.Condition.ArnNotLike["aws:PrincipalArn"]])]) == toset([
+      jsonencode(["arn:aws:iam::111111111111:root", "guardduty-responder-prod", "arn:aws:iam::111111111111:role/security/incident-response/guardduty-responder-prod-*/*"]),
+      jsonencode(["arn:aws:iam::222222222222:root", "gd-test", "arn:aws:iam::222222222222:role/gd-test-*/*"]),
+    ])
+    error_message = "each deployment has its own statement: its account, its tag, its path"
+  }
+  assert {
+    condition     = output.responder_trust_by == "patterns" && length(aws_iam_role.this.assume_role_policy) <= 2048
+    error_message = "twenty-seven roles under a long path are too many to name; the patterns fit"
+  }
+  assert {
+    condition     = [for statement in jsondecode(aws_iam_role.this.assume_role_policy).Statement : statement.Condition.ArnLike["aws:PrincipalArn"] if statement.Principal.AWS == "arn:aws:iam::222222222222:root"] == [["arn:aws:iam::222222222222:role/gd-test-eu-*"]]
+    error_message = "the test deployment's roles only, of its own regions"
+  }
+}
+
+run "a_jira_secret_version_without_its_value_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    jira_secret_version = 2
+  }
+
+  expect_failures = [var.jira_secret_version]
+}
+
+run "an_archive_or_layers_given_are_keyed_apart_from_a_build" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    build_directory = "./.build"
+    layer_arns      = ["arn:aws:lambda:eu-west-1:123456789012:layer:shared-jira-client:7"]
+  }
+
+  assert {
+    condition     = terraform_data.layer_archive.triggers_replace == "given: layers"
+    error_message = "layers given are keyed apart: building the layer again when they are no longer given runs the build"
   }
 }

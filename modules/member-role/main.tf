@@ -35,18 +35,28 @@ locals {
   }
   regional_callers = { for arn, region in local.caller_regions : arn => region if region != null }
   other_callers    = [for arn, region in local.caller_regions : arn if region == null]
+  # One statement per deployment (the account, path and name prefix before the region), with that deployment's own
+  # tag value: a role of one deployment never passes with another's tag. A role under a deeper path is not let in.
+  deployments = {
+    for arn, region in local.regional_callers : trimsuffix(arn, region) => {
+      account = "arn:${split(":", arn)[1]}:iam::${split(":", arn)[4]}:root"
+      prefix  = trimsuffix(element(split("/", arn), length(split("/", arn)) - 1), "-${region}")
+      region  = region
+    }...
+  }
   patterned_trust = {
     Version = "2012-10-17"
-    Statement = concat([{
+    Statement = concat([for stem, roles in local.deployments : {
       Effect    = "Allow"
-      Principal = { AWS = distinct([for arn in keys(local.regional_callers) : "arn:${split(":", arn)[1]}:iam::${split(":", arn)[4]}:root"]) }
+      Principal = { AWS = roles[0].account }
       Action    = "sts:AssumeRole"
       Condition = {
         StringEquals = {
           "sts:ExternalId"                                  = var.external_id
-          "aws:PrincipalTag/guardduty-responder:deployment" = distinct([for arn, region in local.regional_callers : trimsuffix(element(split("/", arn), length(split("/", arn)) - 1), "-${region}")])
+          "aws:PrincipalTag/guardduty-responder:deployment" = roles[0].prefix
         }
-        ArnLike = { "aws:PrincipalArn" = distinct([for arn, region in local.regional_callers : "${trimsuffix(arn, region)}${split("-", region)[0]}-*"]) }
+        ArnLike    = { "aws:PrincipalArn" = distinct([for role in roles : "${stem}${split("-", role.region)[0]}-*"]) }
+        ArnNotLike = { "aws:PrincipalArn" = "${stem}*/*" }
       }
       }], length(local.other_callers) == 0 ? [] : [{
       Effect    = "Allow"

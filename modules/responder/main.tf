@@ -46,9 +46,10 @@ locals {
   # What a build is for: its archive at its path (the file's name carries the hash), so that another folder (another
   # build_directory, the module called from elsewhere) builds again. At the root module's own .build the key is the
   # hash alone, as deployments of the root before this module recorded it, so that they carry over unchanged.
+  # An archive or layers given are keyed apart, so that building one again when they are no longer given runs.
   build_keys = {
-    function = local.function_zip == "./.build/${basename(local.function_zip)}" ? local.function_hash : local.function_zip
-    layer    = local.layer_zip == "./.build/${basename(local.layer_zip)}" ? local.layer_hash : local.layer_zip
+    function = var.function_archive != null ? "given: ${local.function_zip}" : local.function_zip == "./.build/${basename(local.function_zip)}" ? local.function_hash : local.function_zip
+    layer    = !local.build_layer ? "given: layers" : var.layer_archive != null ? "given: ${local.layer_zip}" : local.layer_zip == "./.build/${basename(local.layer_zip)}" ? local.layer_hash : local.layer_zip
   }
   log_group_name = "/aws/lambda/${local.name}"
   # Metrics the function's own log lines give (metric filters on its log group).

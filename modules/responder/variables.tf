@@ -78,13 +78,13 @@ variable "jira_secret_value" {
 }
 
 variable "jira_secret_version" {
-  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes. Set it with the value and raise it with each new one; keep it on later runs that do not carry the value (nothing is sent then)."
+  description = "Version of jira_secret_value: Terraform sends a write-only value only when this number changes. Set both or neither, and raise it with each new value. Later runs without them remove only Terraform's record of the version: the secret keeps its value."
   type        = number
   default     = null
 
   validation {
-    condition     = var.jira_secret_value == null ? true : var.jira_secret_version != null
-    error_message = "jira_secret_version must be set when jira_secret_value is: a whole number, raised with each new value."
+    condition     = (var.jira_secret_version == null) == (var.jira_secret_value == null)
+    error_message = "jira_secret_version and jira_secret_value go together (the provider sends a write-only value with its version): set both, the version a whole number raised with each new value, or neither."
   }
 }
 
