@@ -27,7 +27,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 import pytest
@@ -249,3 +249,54 @@ class TerraformDir:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+# --- Plan-only tests written by the tests (terraform test with a mocked provider) ---------------------------------
+
+
+def mock_arns(account: str, region: str, prefix: str = "guardduty-responder") -> dict[str, str]:
+    """ARNs of the forms the provider checks, for the resources whose ARN the modules pass on (a mocked provider
+    otherwise gives random strings, which a mocked apply refuses)."""
+    return {
+        "aws_iam_role": f"arn:aws:iam::{account}:role/{prefix}-{region}",
+        "aws_dynamodb_table": f"arn:aws:dynamodb:{region}:{account}:table/{prefix}-ledger",
+        "aws_lambda_function": f"arn:aws:lambda:{region}:{account}:function:{prefix}",
+        "aws_sqs_queue": f"arn:aws:sqs:{region}:{account}:{prefix}-failed-findings",
+        "aws_cloudwatch_event_rule": f"arn:aws:events:{region}:{account}:rule/{prefix}-findings",
+        "aws_cloudwatch_log_group": f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{prefix}",
+        "aws_secretsmanager_secret": f"arn:aws:secretsmanager:{region}:{account}:secret:{prefix}/jira-AbCdEf",
+        "aws_sns_topic": f"arn:aws:sns:{region}:{account}:{prefix}-notifications",
+        "aws_kms_key": f"arn:aws:kms:{region}:{account}:key/2f4e4f4a-7a1b-4a69-9c5e-1f2a3b4c5d6e",
+    }
+
+
+def mock_aws_provider(
+    account: str = "123456789012", region: str = "eu-west-1", *, arns: Mapping[str, str] = {}, at_plan: bool = False
+) -> str:
+    """A `mock_provider "aws"` block: the account, region and partition the data sources read, the given resource
+    ARNs, and with `at_plan` those values known at plan already (`override_during = plan`)."""
+    data = {"aws_caller_identity": f'account_id = "{account}"', "aws_region": f'name = "{region}"'}
+    data["aws_partition"] = 'partition = "aws"'
+    blocks = [f'  mock_data "{kind}" {{\n    defaults = {{ {value} }}\n  }}\n' for kind, value in data.items()]
+    blocks += [f'  mock_resource "{kind}" {{\n    defaults = {{ arn = "{arn}" }}\n  }}\n' for kind, arn in arns.items()]
+    during = "  override_during = plan\n" if at_plan else ""
+    return f'mock_provider "aws" {{\n{during}{"".join(blocks)}}}\n'
+
+
+def run_block(
+    name: str,
+    variables: Mapping[str, object],
+    asserts: Sequence[tuple[str, str]] = (),
+    *,
+    command: str = "plan",
+    source: str | None = None,
+) -> str:
+    """A `run` block of a .tftest.hcl file: its variables (as JSON, which HCL reads), and each assertion as
+    (condition, error message: an HCL string template)."""
+    module = f'  module {{\n    source = "{source}"\n  }}\n\n' if source else ""
+    settings = "".join(f"    {key} = {json.dumps(value)}\n" for key, value in variables.items())
+    checks = "".join(
+        f"  assert {{\n    condition     = {condition}\n    error_message = {message}\n  }}\n"
+        for condition, message in asserts
+    )
+    return f'run "{name}" {{\n  command = {command}\n\n{module}  variables {{\n{settings}  }}\n\n{checks}}}\n'

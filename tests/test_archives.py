@@ -21,7 +21,7 @@ from types import ModuleType
 
 import pytest
 
-from terraform_support import ROOT, TerraformDir
+from terraform_support import ROOT, TerraformDir, mock_arns, mock_aws_provider, run_block
 
 LOCK = ROOT / "lambda_code" / "archives.lock.json"
 ARCHITECTURES = ("arm64", "x86_64")
@@ -144,28 +144,11 @@ def test_the_locked_archive_already_built_is_kept(tmp_path: pathlib.Path) -> Non
 
 
 # A plan of the root module with a mocked provider, as tests/responder.tftest.hcl runs them.
-PLAN_ONLY = """
-mock_provider "aws" {
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "123456789012" }
-  }
-  mock_data "aws_region" {
-    defaults = { name = "eu-west-1" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
-}
-
-variables {
-  jira_project_key = "SEC"
-  architecture     = "arm64"
-}
-
-run "plan" {
-  command = plan
-}
-"""
+# A plan of the module with a mocked provider, as tests/responder.tftest.hcl runs them.
+PLAN_ONLY = (
+    mock_aws_provider()
+    + 'variables {\n  jira_project_key = "SEC"\n  architecture     = "arm64"\n}\n\nrun "plan" {\n  command = plan\n}\n'
+)
 
 
 @pytest.fixture(scope="module")
@@ -224,15 +207,7 @@ def test_an_archive_written_while_another_build_writes_it_is_left_whole(tmp_path
 
 
 # ARNs the provider checks the form of, for the mocked apply.
-MOCK_ARNS = {
-    "aws_iam_role": "arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1",
-    "aws_dynamodb_table": "arn:aws:dynamodb:eu-west-1:123456789012:table/guardduty-responder-ledger",
-    "aws_lambda_function": "arn:aws:lambda:eu-west-1:123456789012:function:guardduty-responder",
-    "aws_sqs_queue": "arn:aws:sqs:eu-west-1:123456789012:guardduty-responder-queue",
-    "aws_cloudwatch_event_rule": "arn:aws:events:eu-west-1:123456789012:rule/guardduty-responder-findings",
-    "aws_cloudwatch_log_group": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/guardduty-responder",
-    "aws_secretsmanager_secret": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:guardduty-responder/jira-AbCdEf",
-}
+MOCK_ARNS = mock_arns("123456789012", "eu-west-1")
 
 
 def given(
@@ -240,11 +215,6 @@ def given(
 ) -> tuple[int, str]:
     """A run of the module with a mocked provider, these variables and assertions (name: condition). An apply runs
     the builds (local-exec), with Lambda's answers the locked hashes."""
-    checks = "".join(
-        f"  assert {{\n    condition     = {condition}\n    error_message = {json.dumps(name)}\n  }}\n"
-        for name, condition in asserts.items()
-    )
-    settings = "".join(f"    {name} = {json.dumps(value)}\n" for name, value in variables.items())
     lock = locked()
     layers = lock["layer"]
     assert isinstance(layers, dict)
@@ -252,13 +222,11 @@ def given(
         f'override_resource {{\n  target = aws_lambda_function.this\n  values = {{ code_sha256 = "{lock["function"]}", arn = "{MOCK_ARNS["aws_lambda_function"]}" }}\n}}\n'
         f'override_resource {{\n  target = aws_lambda_layer_version.dependencies\n  values = {{ code_sha256 = "{layers["arm64"]}" }}\n}}\n'
     )
-    arns = "".join(
-        f'  mock_resource "{kind}" {{\n    defaults = {{ arn = "{arn}" }}\n  }}\n' for kind, arn in MOCK_ARNS.items()
-    )
+    checks = [(condition, json.dumps(name)) for name, condition in asserts.items()]
     (planned.workdir / "tests" / "given.tftest.hcl").write_text(
-        PLAN_ONLY.split("variables {")[0].replace('mock_provider "aws" {\n', 'mock_provider "aws" {\n' + arns)
+        mock_aws_provider(arns=MOCK_ARNS)
         + answers
-        + f'\nrun "given" {{\n  command = {command}\n\n  variables {{\n    jira_project_key = "SEC"\n{settings}  }}\n\n{checks}}}\n'
+        + run_block("given", {"jira_project_key": "SEC", **variables}, checks, command=command)
     )
     result = planned.run("test", "-no-color", "-filter=tests/given.tftest.hcl", check=False, timeout=300)
     return result.returncode, " ".join((result.stdout + result.stderr).replace("│", " ").split())

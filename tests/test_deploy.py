@@ -547,7 +547,7 @@ def test_lambda_holds_the_locked_archives(deployment: Any) -> None:
 
 
 # The root module as it was before modules/responder: every resource at the root, the provider block beside them.
-BEFORE_MODULES = ROOT / "tests" / "fixtures" / "terraform" / "root-before-modules.tf.txt"
+BEFORE_MODULES = (ROOT / "tests" / "fixtures" / "terraform" / "root-before-modules.tf.txt").read_text()
 # Outputs the root did not have before.
 NEW_OUTPUTS = {
     "alarm_arns",
@@ -565,9 +565,7 @@ NEW_OUTPUTS = {
 def as_before_modules(state: dict[str, Any]) -> dict[str, Any]:
     """The deployment's state as the root before modules/responder would have written it: each resource at the
     address that root gives it (no module, and no count where it had none); data sources are read again."""
-    uncounted = set(
-        re.findall(r'^resource "(\w+)" "(\w+)" \{\n(?!  (?:count|for_each) )', BEFORE_MODULES.read_text(), re.M)
-    )
+    uncounted = set(re.findall(r'^resource "(\w+)" "(\w+)" \{\n(?!  (?:count|for_each) )', BEFORE_MODULES, re.M))
     resources = []
     for resource in state["resources"]:
         if resource["mode"] == "data":
@@ -578,7 +576,7 @@ def as_before_modules(state: dict[str, Any]) -> dict[str, Any]:
             for instance in resource["instances"]:
                 assert instance.pop("index_key", 0) == 0, instance
         resources.append(resource)
-    outputs = set(re.findall(r'^output "(\w+)"', BEFORE_MODULES.read_text(), re.M))
+    outputs = set(re.findall(r'^output "(\w+)"', BEFORE_MODULES, re.M))
     kept = {name: value for name, value in state["outputs"].items() if name in outputs}
     return {**state, "serial": state["serial"] + 1, "resources": resources, "outputs": kept}
 
@@ -598,7 +596,7 @@ def test_a_deployment_made_before_the_module_is_carried_over_by_the_moved_blocks
     try:
         for name in ("main.tf", "variables.tf", "outputs.tf"):
             (before.path / name).unlink()
-        (before.path / "main.tf").write_text(BEFORE_MODULES.read_text())
+        (before.path / "main.tf").write_text(BEFORE_MODULES)
         state = json.loads((workdir.path / "terraform.tfstate").read_text())
         (before.path / "terraform.tfstate").write_text(json.dumps(as_before_modules(state)))
 
