@@ -21,6 +21,8 @@ RELEASE_ROLE_SUFFIX = "-release"
 _ROLE_PATH = re.compile(r"^/(?:[\x21-\x7e]{1,510}/)?$")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 _DETECTOR_ID = re.compile(r"^[a-z0-9]{1,300}$")
+# A Jira status name: printable, no control characters.
+_JIRA_STATUS = re.compile(r"^[^\x00-\x1f\x7f\"\\]{1,60}$")
 _TYPE_PREFIX = re.compile(r"^[A-Za-z0-9:/.!&_-]{1,128}$")
 DEFAULT_EXEMPT_TAG_KEY = "guardduty-responder:exempt"
 CREDENTIAL_CHOICES = ("ignore", "report", "contain")
@@ -64,6 +66,8 @@ class Settings:
     scope: Scope = field(default_factory=Scope)
     # Minutes after its claim an unfinished finding is logged for the unfinished-findings alarm by every sweep.
     unfinished_alarm_minutes: int = 30
+    # The Jira status that approves a finding awaiting approval when its issue is moved there ("" = off).
+    jira_approval_status: str = ""
 
     def for_release(self) -> Settings:
         """The settings of a person releasing an instance: in member accounts, the narrow release role."""
@@ -106,6 +110,7 @@ class Settings:
                 type_prefixes=read.prefixes("FINDING_TYPE_PREFIXES"),
             ),
             unfinished_alarm_minutes=int(read.number("UNFINISHED_ALARM_MINUTES", 30, 1, 10080)),
+            jira_approval_status=read.optional("JIRA_APPROVAL_STATUS", _JIRA_STATUS, "a Jira status name"),
         )
         if settings.member_role_name and not settings.member_role_external_id:
             read.problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")

@@ -30,7 +30,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlparse
@@ -322,6 +322,25 @@ class JiraTicketing:
             if not isinstance(labels, list) or label in labels:
                 return key
         return None
+
+    def moved_to_status(self, keys: Sequence[str], status: str) -> dict[str, str]:
+        """Of these issues of the project, those now in `status`, each with who moved it there: the author of the
+        latest change to that status in the issue's changelog ("" when the changelog Jira returns shows none)."""
+        wanted = [key for key in keys if _ISSUE_KEY.fullmatch(key)]
+        if not wanted:
+            return {}
+        jql = f'project = "{self._project_key}" AND key in ({", ".join(wanted)}) AND status = "{status}"'
+        params = {"jql": jql, "fields": "status", "expand": "changelog", "maxResults": len(wanted)}
+        answer = self._send("search", "GET", _SEARCH_PATHS[self.deployment()], params=params)
+        issues = answer.get("issues") if isinstance(answer, dict) else None
+        if not isinstance(issues, list):
+            raise TicketingError(f"Jira answered the search without a list of issues: {_shape(answer)}")
+        moved = {}
+        for issue in issues:
+            key = _issue_key(issue, "search")
+            if key in wanted:
+                moved[key] = _mover(issue.get("changelog"), status)
+        return moved
 
     def create_issue(self, text: TicketText, *, before_sending: Callable[[], None] = lambda: None) -> str:
         """The key of the issue filed. Should Jira refuse the priority alone, the issue is filed without one.
@@ -631,6 +650,32 @@ class JiraTicketing:
                 f'set "deployment": "{CLOUD}" or "{DATACENTER}" in the Jira secret'
             )
         return deployment
+
+
+def _mover(changelog: Any, status: str) -> str:
+    """Who made the latest change of the issue's status to `status`, as Jira names them ("" if not shown)."""
+    histories = changelog.get("histories") if isinstance(changelog, dict) else None
+    latest: tuple[str, str] = ("", "")
+    for history in histories if isinstance(histories, list) else []:
+        if not isinstance(history, dict) or not isinstance(history.get("items"), list):
+            continue
+        to_status = any(
+            isinstance(item, dict) and item.get("field") == "status" and item.get("toString") == status
+            for item in history["items"]
+        )
+        created = str(history.get("created", ""))
+        if to_status and created >= latest[0]:
+            latest = (created, _person(history.get("author")))
+    return latest[1]
+
+
+def _person(author: Any) -> str:
+    """A Jira user as a record names them: display name and account id (Cloud) or user name (Data Center)."""
+    if not isinstance(author, dict):
+        return ""
+    name = str(author.get("displayName") or "")[:100]
+    ident = str(author.get("accountId") or author.get("name") or "")[:128]
+    return f"{name} ({ident})" if name and ident else name or ident
 
 
 def _issue_key(answer: Any, what: str) -> str:

@@ -20,7 +20,7 @@ from . import utc_timestamp
 from .aws_errors import error_code
 from .finding import Finding
 from .isolation import RecordedGroups
-from .policy import Exemption
+from .policy import Approval, Exemption
 from .steps import Phase, StepState
 
 # A transaction (TransactWriteItems) is authorised by the actions of its parts: PutItem and UpdateItem here.
@@ -48,6 +48,17 @@ ISOLATED = "isolated"
 # complete, keyed with its lease, so the sweep finds those whose lease ran out with one Query, never a Scan.
 UNFINISHED_INDEX = "unfinished"
 UNFINISHED = "finding"
+# Open approval items carry `unfinished = approval` in the same index, so the sweep lists them with one Query.
+OPEN_APPROVAL = "approval"
+# The states of an approval item. A person moves it from waiting to approved or rejected; the sweep
+# moves an approved one to honoured (once), a rejected or timed-out one to settled.
+WAITING = "waiting"
+APPROVED = "approved"
+REJECTED = "rejected"
+TIMED_OUT = "timed-out"
+HONOURED = "honoured"
+# A decision the function could not act on (the finding was never awaiting approval): kept, never acted on.
+VOID = "void"
 
 
 class LedgerError(RuntimeError):
@@ -101,6 +112,12 @@ class FindingRecord:
     # When an invocation last sent Jira the request that files this finding's issue (epoch seconds),
     # so that a retry knows an issue may exist that Jira's search does not show yet.
     ticket_filing: float | None = None
+    # Its rule asked for approval and no decision was acted on yet.
+    awaiting_approval: bool = False
+    # The approval the flow acts on (set when an approved finding is put back to be contained).
+    approval: Approval | None = None
+    # A person's request to isolate (guardduty-responder isolate), for a manual incident.
+    manual: Mapping[str, Any] | None = None
 
     def step_done(self, name: str) -> bool:
         state = self.steps.get(name)
@@ -129,7 +146,21 @@ class FindingRecord:
             isolated_at=data.get("isolated_at", ""),
             completed=bool(data.get("completed", False)),
             ticket_filing=float(data["ticket_filing"]) if data.get("ticket_filing") is not None else None,
+            awaiting_approval=bool(data.get("awaiting_approval", False)),
+            approval=_approval_of(data.get("approval")),
+            manual=data.get("manual") if isinstance(data.get("manual"), Mapping) else None,
         )
+
+
+def _approval_of(data: Any) -> Approval | None:
+    if not isinstance(data, Mapping):
+        return None
+    return Approval(
+        by=str(data.get("by", "")),
+        how=str(data.get("how", "")),
+        at=str(data.get("at", "")),
+        caller_arn=str(data.get("caller_arn", "")),
+    )
 
 
 @dataclass(frozen=True)
@@ -222,6 +253,76 @@ def groups_key(account_id: str, vpc_id: str) -> str:
 
 def exemption_key(instance_id: str) -> str:
     return f"exempt#{instance_id}"
+
+
+def approval_key(finding_id: str) -> str:
+    """The key of a finding's approval item: approvers may write these items and no other (dynamodb:LeadingKeys)."""
+    return f"{APPROVAL_PREFIX}{finding_id}"
+
+
+APPROVAL_PREFIX = "approval#"
+
+
+class ApprovalRefused(RuntimeError):
+    """The finding is not waiting for a decision (unknown, decided already, honoured); the message says which."""
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """A finding's approval item: what is awaited, until when, and the decision once made."""
+
+    finding_id: str
+    state: str
+    instance_id: str = ""
+    account_id: str = ""
+    rule: str = ""
+    requested_at: str = ""
+    requested_epoch: float = 0.0
+    # Epoch seconds after which the sweep applies `on_timeout` (0: no timeout).
+    timeout_epoch: float = 0.0
+    timeout_minutes: int = 0
+    on_timeout: str = "report"
+    jira_key: str | None = None
+    decided_by: str = ""
+    decided_arn: str = ""
+    decided_at: str = ""
+    decided_how: str = ""
+    reason: str = ""
+    # Steps of settling a rejection or a timeout (the Jira comment, the message) already done.
+    settled_steps: tuple[str, ...] = ()
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ApprovalRecord:
+        data = _plain(item)
+        return cls(
+            finding_id=str(data.get("finding_id", str(data["pk"]).removeprefix(APPROVAL_PREFIX))),
+            state=str(data.get("state", "")),
+            instance_id=str(data.get("instance_id", "")),
+            account_id=str(data.get("account_id", "")),
+            rule=str(data.get("rule", "")),
+            requested_at=str(data.get("requested_at", "")),
+            requested_epoch=_number(data.get("requested_epoch")),
+            timeout_epoch=_number(data.get("timeout_epoch")),
+            timeout_minutes=int(_number(data.get("timeout_minutes"))),
+            on_timeout=str(data.get("on_timeout", "report")),
+            jira_key=str(data["jira_key"]) if data.get("jira_key") else None,
+            decided_by=str(data.get("decided_by", ""))[:256],
+            decided_arn=str(data.get("decided_arn", ""))[:2048],
+            decided_at=str(data.get("decided_at", ""))[:40],
+            decided_how=str(data.get("decided_how", ""))[:20],
+            reason=str(data.get("reason", ""))[:1000],
+            settled_steps=tuple(sorted(str(step) for step in data.get("settled_steps", ()))),
+        )
+
+    def approval(self) -> Approval:
+        return Approval(by=self.decided_by, how=self.decided_how, at=self.decided_at, caller_arn=self.decided_arn)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def breaker_key(account_id: str, window: str) -> str:
@@ -621,7 +722,9 @@ class Ledger:
             ExpressionAttributeValues=_dynamo({":unfinished": UNFINISHED, ":now": _epoch(now)}),
             Limit=limit,
         )
-        return [UnfinishedFinding.from_item(item) for item in answer.get("Items", [])]
+        found = [UnfinishedFinding.from_item(item) for item in answer.get("Items", [])]
+        # Only findings' own items: any other kind in the index (an approval item someone marked) is no finding.
+        return [unfinished for unfinished in found if "#" not in unfinished.finding_id]
 
     def scan(self) -> list[dict[str, Any]]:
         """Every item, as plain Python values (for the command line's status listing)."""
@@ -721,6 +824,201 @@ class Ledger:
                 raise LedgerError(f"the containment groups of {vpc_id} were recorded, then vanished") from None
             return _recorded_groups(_plain(current))
         return RecordedGroups(groups.untracking_id, groups.isolation_id, frozenset(every_id))
+
+    # -- approvals ----------------------------------------------------------------------------------
+
+    def open_approval(
+        self, finding: Finding, *, now: float, rule: str, timeout_minutes: int, on_timeout: str
+    ) -> ApprovalRecord:
+        """Record that the finding waits for a person: its approval item (once), and the mark on its own item that
+        alone lets an approval be acted on (approvers can write approval items, never a finding's)."""
+        item = {
+            "pk": approval_key(finding.finding_id),
+            "kind": "approval",
+            "finding_id": finding.finding_id,
+            "instance_id": finding.instance_id,
+            "account_id": finding.account_id,
+            "region": finding.region,
+            "finding_type": finding.finding_type,
+            "severity": Decimal(str(finding.severity)),
+            "rule": rule,
+            "state": WAITING,
+            "requested_at": utc_timestamp(now),
+            "requested_epoch": _epoch(now),
+            "timeout_minutes": timeout_minutes,
+            "timeout_epoch": _epoch(now + timeout_minutes * 60) if timeout_minutes else Decimal(0),
+            "on_timeout": on_timeout,
+            "unfinished": OPEN_APPROVAL,
+            "lease_until": _epoch(now),
+            "expires_at": self._expiry(now),
+        }
+        mark = {
+            "TableName": self._table,
+            "Key": _dynamo({"pk": finding.finding_id}),
+            "UpdateExpression": "SET awaiting_approval = :yes",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": _dynamo({":yes": True}),
+        }
+        put = {"TableName": self._table, "Item": _dynamo(item), "ConditionExpression": "attribute_not_exists(pk)"}
+        try:
+            self._transact(f"opening the approval of {finding.finding_id}", [{"Put": put}, {"Update": mark}])
+        except _Cancelled as cancelled:
+            if not cancelled.failed(0):
+                raise LedgerError(f"opening the approval of {finding.finding_id} was cancelled") from None
+            # Opened by an earlier attempt: only the mark may be missing.
+            self._update(finding.finding_id, {"awaiting_approval": True})
+            return self.get_approval(finding.finding_id) or ApprovalRecord.from_item(_dynamo(item))
+        return ApprovalRecord.from_item(_dynamo(item))
+
+    def get_approval(self, finding_id: str) -> ApprovalRecord | None:
+        item = self._get(approval_key(finding_id))
+        return ApprovalRecord.from_item(item) if item else None
+
+    def set_approval_ticket(self, finding_id: str, jira_key: str) -> None:
+        self._update(approval_key(finding_id), {"jira_key": jira_key}, missing_ok=True)
+
+    def decide_approval(
+        self, finding_id: str, *, state: str, by: str, how: str, now: float, caller_arn: str = "", reason: str = ""
+    ) -> ApprovalRecord:
+        """Approve, reject or time out a finding that waits for a decision; refused if it is not waiting.
+
+        The one write an approver's policy allows: these attributes of an approval item, nothing else.
+        """
+        values = {
+            ":state": state,
+            ":waiting": WAITING,
+            ":by": by[:256],
+            ":arn": caller_arn[:2048],
+            ":at": utc_timestamp(now),
+            ":how": how,
+            ":reason": reason[:1000],
+        }
+        try:
+            answer = self._request(
+                f"deciding on the approval of {finding_id}",
+                "update_item",
+                Key=_dynamo({"pk": approval_key(finding_id)}),
+                UpdateExpression="SET #state = :state, decided_by = :by, decided_arn = :arn, decided_at = :at, "
+                "decided_how = :how, reason = :reason",
+                ConditionExpression="#state = :waiting",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=_dynamo(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except _ConditionFailed as failed:
+            raise ApprovalRefused(_not_waiting(finding_id, failed.item)) from None
+        return ApprovalRecord.from_item(answer["Attributes"])
+
+    def open_approvals(self, *, limit: int) -> list[ApprovalRecord]:
+        """Approval items not settled yet (waiting, or decided and not acted on), oldest first, at most `limit`."""
+        answer = self._request(
+            "listing the open approvals",
+            "query",
+            IndexName=UNFINISHED_INDEX,
+            KeyConditionExpression="unfinished = :approval",
+            ExpressionAttributeValues=_dynamo({":approval": OPEN_APPROVAL}),
+            Limit=limit,
+        )
+        keys = [str(_plain(item)["pk"]) for item in answer.get("Items", [])]
+        found = [self._get(key) for key in keys if key.startswith(APPROVAL_PREFIX)]
+        return [ApprovalRecord.from_item(item) for item in found if item]
+
+    def reopen_approved(self, approval: ApprovalRecord, *, now: float) -> bool:
+        """Honour an approval once: the approval item is marked honoured and the finding is put back to be contained
+        by the flow (its decision is taken again, approved). False when the finding's item is being worked on (the
+        next sweep tries again) or never awaited approval (the decision is kept as void, never acted on)."""
+        decided = approval.approval()
+        honour = {
+            "TableName": self._table,
+            "Key": _dynamo({"pk": approval_key(approval.finding_id)}),
+            "UpdateExpression": "SET #state = :honoured, honoured_at = :now REMOVE unfinished",
+            "ConditionExpression": "#state = :approved",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": _dynamo(
+                {":honoured": HONOURED, ":now": utc_timestamp(now), ":approved": APPROVED}
+            ),
+        }
+        reopen = {
+            "TableName": self._table,
+            "Key": _dynamo({"pk": approval.finding_id}),
+            "UpdateExpression": "SET phase = :claimed, completed = :no, unfinished = :unfinished, lease_until = :zero, "
+            "approval = :approval REMOVE awaiting_approval, #steps.#contain, #steps.#ticket, #steps.#notify",
+            "ConditionExpression": "attribute_exists(awaiting_approval) AND lease_until < :now",
+            "ExpressionAttributeNames": {
+                "#steps": "steps",
+                "#contain": "contain",
+                "#ticket": "ticket",
+                "#notify": "notify",
+            },
+            "ExpressionAttributeValues": _dynamo(
+                {
+                    ":claimed": Phase.CLAIMED.label,
+                    ":no": False,
+                    ":unfinished": UNFINISHED,
+                    ":zero": Decimal(0),
+                    ":approval": {key: value for key, value in vars(decided).items()},
+                    ":now": _epoch(now),
+                }
+            ),
+        }
+        try:
+            self._transact(f"honouring the approval of {approval.finding_id}", [{"Update": honour}, {"Update": reopen}])
+        except _Cancelled as cancelled:
+            if cancelled.failed(1) and not (self._get(approval.finding_id) or {}).get("awaiting_approval"):
+                self._void(approval, "the finding was not awaiting approval: nothing done")
+            return False
+        return True
+
+    def settle_approval(self, approval: ApprovalRecord, *, now: float) -> None:
+        """Close a rejected or timed-out approval: out of the sweep's list, and the finding no longer waiting."""
+        parts = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _dynamo({"pk": approval_key(approval.finding_id)}),
+                    "UpdateExpression": "SET settled_at = :now REMOVE unfinished",
+                    "ConditionExpression": "#state = :state",
+                    "ExpressionAttributeNames": {"#state": "state"},
+                    "ExpressionAttributeValues": _dynamo({":now": utc_timestamp(now), ":state": approval.state}),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _dynamo({"pk": approval.finding_id}),
+                    "UpdateExpression": "SET approval_outcome = :state REMOVE awaiting_approval",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": _dynamo({":state": approval.state}),
+                }
+            },
+        ]
+        try:
+            self._transact(f"settling the approval of {approval.finding_id}", parts)
+        except _Cancelled:
+            raise LedgerError(f"settling the approval of {approval.finding_id} was cancelled") from None
+
+    def note_settled_step(self, finding_id: str, step: str) -> None:
+        """A step of settling an approval is done (not repeated by the next sweep)."""
+        self._request(
+            f"recording on the approval of {finding_id}",
+            "update_item",
+            Key=_dynamo({"pk": approval_key(finding_id)}),
+            UpdateExpression="ADD settled_steps :step",
+            ExpressionAttributeValues=_dynamo({":step": {step}}),
+        )
+
+    def _void(self, approval: ApprovalRecord, reason: str) -> None:
+        with contextlib.suppress(_ConditionFailed):
+            self._request(
+                f"voiding the approval of {approval.finding_id}",
+                "update_item",
+                Key=_dynamo({"pk": approval_key(approval.finding_id)}),
+                UpdateExpression="SET #state = :void, void_reason = :reason REMOVE unfinished",
+                ConditionExpression="#state = :state",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=_dynamo({":void": VOID, ":reason": reason, ":state": approval.state}),
+            )
 
     # -- the circuit breaker ------------------------------------------------------------------------
 
@@ -843,6 +1141,20 @@ class Ledger:
         except _ConditionFailed:
             if not missing_ok:
                 raise LedgerError(f"recording on {pk} failed: the item does not exist") from None
+
+
+def _not_waiting(finding_id: str, item: Mapping[str, Any] | None) -> str:
+    """Why a decision on the finding's approval is refused, from the item as it was."""
+    if not item:
+        return f"no finding {finding_id} awaits approval (unknown to the ledger, or its rule did not ask for one)"
+    found = ApprovalRecord.from_item(item)
+    decided = f" by {found.decided_by} at {found.decided_at}" if found.decided_by else ""
+    return {
+        APPROVED: f"finding {finding_id} was approved already{decided}: an approval is honoured once",
+        HONOURED: f"finding {finding_id} was approved{decided} and that approval was acted on: nothing more to approve",
+        REJECTED: f"finding {finding_id} was rejected{decided}: it no longer awaits a decision",
+        TIMED_OUT: f"finding {finding_id} timed out waiting for approval: its rule's on_timeout was applied",
+    }.get(found.state, f"finding {finding_id} does not await approval (its approval is {found.state or 'unknown'})")
 
 
 def exemption_of(data: Mapping[str, Any]) -> Exemption:

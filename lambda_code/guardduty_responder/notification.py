@@ -13,7 +13,7 @@ from typing import Any
 from .finding import Finding
 from .finding_types import documented
 from .policy import Decision, Outcome, outcome_line
-from .ticketing import defanged
+from .ticketing import ApprovalAsk, defanged
 
 PERMISSIONS = ("sns:Publish",)
 
@@ -37,6 +37,7 @@ def notification_text(
     actions: Sequence[str],
     jira_key: str | None,
     failures: Sequence[str] = (),
+    approval: ApprovalAsk | None = None,
 ) -> Notification:
     headline = outcome.headline
     # A type GuardDuty documents is shown as it is (some end in `.Reputation`); any other is defanged.
@@ -55,6 +56,12 @@ def notification_text(
     lines += [f"- {defanged(action, 200)}" for action in actions]
     if failures:
         lines += ["Still to do (retried automatically):", *(f"- {defanged(failure, 200)}" for failure in failures)]
+    if approval is not None:
+        approve, reject = approval.commands()
+        lines += ["", f"Approve: {approve}", f"Reject: {reject}"]
+        if approval.jira_status:
+            lines.append(f"Or move the Jira issue to {defanged(approval.jira_status, 60)}")
+        lines.append(approval.timeout_line())
     lines += ["", f"Jira: {jira_key or _NO_KEY[decision.opens_ticket]}", f"Finding: {finding.finding_id}"]
     return Notification(
         subject=subject[:_SUBJECT_LIMIT],

@@ -22,6 +22,8 @@ class Action(enum.StrEnum):
     ISOLATE = "isolate"
     # Would have been isolated, but a safety control held it back: a person must look (Jira issue).
     HOLD = "hold"
+    # A rule says approve: nothing changed until a person approves (Jira issue and message say how).
+    APPROVE = "approve"
     # A rule says report: Jira issue and message, nothing changed.
     REPORT = "report"
     # Recorded and announced, no Jira issue: samples, findings GuardDuty does not confirm.
@@ -41,8 +43,32 @@ class DecisionCode(enum.StrEnum):
     DRY_RUN = "dry-run"
     CIRCUIT_BREAKER = "circuit-breaker"
     ISOLATE = "isolate"
+    # A rule asks a person first: the finding waits for an approval or a rejection.
+    APPROVAL_NEEDED = "approval-needed"
+    # A person isolated the instance by hand (`guardduty-responder isolate`): no rule, no finding to confirm.
+    MANUAL = "manual"
     REPORT = "report"
     IGNORE = "ignore"
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A person's (or the timeout's) approval of an isolation that a rule held for one; honoured once."""
+
+    # Who approved: the name given (`--by`, the Jira user), or the rule's timeout.
+    by: str
+    # How: "command" (guardduty-responder approve), "jira" (the issue moved to the approval status), "timeout".
+    how: str
+    at: str
+    # The caller's ARN as STS named it when approved by command ("" otherwise).
+    caller_arn: str = ""
+
+    def describe(self) -> str:
+        if self.how == "timeout":
+            return f"no decision before the approval timeout ({self.by}) at {self.at}: isolated as the rule says"
+        via = {"command": "guardduty-responder approve", "jira": "the Jira issue's status"}.get(self.how, self.how)
+        caller = f" ({self.caller_arn})" if self.caller_arn and self.caller_arn != self.by else ""
+        return f"approved by {self.by}{caller} through {via} at {self.at}"
 
 
 @dataclass(frozen=True)
@@ -59,7 +85,11 @@ class Decision:
 
     @property
     def opens_ticket(self) -> bool:
-        return self.action in (Action.ISOLATE, Action.HOLD, Action.REPORT)
+        return self.action in (Action.ISOLATE, Action.HOLD, Action.APPROVE, Action.REPORT)
+
+    @property
+    def awaits_approval(self) -> bool:
+        return self.action is Action.APPROVE
 
     @property
     def notifies(self) -> bool:
@@ -73,6 +103,7 @@ class Outcome(enum.Enum):
     NOT_CONTAINED = ("NOT CONTAINED, LOOK NOW", "NOT CONTAINED")
     BREAKER_OPEN = ("CIRCUIT BREAKER OPEN, NOT ISOLATED, LOOK NOW", "CIRCUIT BREAKER OPEN, not isolated")
     HELD = ("REVIEW", "Review")
+    APPROVAL_NEEDED = ("APPROVAL NEEDED", "Approval needed")
     REPORTED = ("REPORT", "Report")
     UNCONFIRMED = ("UNCONFIRMED BY GUARDDUTY, NOTHING DONE, LOOK NOW", "Unconfirmed")
     RECORDED = ("FYI", "Recorded")
@@ -96,6 +127,8 @@ def outcome_of(decision: Decision, *, contained: bool) -> Outcome:
         return Outcome.UNCONFIRMED
     if decision.action is Action.HOLD:
         return Outcome.HELD
+    if decision.action is Action.APPROVE:
+        return Outcome.APPROVAL_NEEDED
     return Outcome.REPORTED if decision.action is Action.REPORT else Outcome.RECORDED
 
 
@@ -105,6 +138,8 @@ def outcome_line(decision: Decision, outcome: Outcome) -> str:
         return "isolated"
     if decision.action in (Action.RECORD, Action.IGNORE, Action.REPORT):
         return "nothing changed"
+    if decision.action is Action.APPROVE:
+        return "nothing changed: awaiting approval"
     return "not isolated" if decision.isolates else f"not isolated ({decision.code})"
 
 
@@ -163,10 +198,13 @@ def decide(
     isolation_limit: int | None = None,
     scope: Scope = Scope(),
     exemption: Exemption | None = None,
+    approval: Approval | None = None,
 ) -> Decision:
     """Decide from the finding and, once known, the instance's live tags (they win over the finding's).
 
-    `exempt_tag_key` empty: the exemption tag is off; `exemption`: a current exemption in the ledger.
+    `exempt_tag_key` empty: the exemption tag is off; `exemption`: a current exemption in the ledger;
+    `approval`: the isolation an `approve` rule waited for was approved (then it isolates, held back by
+    the safety controls as any isolation).
     """
     if finding.is_sample:
         return Decision(Action.RECORD, DecisionCode.SAMPLE, "GuardDuty sample finding: nothing is changed")
@@ -184,6 +222,16 @@ def decide(
         return Decision(Action.IGNORE, DecisionCode.IGNORE, f"{because}: ignored, recorded only", rule.name)
     if rule.action is RuleAction.REPORT:
         return Decision(Action.REPORT, DecisionCode.REPORT, f"{because}: reported, nothing changed", rule.name)
+    if rule.action is RuleAction.APPROVE and approval is None:
+        # Nothing would be isolated: only the controls that say "never this instance, or nothing at all" apply.
+        held = _held_back(finding, tags, dry_run, exempt_tag_key, False, isolation_limit, exemption)
+        if held is not None:
+            return Decision(Action.HOLD, held[0], f"{because}; {held[1]}", rule.name)
+        return Decision(
+            Action.APPROVE, DecisionCode.APPROVAL_NEEDED, f"{because}: awaiting approval, nothing changed", rule.name
+        )
+    if rule.action is RuleAction.APPROVE and approval is not None:
+        because = f"{because}; {approval.describe()}"
     held = _held_back(finding, tags, dry_run, exempt_tag_key, breaker_open, isolation_limit, exemption)
     if held is not None:
         return Decision(Action.HOLD, held[0], f"{because}; {held[1]}", rule.name)

@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import credentials, evidence, logs, utc_timestamp
 from .accounts import AccountAccessError, Estate, Estates
+from .approvals import ApprovalDesk, ApprovalSweep
 from .aws_errors import describe_error, error_code
 from .clients import AwsClients
 from .config import Settings
@@ -56,10 +57,12 @@ from .ledger import (
     UnfinishedFinding,
     breaker_window,
 )
+from .manual import ManualRequest, is_manual, manual_decision, manual_finding, new_manual_id
 from .notification import notification_text, publish
 from .parallel import run_both, run_parallel, run_three
 from .policy import (
     Action,
+    Approval,
     Decision,
     DecisionCode,
     Exemption,
@@ -80,7 +83,16 @@ from .steps import (
     StepStatus,
     run_step,
 )
-from .ticketing import TicketingError, TicketText, comment_text, finding_label, plain, ticket_text
+from .ticketing import (
+    ApprovalAsk,
+    TicketingError,
+    TicketText,
+    approved_comment_text,
+    comment_text,
+    finding_label,
+    plain,
+    ticket_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +112,8 @@ _SWEEP_BATCH = 20
 # The most finding ids one GetFindings takes.
 _GETFINDINGS_IDS = 50
 _SWEEP_SECONDS_PER_FINDING = 15.0
+# A count the breaker's condition always admits: a manual isolation is counted, never refused.
+_UNLIMITED = 10**9
 # The Jira step (a search, then a create or a comment) takes JIRA_TIMEOUT_SECONDS at most in all;
 # the SNS message and the final record need a few seconds after it.
 _SECONDS_AFTER_JIRA = 3.0
@@ -124,6 +138,10 @@ _RECORDED_VALUES = (
 
 class ReleaseError(RuntimeError):
     """The instance cannot be released (not isolated by the responder, or nothing saved to restore)."""
+
+
+class ManualIsolationRefused(RuntimeError):
+    """A person asked to isolate an instance the ledger exempts: nothing is done until the exemption goes."""
 
 
 class IncompleteResponseError(RuntimeError):
@@ -183,6 +201,8 @@ class FindingResponse:
     retry: bool = False
     deadline: float | None = None
     claimed_at: float = 0.0
+    # A person's own request to isolate (no GuardDuty finding): `guardduty-responder isolate`.
+    manual: ManualRequest | None = None
     # The lease this invocation holds on the finding's item (when it claimed or took it over).
     lease_until: float | None = None
     # This invocation holds the instance's lock; taken with the claim (`look` is then current) or before moving.
@@ -317,6 +337,15 @@ class Responder:
             issue_type=settings.jira_issue_type,
             timeout_seconds=settings.jira_timeout_seconds,
         )
+        self.approvals = ApprovalDesk(
+            self.ledger,
+            self.ticketing,
+            sns=lambda: self.clients.sns,
+            topic_arn=settings.topic_arn,
+            clock=clock,
+            jira_status=settings.jira_approval_status,
+            jira_timeout_seconds=settings.jira_timeout_seconds,
+        )
 
     @property
     def groups(self) -> GroupDirectory:
@@ -330,9 +359,35 @@ class Responder:
     ) -> dict[str, Any]:
         """The whole flow for one delivery. `guardduty_copy` is GuardDuty's copy the sweep has asked for already
         (the event is built from it); a delivery from outside never carries one and is confirmed here."""
-        finding = parse_finding(event)
+        return self._run(parse_finding(event), remaining_seconds, guardduty_copy)
+
+    def isolate_by_hand(
+        self, request: ManualRequest, *, finding_id: str | None = None, remaining_seconds: float | None = None
+    ) -> dict[str, Any]:
+        """Contain an instance a person names, as a finding would be (no GuardDuty finding, no rule, no approval).
+
+        Refused before anything is written when the ledger exempts the instance. Counted by the circuit
+        breaker, never refused by it.
+        """
+        # Asked once: a resumed request (the sweep finishing it) is not refused half-way.
+        exemption = self.ledger.get_exemption(request.instance_id, now=self.clock()) if finding_id is None else None
+        if exemption is not None:
+            raise ManualIsolationRefused(
+                f"{request.instance_id} is not isolated: {exemption.describe()}; remove the exemption first "
+                f"(guardduty-responder exempt {request.instance_id} --remove)"
+            )
+        finding = manual_finding(request, finding_id or new_manual_id(), self.clock())
+        return self._run(finding, remaining_seconds, None, manual=request)
+
+    def _run(
+        self,
+        finding: Finding,
+        remaining_seconds: float | None,
+        guardduty_copy: dict[str, Any] | None,
+        manual: ManualRequest | None = None,
+    ) -> dict[str, Any]:
         logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
-        response = self._claim(finding, remaining_seconds, guardduty_copy)
+        response = self._claim(finding, remaining_seconds, guardduty_copy, manual)
         if response.delivery is Delivery.UNCONFIRMED:
             return self._announce_unconfirmed(response)
         if response.delivery is Delivery.IN_PROGRESS:
@@ -369,7 +424,11 @@ class Responder:
     # -- claim: once per finding, or resume what an earlier invocation left --------------------------
 
     def _claim(
-        self, finding: Finding, remaining_seconds: float | None, guardduty_copy: dict[str, Any] | None = None
+        self,
+        finding: Finding,
+        remaining_seconds: float | None,
+        guardduty_copy: dict[str, Any] | None = None,
+        manual: ManualRequest | None = None,
     ) -> FindingResponse:
         """Claim the finding, look at the instance and ask GuardDuty for its copy, all at once.
 
@@ -377,10 +436,10 @@ class Responder:
         breaker costs no call of its own; a repeat is refused by that write and counts nothing.
         Whatever follows reads GuardDuty's copy, never the event.
         """
-        now, preliminary = self.clock(), self._decide_on(finding)
+        now, preliminary = self.clock(), self._preliminary(finding, manual)
         lease = _lease_seconds(remaining_seconds)
         deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
-        doubt = self._doubt_about_source(finding)
+        doubt = self._doubt_about_source(finding) if manual is None else None
         if doubt is not None:
             return FindingResponse(finding, _unclaimed(finding), unconfirmed(doubt), Delivery.UNCONFIRMED)
         limit = self.settings.max_isolations_per_hour
@@ -391,15 +450,20 @@ class Responder:
                 lease_seconds=lease,
                 decision=preliminary.code,
                 original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
-                isolation_limit=limit if preliminary.isolates and limit > 0 else None,
+                # A manual isolation is counted when it is decided, never refused: not with the claim.
+                isolation_limit=limit if preliminary.isolates and limit > 0 and manual is None else None,
                 lock_instance=preliminary.isolates,
             ),
             lambda: _settled(lambda: self._look(finding)),
-            lambda: guardduty_copy or _settled(lambda: self.guardduty.copy_of(finding.finding_id)),
+            lambda: guardduty_copy or (manual or _settled(lambda: self.guardduty.copy_of(finding.finding_id))),
         )
         response = FindingResponse(
             finding, claim.record, preliminary, retry=not claim.is_new, deadline=deadline, claimed_at=now
         )
+        response.manual = manual
+        if manual is not None and claim.is_new:
+            # What the sweep needs to finish it: there is no GuardDuty copy to resume it from.
+            self.ledger.record(finding.finding_id, values={"manual": manual.to_record()})
         response.slot, response.locked = claim.slot, claim.locked
         response.lease_until = round(now + lease, 3) if claim.is_new else None
         self._confirm(response, look, copy)
@@ -414,7 +478,8 @@ class Responder:
                 raise copy
             if isinstance(look, BaseException):
                 raise look
-            confirmed = _confirmed(response.finding, copy)
+            # A person's own request: nothing of GuardDuty's to confirm.
+            confirmed = response.finding if response.manual is not None else _confirmed(response.finding, copy)
         except Exception:
             self._withdraw(response)
             raise
@@ -438,6 +503,11 @@ class Responder:
             self._give_back(response.finding, response.slot)
         if response.locked:
             self._unlock(response, forget=True)
+
+    def _preliminary(self, finding: Finding, manual: ManualRequest | None) -> Decision:
+        return (
+            manual_decision(manual, dry_run=self.settings.dry_run) if manual is not None else self._decide_on(finding)
+        )
 
     def _doubt_about_source(self, finding: Finding) -> str | None:
         """Why the event cannot be GuardDuty's own for this function's region, if it cannot."""
@@ -510,14 +580,32 @@ class Responder:
     def _decide(self, response: FindingResponse) -> Decision:
         """The decision on GuardDuty's copy, the live tags and, for an isolation, the circuit breaker."""
         instance, exemption = response.assessment.instance, response.assessment.exemption
+        if response.manual is not None:
+            return self._decide_by_hand(response)
         tags = instance.tags if instance is not None else None
         # A finding the breaker held stays held on its retries, whatever the hour.
-        decision = self._decide_on(response.finding, tags, breaker_open=response.held_before, exemption=exemption)
+        approval = response.record.approval
+        decision = self._decide_on(
+            response.finding, tags, breaker_open=response.held_before, exemption=exemption, approval=approval
+        )
         if decision.isolates and instance is not None and not self._room_to_isolate(response):
-            decision = self._decide_on(response.finding, tags, breaker_open=True, exemption=exemption)
+            decision = self._decide_on(
+                response.finding, tags, breaker_open=True, exemption=exemption, approval=approval
+            )
         logger.info(
             "decided", extra={"decision": decision.action.value, "reason": decision.code, "rule": decision.rule}
         )
+        return decision
+
+    def _decide_by_hand(self, response: FindingResponse) -> Decision:
+        """The operator's decision; its isolation counted in the hour without a limit (recorded, never refused)."""
+        assert response.manual is not None
+        decision = manual_decision(response.manual, dry_run=self.settings.dry_run)
+        if decision.isolates and not response.done(Step.CONTAIN) and self.settings.max_isolations_per_hour > 0:
+            response.slot = self.ledger.take_isolation_slot(
+                response.finding.account_id, response.finding.finding_id, now=response.claimed_at, limit=_UNLIMITED
+            )
+        logger.info("decided by hand", extra={"decision": decision.action.value, "by": response.manual.by})
         return decision
 
     def _room_to_isolate(self, response: FindingResponse) -> bool:
@@ -541,6 +629,7 @@ class Responder:
         *,
         breaker_open: bool = False,
         exemption: Exemption | None = None,
+        approval: Approval | None = None,
     ) -> Decision:
         return decide(
             finding,
@@ -552,6 +641,7 @@ class Responder:
             rules=self.settings.response_rules,
             scope=self.settings.scope,
             exemption=exemption,
+            approval=approval,
         )
 
     def _describe(self, finding: Finding, estate: Estate) -> InstanceFacts | str:
@@ -733,6 +823,8 @@ class Responder:
         step = StepResult.skipped(
             Step.CONTAIN, "; ".join(filter(None, [_why_not_contained(response.decision, instance), undone]))
         )
+        if response.decision.awaits_approval and instance is not None and not instance.gone:
+            self._await_approval(response)
         if not response.decision.opens_ticket or response.done(Step.TICKET):
             return Containment(step)
         # An instance isolated earlier (before a dry run or an exemption tag) has its incident issue
@@ -741,6 +833,32 @@ class Responder:
         if existing is not None and existing.state == ISOLATED and existing.finding_id != response.finding.finding_id:
             return Containment(step, IncidentClaim(is_primary=False, incident=existing))
         return Containment(step)
+
+    def _await_approval(self, response: FindingResponse) -> None:
+        """The finding waits for a person: its approval item opened, with the timeout its rule names."""
+        ask = self._approval_ask(response)
+        if ask is None:
+            return
+        self.ledger.open_approval(
+            response.finding,
+            now=self.clock(),
+            rule=response.decision.rule or "",
+            timeout_minutes=ask.timeout_minutes,
+            on_timeout=ask.on_timeout,
+        )
+        logger.info("awaiting approval", extra={"rule": response.decision.rule, "timeout_minutes": ask.timeout_minutes})
+
+    def _approval_ask(self, response: FindingResponse) -> ApprovalAsk | None:
+        """How the finding is approved or rejected, and its timeout, when its decision waits for a person."""
+        if not response.decision.awaits_approval:
+            return None
+        rule = next((rule for rule in self.settings.response_rules if rule.name == response.decision.rule), None)
+        return ApprovalAsk(
+            finding_id=response.finding.finding_id,
+            timeout_minutes=rule.approval_timeout_minutes if rule is not None else 0,
+            on_timeout=str(rule.on_timeout) if rule is not None else "report",
+            jira_status=self.settings.jira_approval_status,
+        )
 
     def _undo_partial_isolation(self, response: FindingResponse, instance: InstanceFacts) -> str | None:
         """Put back the interfaces an earlier, failed attempt of this finding moved, now that it does not isolate.
@@ -881,6 +999,9 @@ class Responder:
             label = finding_label(incident.incident.finding_id)
             key = self._within_jira_budget(lambda: self._comment_on_incident(known, label, text), finding)
             return f"commented on {key}", {"jira_key": key}
+        if response.record.approval is not None and response.record.jira_key:
+            return self._comment_approved(response, response.record.jira_key)
+        ask = self._approval_ask(response)
         issue = ticket_text(
             finding,
             response.decision,
@@ -889,11 +1010,31 @@ class Responder:
             actions=response.actions(),
             snapshot_ids=response.snapshot_ids,
             original_groups=response.original_groups,
+            approval=ask,
         )
         key = self._within_jira_budget(lambda: self._find_or_file(response, issue), finding)
         if incident is not None:
             self.ledger.set_incident_ticket(finding.instance_id, key)
+        if ask is not None:
+            self.ledger.set_approval_ticket(finding.finding_id, key)
         return f"Jira issue {key}", {"jira_key": key}
+
+    def _comment_approved(self, response: FindingResponse, known: str) -> tuple[str, dict[str, Any]]:
+        """The approved isolation of a finding whose issue asked for it: told on that issue."""
+        finding = response.finding
+        text = approved_comment_text(
+            finding,
+            response.decision,
+            outcome=response.outcome,
+            actions=response.actions(),
+            failures=response.failures(),
+        )
+        self._within_jira_budget(
+            lambda: self._comment_on_incident(known, finding_label(finding.finding_id), text), finding
+        )
+        if response.incident is not None:
+            self.ledger.set_incident_ticket(finding.instance_id, known)
+        return f"commented on {known}", {"jira_key": known}
 
     def _find_or_file(self, response: FindingResponse, issue: TicketText) -> str:
         """The finding's issue: the one an earlier delivery filed, if any, else a new one.
@@ -952,6 +1093,7 @@ class Responder:
             actions=response.actions(),
             jira_key=response.jira_key,
             failures=response.failures(),
+            approval=self._approval_ask(response),
         )
 
         def send() -> tuple[str, dict[str, Any]]:
@@ -1034,16 +1176,22 @@ class Responder:
         """
         deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
         outcome: dict[str, list[str]] = {"resumed": [], "failed": [], "missing": [], "in_progress": []}
+        approvals = self._sweep_approvals()
         try:
             found = self.ledger.unfinished_findings(now=self.clock(), limit=_SWEEP_BATCH)
-            copies = self.guardduty.copies_of([unfinished.finding_id for unfinished in found])
+            copies = self.guardduty.copies_of([u.finding_id for u in found if not is_manual(u.finding_id)])
         except STEP_ERRORS as error:
             logger.error("sweep failed", extra={"error": describe_error(error)})
-            return {"swept": 0, **outcome, "error": describe_error(error)}
+            return {"swept": 0, **outcome, **approvals.to_summary(), "error": describe_error(error)}
         for unfinished in found:
-            self._warn_if_late(unfinished)
+            if unfinished.finding_id not in approvals.approved:
+                self._warn_if_late(unfinished)
             if deadline is not None and deadline - time.monotonic() < _SWEEP_SECONDS_PER_FINDING:
                 break  # the next sweep resumes the rest
+            left = deadline - time.monotonic() if deadline is not None else None
+            if is_manual(unfinished.finding_id):
+                outcome[self._resume_manual(unfinished.finding_id, left)].append(unfinished.finding_id)
+                continue
             copy = copies.get(unfinished.finding_id)
             if copy is None:
                 logger.warning(
@@ -1051,11 +1199,18 @@ class Responder:
                 )
                 outcome["missing"].append(unfinished.finding_id)
                 continue
-            left = deadline - time.monotonic() if deadline is not None else None
             outcome[self._resume(copy, left)].append(unfinished.finding_id)
         logs.clear()
         logger.info("swept", extra={"summary": outcome})
-        return {"swept": len(found), **outcome}
+        return {"swept": len(found), **outcome, **approvals.to_summary()}
+
+    def _sweep_approvals(self) -> ApprovalSweep:
+        """Decisions on findings awaiting approval acted on; a failure to list them waits for the next sweep."""
+        try:
+            return self.approvals.sweep()
+        except STEP_ERRORS as error:
+            logger.error("sweep failed", extra={"error": describe_error(error), "part": "approvals"})
+            return ApprovalSweep()
 
     def _resume(self, copy: dict[str, Any], remaining_seconds: float | None) -> str:
         """Deliver GuardDuty's copy of an unfinished finding to the flow; what came of it."""
@@ -1072,6 +1227,23 @@ class Responder:
             return "in_progress"
         except Exception:
             logger.exception("resuming an unfinished finding failed")
+            return "failed"
+        return "resumed"
+
+    def _resume_manual(self, finding_id: str, remaining_seconds: float | None) -> str:
+        """Finish a manual isolation from its own record (no GuardDuty copy exists)."""
+        record = self.ledger.get_finding(finding_id)
+        if record is None or record.manual is None:
+            logger.warning("an unfinished manual isolation has no request recorded", extra={"swept": finding_id})
+            return "missing"
+        try:
+            self.isolate_by_hand(
+                ManualRequest.from_record(record.manual), finding_id=finding_id, remaining_seconds=remaining_seconds
+            )
+        except FindingInProgressError:
+            return "in_progress"
+        except Exception:
+            logger.exception("resuming an unfinished manual isolation failed")
             return "failed"
         return "resumed"
 
@@ -1171,10 +1343,24 @@ def _unreachable(decision: Decision, reason: str) -> StepResult:
 def _why_not_contained(decision: Decision, instance: InstanceFacts | None) -> str:
     if instance is not None and instance.gone:
         return f"instance is {instance.state}: nothing to contain"
+    if decision.awaits_approval and instance is not None:
+        return f"awaiting approval, nothing changed; once approved: {what_isolation_does(instance)}"
     if decision.action is Action.HOLD and instance is not None:
         enis = ", ".join(interface.eni_id for interface in instance.interfaces)
         return f"not isolated ({decision.code}); would have moved {enis} to the untracking then the isolation group"
     return f"not isolated ({decision.code})"
+
+
+def what_isolation_does(instance: InstanceFacts) -> str:
+    """What containing the instance would change, as the approval asks it."""
+    enis = ", ".join(f"{i.eni_id} ({i.vpc_id})" for i in instance.interfaces) or "no network interface"
+    volumes = ", ".join(volume for _, volume, _ in instance.volumes) or "no volume"
+    group = instance.autoscaling_group
+    return (
+        f"move {enis} to the untracking then the isolation group of its VPC (connections cut); snapshot {volumes}; "
+        "turn termination protection on and keep its volumes; deregister it from its target groups"
+        + (f"; put it in Standby in Auto Scaling group {group}" if group else "")
+    )
 
 
 def _facts(response: FindingResponse) -> dict[str, Any]:

@@ -2,9 +2,12 @@
 
 A rule matches on the finding type's prefix, a minimum severity, whether the instance is implicated
 or only attacked, the resource type (an instance, its credentials, a container or cluster on it),
-and optionally the instance's tags; it says what to do: `isolate`, `report` (record, Jira issue,
-message) or `ignore` (record only). They reach the function as JSON in `RESPONSE_RULES` (Terraform's
-`response_rules`), and a bad rule is refused with its position and name.
+and optionally the instance's tags; it says what to do: `isolate`, `approve` (wait for a person: record,
+Jira issue and message saying what isolation would do; nothing changed until someone approves),
+`report` (record, Jira issue, message) or `ignore` (record only). An `approve` rule may name a
+timeout in minutes and what the sweep does when it passes (`isolate` or `report`). They reach the
+function as JSON in `RESPONSE_RULES` (Terraform's `response_rules`), and a bad rule is refused with
+its position and name.
 """
 
 from __future__ import annotations
@@ -20,15 +23,35 @@ from .finding_types import Involvement
 
 RESOURCE_TYPES = (INSTANCE, ACCESS_KEY, *CONTAINER_HOSTS)
 MAX_RULES = 50
-_KEYS = {"name", "action", "finding_type_prefix", "min_severity", "involvement", "resource_types", "instance_tags"}
+_KEYS = {
+    "name",
+    "action",
+    "finding_type_prefix",
+    "min_severity",
+    "involvement",
+    "resource_types",
+    "instance_tags",
+    "approval_timeout_minutes",
+    "on_timeout",
+}
+# An approval waits a week at most: a finding nobody decided on in a week needs a person, not a timer.
+MAX_APPROVAL_TIMEOUT_MINUTES = 10080
 # A tag value that matches any value of the key: the tag is present.
 ANY_VALUE = "*"
 
 
 class RuleAction(enum.StrEnum):
     ISOLATE = "isolate"
+    APPROVE = "approve"
     REPORT = "report"
     IGNORE = "ignore"
+
+
+class TimeoutAction(enum.StrEnum):
+    """What the sweep does with a finding still awaiting approval when its rule's timeout has passed."""
+
+    ISOLATE = "isolate"
+    REPORT = "report"
 
 
 class InvolvementMatch(enum.StrEnum):
@@ -37,7 +60,7 @@ class InvolvementMatch(enum.StrEnum):
     ANY = "any"
 
 
-_Choice = TypeVar("_Choice", RuleAction, InvolvementMatch)
+_Choice = TypeVar("_Choice", RuleAction, InvolvementMatch, TimeoutAction)
 
 
 class RulesError(ValueError):
@@ -53,6 +76,9 @@ class ResponseRule:
     involvement: InvolvementMatch = InvolvementMatch.ANY
     resource_types: tuple[str, ...] = ()
     instance_tags: tuple[tuple[str, str], ...] = ()
+    # For `approve`: minutes a finding waits before the sweep does `on_timeout` (0: it waits for a person).
+    approval_timeout_minutes: int = 0
+    on_timeout: TimeoutAction = TimeoutAction.REPORT
 
     def matches(self, finding: Finding, involvement: Involvement, tags: Mapping[str, str]) -> bool:
         return (
@@ -74,6 +100,8 @@ class ResponseRule:
             parts.append("on " + "/".join(self.resource_types))
         if self.instance_tags:
             parts.append("tagged " + ", ".join(f"{key}={value}" for key, value in self.instance_tags))
+        if self.approval_timeout_minutes:
+            parts.append(f"{self.on_timeout} after {self.approval_timeout_minutes} min without a decision")
         return f'rule "{self.name}" ({", ".join(parts)})'
 
 
@@ -83,15 +111,33 @@ def first_match(
     return next((rule for rule in rules if rule.matches(finding, involvement, tags)), None)
 
 
+# The severity from which an implicated instance is isolated without waiting for a person (GuardDuty's HIGH).
+ISOLATE_FROM_SEVERITY = 7.0
+# The severity from which an implicated instance is held for approval (GuardDuty's MEDIUM).
+APPROVE_FROM_SEVERITY = 4.0
+
+
 def default_rules(credential_findings: str = "report") -> tuple[ResponseRule, ...]:
-    """Isolate implicated instances, report attacked ones; credentials and container hosts as configured."""
+    """Isolate implicated instances at high severity, ask a person at medium, report attacked ones and the rest;
+    credentials and container hosts as configured."""
     credentials = {"contain": RuleAction.ISOLATE, "ignore": RuleAction.IGNORE}.get(
         credential_findings, RuleAction.REPORT
     )
     return (
         ResponseRule("instance-credentials", credentials, finding_type_prefix=CREDENTIAL_EXFILTRATION),
         ResponseRule("container-hosts", RuleAction.REPORT, resource_types=CONTAINER_HOSTS),
-        ResponseRule("isolate-implicated", RuleAction.ISOLATE, involvement=InvolvementMatch.IMPLICATED),
+        ResponseRule(
+            "isolate-implicated",
+            RuleAction.ISOLATE,
+            min_severity=ISOLATE_FROM_SEVERITY,
+            involvement=InvolvementMatch.IMPLICATED,
+        ),
+        ResponseRule(
+            "approve-implicated",
+            RuleAction.APPROVE,
+            min_severity=APPROVE_FROM_SEVERITY,
+            involvement=InvolvementMatch.IMPLICATED,
+        ),
         ResponseRule("report-attacked", RuleAction.REPORT, involvement=InvolvementMatch.ATTACKED),
     )
 
@@ -125,6 +171,8 @@ def rules_to_json(rules: Sequence[ResponseRule]) -> str:
                 "involvement": str(rule.involvement),
                 "resource_types": list(rule.resource_types),
                 "instance_tags": dict(rule.instance_tags),
+                "approval_timeout_minutes": rule.approval_timeout_minutes,
+                "on_timeout": str(rule.on_timeout),
             }
             for rule in rules
         ]
@@ -141,15 +189,33 @@ def _rule(index: int, item: Any) -> ResponseRule:
     unknown = sorted(set(item) - _KEYS)
     if unknown:
         raise RulesError(f"{label}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+    action = _choice(label, "action", item.get("action"), RuleAction)
+    timeout, on_timeout = _timeout(label, action, item)
     return ResponseRule(
         name=name,
-        action=_choice(label, "action", item.get("action"), RuleAction),
+        action=action,
         finding_type_prefix=_prefix(label, item.get("finding_type_prefix", "")),
         min_severity=_severity(label, item.get("min_severity", 0)),
         involvement=_choice(label, "involvement", item.get("involvement", "any"), InvolvementMatch),
         resource_types=_resource_types(label, item.get("resource_types", [])),
         instance_tags=_tags(label, item.get("instance_tags", {})),
+        approval_timeout_minutes=timeout,
+        on_timeout=on_timeout,
     )
+
+
+def _timeout(label: str, action: RuleAction, item: Mapping[str, Any]) -> tuple[int, TimeoutAction]:
+    """An approval rule's timeout and what follows it; a rule that does not wait for approval names neither."""
+    minutes = item.get("approval_timeout_minutes", 0)
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= MAX_APPROVAL_TIMEOUT_MINUTES:
+        raise RulesError(
+            f"{label}: approval_timeout_minutes {minutes!r} must be a whole number of minutes from 0 (no timeout) "
+            f"to {MAX_APPROVAL_TIMEOUT_MINUTES}"
+        )
+    on_timeout = _choice(label, "on_timeout", item.get("on_timeout", "report"), TimeoutAction)
+    if action is not RuleAction.APPROVE and (minutes or "on_timeout" in item and on_timeout is TimeoutAction.ISOLATE):
+        raise RulesError(f"{label}: approval_timeout_minutes and on_timeout apply only to the action approve")
+    return minutes, on_timeout
 
 
 def _choice(label: str, key: str, value: Any, choices: type[_Choice]) -> _Choice:

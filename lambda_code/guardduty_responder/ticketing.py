@@ -41,6 +41,29 @@ class TicketText:
     labels: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ApprovalAsk:
+    """How a finding that waits for a person is approved or rejected, and what happens if nobody decides."""
+
+    finding_id: str
+    timeout_minutes: int = 0
+    on_timeout: str = "report"
+    # The Jira status that approves the issue ("" when approving through Jira is off).
+    jira_status: str = ""
+
+    def commands(self) -> tuple[str, str]:
+        return (
+            f"guardduty-responder approve {self.finding_id} --by NAME",
+            f"guardduty-responder reject {self.finding_id} --by NAME --reason TEXT",
+        )
+
+    def timeout_line(self) -> str:
+        if not self.timeout_minutes:
+            return "No timeout: it waits until someone decides."
+        then = "isolated" if self.on_timeout == "isolate" else "reported, nothing changed"
+        return f"Without a decision within {self.timeout_minutes} minutes it is {then}."
+
+
 def finding_label(finding_id: str) -> str:
     return f"guardduty-finding-{finding_id}"
 
@@ -87,6 +110,7 @@ def ticket_text(
     snapshot_ids: Sequence[str],
     original_groups: Mapping[str, Sequence[str]],
     failures: Sequence[str] = (),
+    approval: ApprovalAsk | None = None,
 ) -> TicketText:
     isolated = outcome is Outcome.ISOLATED
     breaker = outcome is Outcome.BREAKER_OPEN
@@ -113,6 +137,8 @@ def ticket_text(
     if original_groups and isolated:
         lines += ["", "h2. Security groups before isolation"]
         lines += [f"* {eni}: {', '.join(groups) or 'none'}" for eni, groups in sorted(original_groups.items())]
+    if approval is not None:
+        lines += ["", *_approval_lines(approval)]
     lines += ["", "h2. How to release", _how_to_release(finding, isolated)]
     if breaker:
         lines += ["", "h2. Circuit breaker", _BREAKER_NOTE.format(account=finding.account_id)]
@@ -123,6 +149,41 @@ def ticket_text(
         priority=_PRIORITIES["CRITICAL"] if breaker else _PRIORITIES[finding.severity_label],
         labels=(LABEL, "guardduty", finding_label(finding.finding_id)) + ((BREAKER_LABEL,) if breaker else ()),
     )
+
+
+def _approval_lines(approval: ApprovalAsk) -> list[str]:
+    approve, reject = approval.commands()
+    lines = [
+        "h2. Approval needed",
+        "Nothing has been changed on the instance. Containment (above, under Actions taken) runs only once approved.",
+        f"* To isolate: {{{{{untrusted(approve)}}}}}",
+        f"* To leave it as it is: {{{{{untrusted(reject)}}}}}",
+    ]
+    if approval.jira_status:
+        lines.append(f"* Or move this issue to the status *{untrusted(approval.jira_status, 100)}*: that approves it.")
+    lines.append(approval.timeout_line())
+    return lines
+
+
+def approved_comment_text(
+    finding: Finding,
+    decision: Decision,
+    *,
+    outcome: Outcome,
+    actions: Sequence[str] = (),
+    failures: Sequence[str] = (),
+) -> str:
+    """The comment on a finding's issue once the isolation it asked approval for has run (or was held back)."""
+    lines = [
+        f"*{outcome.verb}* {finding.instance_id} after approval:",
+        f"*Decision:* {untrusted(decision.reason, 1000)}",
+        *(f"* {untrusted(action, 1000)}" for action in actions),
+    ]
+    if failures:
+        lines += ["*Not done (retried automatically):*", *(f"* {untrusted(failure, 1000)}" for failure in failures)]
+    if outcome is Outcome.ISOLATED:
+        lines.append(_how_to_release(finding, True))
+    return "\n".join(lines)
 
 
 BREAKER_LABEL = str(DecisionCode.CIRCUIT_BREAKER)

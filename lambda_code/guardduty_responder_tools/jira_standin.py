@@ -51,6 +51,10 @@ _TYPE_FIELDS = re.compile(r"^/rest/api/2/issue/createmeta/([^/]+)/issuetypes/([^
 _GATEWAY = re.compile(r"^/ex/jira/([^/]+)(/.*)$")
 _LABEL = re.compile(r'labels\s*=\s*"([^"]+)"')
 _PROJECT = re.compile(r'project\s*=\s*"([^"]+)"')
+_KEYS = re.compile(r"key\s+in\s*\(([^)]*)\)")
+_STATUS = re.compile(r'status\s*=\s*"([^"]+)"')
+# The status of a new issue, as a fresh Jira project's workflow names it.
+FIRST_STATUS = "To Do"
 
 # Atlassian's answer to the searches Jira Cloud removed (its developer changelog, CHANGE-2046).
 REMOVED_SEARCH_ANSWER = {
@@ -334,23 +338,51 @@ class JiraStandIn:
             "serverTitle": "Jira",
         }
 
+    def transition(self, key: str, status: str, *, by: str) -> None:
+        """A person moves the issue to `status` (as Jira's UI does): its status and changelog change."""
+        issue = self.issues[key]
+        author: dict[str, Any] = {"displayName": by, "active": True}
+        author.update({"accountId": f"5b10ac8d82e05b22cc7d{len(by):04d}"} if self.deployment == CLOUD else {"name": by})
+        issue["histories"].append(
+            {
+                "id": str(len(issue["histories"]) + 1),
+                "author": author,
+                "created": f"2026-11-29T12:{len(issue['histories']):02d}:00.000+0000",
+                "items": [{"field": "status", "fieldtype": "jira", "fromString": issue["status"], "toString": status}],
+            }
+        )
+        issue["status"] = status
+
     def _matching(self, jql: str) -> list[dict[str, Any]]:
         labels = _LABEL.findall(jql)
         project = _PROJECT.search(jql)
+        keys = _KEYS.search(jql)
+        status = _STATUS.search(jql)
         now = time.monotonic()
         return [
             issue
             for issue in sorted(self.issues.values(), key=lambda item: int(item["id"]))
             if all(label in issue["fields"].get("labels", []) for label in labels)
             and (project is None or issue["key"].startswith(project.group(1) + "-"))
+            and (keys is None or issue["key"] in {key.strip() for key in keys.group(1).split(",")})
+            and (status is None or issue["status"] == status.group(1))
             and issue["searchable_at"] <= now
         ]
 
-    def _found(self, issue: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    def _found(self, issue: dict[str, Any], fields: list[str], expand: str = "") -> dict[str, Any]:
         found: dict[str, Any] = {"id": issue["id"], "key": issue["key"], "self": self._self(issue["id"])}
-        chosen = {name: issue["fields"][name] for name in fields if name in issue["fields"]}
+        shown = {**issue["fields"], "status": {"name": issue["status"]}}
+        chosen = {name: shown[name] for name in fields if name in shown}
         if chosen or self.deployment == DATACENTER:
             found["fields"] = chosen
+        if "changelog" in expand.split(","):
+            histories = issue["histories"]
+            found["changelog"] = {
+                "startAt": 0,
+                "maxResults": len(histories),
+                "total": len(histories),
+                "histories": histories,
+            }
         return found
 
     def _cloud_search(self, query: dict[str, list[str]]) -> tuple[int, Any]:
@@ -359,7 +391,8 @@ class JiraStandIn:
         start = int(query.get("nextPageToken", ["0"])[0] or 0)
         found = self._matching(query.get("jql", [""])[0])
         page = found[start : start + limit]
-        answer: dict[str, Any] = {"issues": [self._found(issue, fields) for issue in page]}
+        expand = query.get("expand", [""])[0]
+        answer: dict[str, Any] = {"issues": [self._found(issue, fields, expand) for issue in page]}
         if start + limit < len(found):
             answer["nextPageToken"] = str(start + limit)
         answer["isLast"] = start + limit >= len(found)
@@ -370,7 +403,8 @@ class JiraStandIn:
         limit = int(query.get("maxResults", ["50"])[0])
         start = int(query.get("startAt", ["0"])[0])
         found = self._matching(query.get("jql", [""])[0])
-        issues = [self._found(issue, fields) for issue in found[start : start + limit]]
+        expand = query.get("expand", [""])[0]
+        issues = [self._found(issue, fields, expand) for issue in found[start : start + limit]]
         return 200, {
             "expand": "schema,names",
             "startAt": start,
@@ -401,6 +435,8 @@ class JiraStandIn:
             "key": key,
             "fields": fields,
             "comments": [],
+            "status": FIRST_STATUS,
+            "histories": [],
             "searchable_at": time.monotonic() + self.index_delay_seconds,
         }
         return 201, {"id": issue_id, "key": key, "self": self._self(issue_id)}
