@@ -29,6 +29,7 @@ EXIT_USAGE = 2
 
 PROG = "guardduty-responder"
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_FINDING_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # An exemption is for a known piece of work: renewed if it lasts longer, never left open-ended.
 MAX_EXEMPTION_DAYS = 90
 
@@ -41,7 +42,7 @@ _EXIT_CODES = """exit codes:
 _ENVIRONMENT = """configuration (against AWS): the Lambda function's environment variables,
   RESPONDER_TABLE, RESPONDER_TOPIC_ARN, JIRA_SECRET_ARN, JIRA_PROJECT_KEY and the optional ones
   (see the README's Configuration table; `terraform output` names the table, topic and secret).
-  `status` and `exempt` need only RESPONDER_TABLE."""
+  `status`, `exempt`, `approve` and `reject` need only RESPONDER_TABLE."""
 
 
 class UsageError(Exception):
@@ -168,6 +169,53 @@ def build_parser() -> argparse.ArgumentParser:
         f"--remove; at most {MAX_EXEMPTION_DAYS} days ahead)",
     )
     exempt.add_argument("--remove", action="store_true", help="remove the instance's exemption now")
+
+    isolate = command(
+        "isolate",
+        "contain an instance you name, as a finding would (no GuardDuty finding, no approval)",
+        "Run the same response as for a finding on an instance you name, under your own credentials:\n"
+        "containment, evidence, the ledger's record, a Jira issue and a message, release as for any\n"
+        "incident (`release`). It is recorded as a manual incident with you as its source (--by and your\n"
+        "STS caller identity) and the reason; nothing is confirmed with GuardDuty and no response rule\n"
+        "applies; it does not wait for approval (you are the approver). The circuit breaker counts it and\n"
+        "never refuses it. Refused (exit 1) while the ledger exempts the instance. With DRY_RUN=true it\n"
+        "only records and says what it would do. --account names a member account (through the member\n"
+        "role, which your role must be allowed to assume); by default the responder's own.\n\n"
+        "--local does not apply: the embedded AWS lives only as long as one command.",
+        _isolate,
+    )
+    isolate.add_argument("instance_id", metavar="INSTANCE_ID", help="the instance to isolate, e.g. i-0123456789abcdef0")
+    isolate.add_argument("--reason", metavar="TEXT", required=True, help="why, for the record, issue and message")
+    isolate.add_argument("--by", metavar="NAME", help="who isolates it, for the record (default: your user name)")
+    isolate.add_argument("--account", metavar="ACCOUNT_ID", help="the instance's account (default: the responder's)")
+
+    for verb, summary, run in (
+        ("approve", "approve the isolation of a finding that awaits approval", _approve),
+        ("reject", "reject the isolation of a finding that awaits approval", _reject),
+    ):
+        decision = command(
+            verb,
+            summary,
+            f"{'Approve' if verb == 'approve' else 'Reject'} the isolation a response rule held for a person's decision"
+            " (action\n"
+            '"approve"). The decision is written to the finding\'s approval item in the ledger (RESPONDER_TABLE)\n'
+            "under your own credentials, with your STS caller identity and --by. The function acts on it at its\n"
+            + (
+                "next sweep (sweep_interval_minutes), with its own role: it isolates the instance, under the\n"
+                "circuit breaker and the exemptions as any isolation, comments on the issue and sends a message.\n"
+                if verb == "approve"
+                else "next sweep: it comments on the issue and sends a message; nothing is changed on the instance.\n"
+            )
+            + "Refused (exit 1) when the finding does not await approval: unknown, approved or rejected already\n"
+            "(an approval is honoured once), or timed out. The approver policy (Terraform output\n"
+            "approver_policy_json) allows this write and nothing else of the ledger.\n\n"
+            "--local does not apply: the embedded AWS lives only as long as one command.",
+            run,
+        )
+        decision.add_argument("finding_id", metavar="FINDING_ID", help="the GuardDuty finding id awaiting approval")
+        decision.add_argument("--by", metavar="NAME", help="who decides, for the record (default: your user name)")
+        if verb == "reject":
+            decision.add_argument("--reason", metavar="TEXT", help="why, for the record, the issue and the message")
 
     status = command(
         "status",
@@ -590,6 +638,148 @@ def _print_exemption(args: argparse.Namespace, result: Mapping[str, Any]) -> Non
         )
 
 
+def _isolate(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.isolation import ContainmentError
+    from guardduty_responder.ledger import LedgerError
+    from guardduty_responder.manual import ManualRequest
+    from guardduty_responder.responder import IncompleteResponseError, ManualIsolationRefused, Responder
+
+    if not _INSTANCE_ID.fullmatch(args.instance_id):
+        raise UsageError(f"{args.instance_id!r} is not an instance id (i- followed by 8 to 17 hex digits)")
+    if args.local:
+        raise UsageError("--local does not apply to isolate: the embedded AWS lives only as long as one command")
+    reason = " ".join(args.reason.split())
+    if not reason:
+        raise UsageError("the --reason is blank: say why the instance is isolated")
+    if args.account is not None and not re.fullmatch(r"\d{12}", args.account):
+        raise UsageError(f"--account {args.account!r} is not a 12-digit account id")
+    settings = _settings()
+    session = _session(args)
+    try:
+        caller = session.client("sts").get_caller_identity()
+        request = ManualRequest(
+            instance_id=args.instance_id,
+            account_id=args.account or settings.responder_account_id or caller["Account"],
+            region=session.region_name,
+            reason=reason[:1000],
+            by=(args.by or _user_name())[:256],
+            caller_arn=caller["Arn"],
+        )
+        summary = Responder(settings, AwsClients(session)).isolate_by_hand(request)
+    except ManualIsolationRefused as error:
+        raise OperationFailed(str(error)) from error
+    except IncompleteResponseError as error:
+        raise OperationFailed(f"contained, with steps left for the sweep to finish: {error}") from error
+    except (ContainmentError, LedgerError, ClientError, BotoCoreError) as error:
+        raise OperationFailed(f"not contained: {error}") from error
+    _print_replay_summary(args, summary)
+    return EXIT_OK
+
+
+def _print_replay_summary(args: argparse.Namespace, summary: Mapping[str, Any]) -> None:
+    from .terminal import key_values
+
+    if args.output == "json":
+        _print_json(summary)
+        return
+    print(
+        key_values(
+            [
+                ("incident", summary["finding_id"]),
+                ("instance", summary["instance_id"]),
+                ("decision", f"{summary['action']} ({summary['decision']})"),
+                ("why", summary["reason"]),
+                ("result", summary.get("result")),
+                ("steps", [f"{name}: {state}" for name, state in summary["steps"].items()]),
+                ("snapshots", summary["snapshot_ids"]),
+                ("Jira", summary["jira_key"]),
+                ("release", f"{PROG} release {summary['instance_id']}"),
+            ]
+        )
+    )
+
+
+def _approve(args: argparse.Namespace) -> int:
+    return _decide(args, approve=True)
+
+
+def _reject(args: argparse.Namespace) -> int:
+    return _decide(args, approve=False)
+
+
+def _decide(args: argparse.Namespace, *, approve: bool) -> int:
+    import time
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.ledger import APPROVED, REJECTED, ApprovalRefused, Ledger, LedgerError
+
+    from .terminal import key_values
+
+    if not _FINDING_ID.fullmatch(args.finding_id):
+        raise UsageError(f"{args.finding_id!r} is not a finding id (letters, digits, - and _, at most 128)")
+    if args.local:
+        raise UsageError(
+            f"--local does not apply to {args.command}: the embedded AWS lives only as long as one command"
+        )
+    reason = " ".join((getattr(args, "reason", None) or "").split())
+    table_name = _table_name()
+    session = _session(args)
+    ledger = Ledger(AwsClients(session).dynamodb, table_name, retention_days=1)
+    try:
+        caller = session.client("sts").get_caller_identity()["Arn"]
+        decided = ledger.decide_approval(
+            args.finding_id,
+            state=APPROVED if approve else REJECTED,
+            by=args.by or _user_name(),
+            how="command",
+            now=time.time(),
+            caller_arn=caller,
+            reason=reason,
+        )
+    except ApprovalRefused as error:
+        raise OperationFailed(str(error)) from error
+    except (LedgerError, ClientError, BotoCoreError) as error:
+        raise OperationFailed(str(error)) from error
+    result = {
+        "finding_id": decided.finding_id,
+        "instance_id": decided.instance_id,
+        "state": decided.state,
+        "by": decided.decided_by,
+        "caller_arn": decided.decided_arn,
+        "at": decided.decided_at,
+        "reason": decided.reason,
+        "jira_key": decided.jira_key,
+    }
+    if args.output == "json":
+        _print_json(result)
+        return EXIT_OK
+    then = (
+        "the function isolates it at its next sweep, comments on the issue and sends a message"
+        if approve
+        else "the function comments on the issue and sends a message at its next sweep; nothing is changed"
+    )
+    print(
+        key_values(
+            [
+                ("finding", decided.finding_id),
+                ("instance", decided.instance_id),
+                ("decision", decided.state),
+                ("by", f"{decided.decided_by} ({decided.decided_arn})"),
+                ("at", decided.decided_at),
+                *([("reason", decided.reason)] if decided.reason else []),
+                ("Jira", decided.jira_key),
+                ("next", then),
+            ]
+        )
+    )
+    return EXIT_OK
+
+
 def _table_name() -> str:
     table_name = os.environ.get("RESPONDER_TABLE", "").strip()
     if not table_name:
@@ -623,6 +813,7 @@ def _status(args: argparse.Namespace) -> int:
         _print_json(listing)
     else:
         print(_exemptions_table(listing["exemptions"]))
+        print(_approvals_table(listing["approvals"], now=time.time()))
         print(_status_tables(listing["instances"], listing["findings"]))
     return EXIT_OK
 
@@ -652,7 +843,50 @@ def _ledger_listing(
         key=lambda item: str(item.get("last_seen", "")),
         reverse=True,
     )
-    return {"exemptions": exemptions, "instances": instances, "findings": findings}
+    # Approvals not yet acted on: waiting for a person, or decided and due at the next sweep.
+    approvals = sorted(
+        (item for item in items if item.get("kind") == "approval" and item.get("unfinished")),
+        key=lambda item: float(item.get("requested_epoch", 0)),
+    )
+    return {"exemptions": exemptions, "approvals": approvals, "instances": instances, "findings": findings}
+
+
+def _approvals_table(approvals: Sequence[Mapping[str, Any]], *, now: float) -> str:
+    from .terminal import table
+
+    def age(item: Mapping[str, Any]) -> str:
+        minutes = int(max(now - float(item.get("requested_epoch", now)), 0) // 60)
+        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+    def timeout(item: Mapping[str, Any]) -> str:
+        if not float(item.get("timeout_epoch", 0)):
+            return "none: waits for a person"
+        left = int((float(item["timeout_epoch"]) - now) // 60)
+        when = f"in {left} min" if left >= 0 else "due at the next sweep"
+        return f"{item.get('on_timeout', 'report')} {when}"
+
+    rows = [
+        [
+            [str(item.get("finding_id", "")), str(item.get("finding_type", ""))],
+            item.get("instance_id"),
+            str(item.get("state", "")) + (f" by {item['decided_by']}" if item.get("decided_by") else ""),
+            age(item),
+            timeout(item),
+            item.get("rule"),
+            item.get("jira_key"),
+        ]
+        for item in approvals
+    ]
+    listed = (
+        table(
+            ["finding", "instance", "state", "waiting", "timeout", "rule", "Jira"],
+            rows,
+            max_widths=[38, 19, 30, 12, 28, 20, 10],
+        )
+        if rows
+        else "  none"
+    )
+    return f"Awaiting approval ({len(approvals)})\n{listed}\n"
 
 
 def _exemptions_table(exemptions: Sequence[Mapping[str, Any]]) -> str:
@@ -882,7 +1116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_usage(sys.stderr)
         print(
-            f"{PROG}: error: a command is required: replay, release, sweep, exempt, status or demo (see --help)",
+            f"{PROG}: error: a command is required: replay, release, sweep, isolate, exempt, approve, reject, "
+            "status or demo (see --help)",
             file=sys.stderr,
         )
         return EXIT_USAGE

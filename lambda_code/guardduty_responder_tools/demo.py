@@ -98,6 +98,26 @@ class ReleaseReport:
 
 
 @dataclass
+class DecisionReport:
+    """A person's decision on a finding awaiting approval, and what the next sweep made of it."""
+
+    instance_name: str
+    finding_id: str
+    decision: str  # approved, rejected
+    by: str
+    swept: str  # what the sweep says it did: approved (then isolated), rejected, or its error
+    groups_before: dict[str, list[str]]
+    groups_after: dict[str, list[str]]
+    message_subject: str | None
+    error: str | None = None
+
+    @property
+    def as_expected(self) -> bool:
+        changed = self.groups_after != self.groups_before
+        return self.error is None and self.swept == self.decision and changed == (self.decision == "approved")
+
+
+@dataclass
 class DemoReport:
     instances: dict[str, str]  # name -> instance id
     deliveries: list[Delivery]
@@ -107,10 +127,16 @@ class DemoReport:
     jira_issues: list[dict[str, Any]]
     log_file: str
     seconds: float
+    decisions: list[DecisionReport] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(d.error is None for d in self.deliveries) and self.release is not None and self.release.restored
+        return (
+            all(d.error is None for d in self.deliveries)
+            and self.release is not None
+            and self.release.restored
+            and all(decision.as_expected for decision in self.decisions)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -316,6 +342,8 @@ class DemoRun:
         )
         self.instances["bastion"] = aws.launch(subnet_id, name="bastion", groups_per_eni=[[bastion]])
         self.instances["api"] = self._autoscaled_instance(vpc_id, subnet_id, api)
+        self.instances["reports-1"] = aws.launch(subnet_id, name="reports-1", groups_per_eni=[[app]])
+        self.instances["batch-1"] = aws.launch(subnet_id, name="batch-1", groups_per_eni=[[build]])
         self.network = (vpc_id, subnet_id)
 
     def show_estate(self) -> None:
@@ -327,6 +355,8 @@ class DemoRun:
             "build-runner": f"tagged {EXEMPT_TAG}=true",
             "bastion": "SSH open to the office range",
             "api": "Auto Scaling group api, behind target group api",
+            "reports-1": "a medium-severity finding will wait for approval",
+            "batch-1": "a medium-severity finding will wait for approval",
         }
         names = self.group_names()
         for name, instance_id in self.instances.items():
@@ -513,6 +543,63 @@ class DemoRun:
             timing += f"; isolated {delivery.contained_after_seconds:.2f} s after delivery"
         line(style(f"      {timing}", "dim"))
 
+    # -- approvals ---------------------------------------------------------------------------------------------
+
+    def decide(
+        self, instance_name: str, finding_id: str, *, approve: bool, by: str, reason: str = ""
+    ) -> DecisionReport:
+        """A person approves or rejects, as `guardduty-responder approve/reject` does; then the schedule's sweep."""
+        instance_id = self.instances[instance_name]
+        verb = "approve" if approve else "reject"
+        style = self.display.style
+        self.display.line()
+        self.display.line(
+            style(f"{verb.capitalize()} {instance_name}", "bold")
+            + f" ({finding_id}), as `guardduty-responder {verb} {finding_id} --by '{by}'` does, then the sweep"
+        )
+        before = self.groups_of(instance_id)
+        error, swept = None, "nothing"
+        try:
+            self.ledger.decide_approval(
+                finding_id,
+                state="approved" if approve else "rejected",
+                by=by,
+                how="command",
+                now=time.time(),
+                caller_arn=f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/on-call/{by.split()[0].lower()}",
+                reason=reason,
+            )
+            with self.display.working("the schedule's sweep"):
+                result = handler.lambda_handler(dict(_SCHEDULED), _LambdaContext("demo-sweep"))
+            swept = next(
+                (name for name in ("approved", "rejected") if finding_id in result.get(f"approvals_{name}", [])),
+                "nothing",
+            )
+        except _DELIVERY_ERRORS as failure:
+            error = f"{type(failure).__name__}: {failure}"
+        messages = self.aws.messages()
+        report = DecisionReport(
+            instance_name=instance_name,
+            finding_id=finding_id,
+            decision="approved" if approve else "rejected",
+            by=by,
+            swept=swept,
+            groups_before=before,
+            groups_after=self.groups_of(instance_id),
+            message_subject=messages[0].get("Subject") if messages else None,
+            error=error,
+        )
+        names = self.group_names()
+        for eni, groups in report.groups_after.items():
+            was = self._groups_text(eni, report.groups_before.get(eni, []), names, False)
+            now = self._groups_text(eni, groups, names, False)
+            self.display.line(f"      {eni}  {was} -> {now}")
+        if report.message_subject:
+            self.display.line(f'      {"message":<15}"{report.message_subject}"')
+        if report.error:
+            self.display.line(style(f"      FAILED  {report.error}", "red"))
+        return report
+
     # -- release ---------------------------------------------------------------------------------------------
 
     def release(self, instance_name: str, groups_originally: dict[str, list[str]]) -> ReleaseReport:
@@ -637,6 +724,7 @@ def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | 
             display.line(style("Delivering findings to guardduty_responder.handler.lambda_handler", "bold"))
             web_groups = run.groups_of(run.instances["web-1"])
             _deliver_the_findings(run, aws.region)
+            decisions = _decide_on_the_approvals(run, aws.region)
             display.line()
             display.line(style("Summary", "bold"))
             display.line(summary_table(run.deliveries, run.group_names(), run.interface_devices()))
@@ -656,6 +744,7 @@ def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | 
                 jira_issues=issues,
                 log_file=log_path,
                 seconds=time.monotonic() - started,
+                decisions=decisions,
             )
         finally:
             handler.reset()
@@ -665,7 +754,10 @@ def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | 
     for issue in report.jira_issues:
         display.line(f"  {issue['key']}  {issue['summary']}  ({issue['comments']} comment(s))")
     display.line()
-    isolated = len({d.instance_id for d in report.deliveries if d.decision == "isolate" and d.outcome == "handled"})
+    isolated = len(
+        {d.instance_id for d in report.deliveries if d.decision == "isolate" and d.outcome == "handled"}
+        | {d.instance_name for d in report.decisions if d.decision == "approved" and d.as_expected}
+    )
     verdict = "complete" if report.ok else style("FAILED", "red")
     display.line(
         style(f"Demo {verdict} in {report.seconds:.1f} s", "bold")
@@ -675,6 +767,32 @@ def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | 
     display.line(f"The function's JSON logs (what CloudWatch Logs would hold): {log_path}")
     display.line("Next: `make test`, `guardduty-responder --help`, and the README's Deploy section.")
     return report
+
+
+_SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "id": "demo-sweep", "detail": {}}
+
+
+def _decide_on_the_approvals(run: DemoRun, region: str) -> list[DecisionReport]:
+    """Two medium-severity findings wait for a person: one is approved (the sweep isolates it), one rejected."""
+    waiting = []
+    for name, address in (("reports-1", "198.51.100.31"), ("batch-1", "198.51.100.32")):
+        event = point_event_at(
+            finding_event(
+                "Recon:EC2/Portscan",
+                5,
+                seed=f"demo/{name}/portscan",
+                region=region,
+                role="ACTOR",
+                title=f"{name} is performing outbound port scans against remote host {address}.",
+                action=_connection("OUTBOUND", address, 3389, "RDP"),
+            ),
+            run.aws.describe(run.instances[name]),
+        )
+        waiting.append(run.deliver("medium severity: approval", event, name).finding_id)
+    return [
+        run.decide("reports-1", waiting[0], approve=True, by="Ana (on call)"),
+        run.decide("batch-1", waiting[1], approve=False, by="Ben (SOC)", reason="the nightly inventory scan, CHG-77"),
+    ]
 
 
 def _deliver_the_findings(run: DemoRun, region: str) -> None:
