@@ -71,6 +71,8 @@ module "responder" {
   member_role_external_id     = var.member_role_external_id
   organization_id             = var.organization_id
   operator_role_arns          = var.operator_role_arns
+  approver_role_arns          = var.approver_role_arns
+  jira_approval_status        = var.jira_approval_status
   role_path                   = var.role_path
   permissions_boundary_arn    = var.permissions_boundary_arn
   kms_key_arn                 = var.kms_key_arn

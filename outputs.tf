@@ -104,3 +104,8 @@ output "member_role_trust" {
   description = "What modules/member-role needs in each member account to trust this deployment: responder_role_arn (one of its responder_role_arns), member_role_name (its role_name), external_id, and member_role_path (its role_path) when it is not /."
   value       = module.responder.member_role_trust
 }
+
+output "approver_policy_json" {
+  description = "An IAM policy to attach to the roles that approve or reject isolations (guardduty-responder approve, reject): it allows writing a finding's approval item (DynamoDB UpdateItem, keys approval#*, the decision's attributes) and nothing else of the ledger."
+  value       = module.responder.approver_policy_json
+}

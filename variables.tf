@@ -159,20 +159,43 @@ variable "response_rules" {
     whether the instance is "implicated" (it made the DNS request, the connection, ran the process, holds
     the file) or only "attacked" (probed, connected to) or "any" (involvement), the resource types
     (resource_types: Instance, AccessKey, Container, ECSCluster, EKSCluster) and instance tags
-    (instance_tags, "*" for any value); its action is "isolate", "report" (record, Jira issue, message)
-    or "ignore" (record only). Null: instance credential findings as credential_findings says, container
-    and cluster findings reported, implicated instances isolated, attacked instances reported.
+    (instance_tags, "*" for any value); its action is "isolate", "approve" (record, Jira issue and message
+    saying what isolation would do; isolated once a person approves), "report" (record, Jira issue,
+    message) or "ignore" (record only). An "approve" rule may set approval_timeout_minutes (0: no
+    timeout, at most 10080) and on_timeout ("isolate" or "report"), applied by the sweep. Null: instance
+    credential findings as credential_findings says, container and cluster findings reported, implicated
+    instances isolated from severity 7 and held for approval from severity 4, attacked instances and the
+    rest reported.
   EOT
   type = list(object({
-    name                = string
-    action              = string
-    finding_type_prefix = optional(string, "")
-    min_severity        = optional(number, 0)
-    involvement         = optional(string, "any")
-    resource_types      = optional(list(string), [])
-    instance_tags       = optional(map(string), {})
+    name                     = string
+    action                   = string
+    finding_type_prefix      = optional(string, "")
+    min_severity             = optional(number, 0)
+    involvement              = optional(string, "any")
+    resource_types           = optional(list(string), [])
+    instance_tags            = optional(map(string), {})
+    approval_timeout_minutes = optional(number, 0)
+    on_timeout               = optional(string, "report")
   }))
   default = null
+
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["isolate", "approve", "report", "ignore"], rule.action)])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has action \"${rule.action}\"" if !contains(["isolate", "approve", "report", "ignore"], rule.action)])}: an action is \"isolate\", \"approve\", \"report\" or \"ignore\"."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["implicated", "attacked", "any"], rule.involvement)])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has involvement \"${rule.involvement}\"" if !contains(["implicated", "attacked", "any"], rule.involvement)])}: involvement is \"implicated\", \"attacked\" or \"any\"."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : rule.min_severity >= 0 && rule.min_severity <= 10])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has min_severity ${rule.min_severity}" if rule.min_severity < 0 || rule.min_severity > 10])}: min_severity is from 0 to 10."
+  }
+  validation {
+    condition     = length(distinct([for rule in coalesce(var.response_rules, []) : rule.name])) == length(coalesce(var.response_rules, [])) && alltrue([for rule in coalesce(var.response_rules, []) : length(trimspace(rule.name)) > 0 && length(rule.name) <= 64])
+    error_message = "response_rules: each rule needs a name of 1-64 characters, unique in the list (repeated or empty: ${join(", ", [for name in distinct([for rule in coalesce(var.response_rules, []) : rule.name]) : "\"${name}\"" if length([for rule in coalesce(var.response_rules, []) : rule if rule.name == name]) > 1 || length(trimspace(name)) == 0 || length(name) > 64])})."
+  }
 }
 
 variable "guardduty_detector_id" {
@@ -182,9 +205,15 @@ variable "guardduty_detector_id" {
 }
 
 variable "sweep_interval_minutes" {
-  description = "Minutes between sweeps: the function, on a schedule, resumes every unfinished finding whose lease has run out (a timed-out invocation, retries spent while Jira or DynamoDB were down)."
+  description = "Minutes between sweeps: the function, on a schedule, acts on approvals and rejections (approved findings are isolated at the next sweep), applies approval timeouts, and resumes every unfinished finding whose lease has run out (a timed-out invocation, retries spent while Jira or DynamoDB were down)."
   type        = number
-  default     = 5
+  default     = 1
+}
+
+variable "jira_approval_status" {
+  description = "The Jira status that approves a finding awaiting approval: the sweep isolates the instance of an issue moved there, naming the person who moved it (from the issue's changelog). Null: approving through Jira is off (approve with guardduty-responder approve)."
+  type        = string
+  default     = null
 }
 
 variable "unfinished_alarm_minutes" {
@@ -219,6 +248,12 @@ variable "organization_id" {
 
 variable "operator_role_arns" {
   description = "Roles of the people who run `guardduty-responder release`, `exempt` and `replay` against this deployment: besides the function's role, only they may write the ledger and publish to the topic (resource policies deny everyone else)."
+  type        = list(string)
+  default     = []
+}
+
+variable "approver_role_arns" {
+  description = "Roles of the people who approve or reject isolations that a response rule holds for approval (guardduty-responder approve, reject) without being operators: the ledger's resource policy lets them write approval items and nothing else. Attach the approver_policy_json output to them (operators need it too)."
   type        = list(string)
   default     = []
 }

@@ -66,6 +66,28 @@ locals {
   # Who may write the ledger and publish: the function's role, and the people who run the command line.
   responder_role_arn = "${local.arn_prefix}:iam::${local.account_id}:role${var.role_path}${local.role_name}"
   writers            = concat([local.responder_role_arn], var.operator_role_arns)
+  # Every action that writes items: the item writes, their batch form and PartiQL's.
+  ledger_writes = [
+    "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PartiQLDelete", "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem",
+  ]
+  # Approvers who are not operators may write approval items (keys "approval#<finding id>") and nothing else.
+  approvers = [for arn in var.approver_role_arns : arn if !contains(local.writers, arn)]
+  # What an approval writes (guardduty_responder.ledger.Ledger.decide_approval), besides the key.
+  approval_attributes = ["pk", "state", "decided_by", "decided_arn", "decided_at", "decided_how", "reason"]
+  approver_policy = {
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "DecideOnApprovals"
+      Effect   = "Allow"
+      Action   = ["dynamodb:UpdateItem"]
+      Resource = local.table_arn
+      Condition = {
+        "ForAllValues:StringLike"   = { "dynamodb:LeadingKeys" = ["approval#*"] }
+        "ForAllValues:StringEquals" = { "dynamodb:Attributes" = local.approval_attributes }
+      }
+    }]
+  }
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -133,7 +155,16 @@ locals {
       name                = "isolate-implicated"
       action              = "isolate"
       finding_type_prefix = ""
-      min_severity        = 0
+      min_severity        = 7
+      involvement         = "implicated"
+      resource_types      = []
+      instance_tags       = {}
+    },
+    {
+      name                = "approve-implicated"
+      action              = "approve"
+      finding_type_prefix = ""
+      min_severity        = 4
       involvement         = "implicated"
       resource_types      = []
       instance_tags       = {}
@@ -285,7 +316,8 @@ resource "aws_lambda_function" "this" {
       # A finding the sweep finds unfinished this long after its claim is logged for its alarm.
       UNFINISHED_ALARM_MINUTES = tostring(var.unfinished_alarm_minutes)
       # Unset: the code's own level, INFO; the member role at the top of IAM's paths.
-    }, var.log_level == null ? {} : { LOG_LEVEL = var.log_level }, var.member_role_path == "/" ? {} : { MEMBER_ROLE_PATH = var.member_role_path })
+      }, var.log_level == null ? {} : { LOG_LEVEL = var.log_level }, var.member_role_path == "/" ? {} : { MEMBER_ROLE_PATH = var.member_role_path },
+    var.jira_approval_status == null ? {} : { JIRA_APPROVAL_STATUS = var.jira_approval_status })
   }
 
   tracing_config {
@@ -420,17 +452,25 @@ resource "aws_dynamodb_resource_policy" "ledger" {
   depends_on = [aws_iam_role.this]
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
+    Statement = concat([{
       Sid       = "OnlyTheResponderAndItsOperatorsWrite"
       Effect    = "Deny"
       Principal = "*"
-      Action = [
-        "dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PartiQLDelete", "dynamodb:PartiQLInsert",
-        "dynamodb:PartiQLUpdate", "dynamodb:PutItem", "dynamodb:UpdateItem",
-      ]
+      Action    = local.ledger_writes
       Resource  = local.table_arn
-      Condition = { ArnNotEquals = { "aws:PrincipalArn" = local.writers } }
-    }]
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = concat(local.writers, local.approvers) } }
+      }], [for approvers in [local.approvers] : {
+      # Approvers (approver_role_arns) write a finding's approval item, never anything else of the ledger.
+      Sid       = "ApproversWriteApprovalsOnly"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = local.ledger_writes
+      Resource  = local.table_arn
+      Condition = {
+        ArnEquals                   = { "aws:PrincipalArn" = approvers }
+        "ForAnyValue:StringNotLike" = { "dynamodb:LeadingKeys" = ["approval#*"] }
+      }
+    } if length(approvers) > 0])
   })
 }
 

@@ -108,3 +108,8 @@ output "member_role_trust" {
     external_id        = var.member_role_external_id
   }, var.member_role_path == "/" ? {} : { member_role_path = var.member_role_path })
 }
+
+output "approver_policy_json" {
+  description = "An IAM policy to attach to the roles that approve or reject isolations (guardduty-responder approve, reject): it allows writing a finding's approval item (DynamoDB UpdateItem, keys approval#*, the decision's attributes) and nothing else of the ledger."
+  value       = jsonencode(local.approver_policy)
+}

@@ -257,18 +257,24 @@ variable "response_rules" {
     whether the instance is "implicated" (it made the DNS request, the connection, ran the process, holds
     the file) or only "attacked" (probed, connected to) or "any" (involvement), the resource types
     (resource_types: Instance, AccessKey, Container, ECSCluster, EKSCluster) and instance tags
-    (instance_tags, "*" for any value); its action is "isolate", "report" (record, Jira issue, message)
-    or "ignore" (record only). Null: instance credential findings as credential_findings says, container
-    and cluster findings reported, implicated instances isolated, attacked instances reported.
+    (instance_tags, "*" for any value); its action is "isolate", "approve" (record, Jira issue and message
+    saying what isolation would do; isolated once a person approves), "report" (record, Jira issue,
+    message) or "ignore" (record only). An "approve" rule may set approval_timeout_minutes (0: no
+    timeout, at most 10080) and on_timeout ("isolate" or "report"), applied by the sweep. Null: instance
+    credential findings as credential_findings says, container and cluster findings reported, implicated
+    instances isolated from severity 7 and held for approval from severity 4, attacked instances and the
+    rest reported.
   EOT
   type = list(object({
-    name                = string
-    action              = string
-    finding_type_prefix = optional(string, "")
-    min_severity        = optional(number, 0)
-    involvement         = optional(string, "any")
-    resource_types      = optional(list(string), [])
-    instance_tags       = optional(map(string), {})
+    name                     = string
+    action                   = string
+    finding_type_prefix      = optional(string, "")
+    min_severity             = optional(number, 0)
+    involvement              = optional(string, "any")
+    resource_types           = optional(list(string), [])
+    instance_tags            = optional(map(string), {})
+    approval_timeout_minutes = optional(number, 0)
+    on_timeout               = optional(string, "report")
   }))
   default = null
 
@@ -277,8 +283,12 @@ variable "response_rules" {
     error_message = "response_rules must hold between 1 and 50 rules (or be null for the default rules)."
   }
   validation {
-    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["isolate", "report", "ignore"], rule.action)])
-    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has action \"${rule.action}\"" if !contains(["isolate", "report", "ignore"], rule.action)])}: an action is \"isolate\", \"report\" or \"ignore\"."
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["isolate", "approve", "report", "ignore"], rule.action)])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has action \"${rule.action}\"" if !contains(["isolate", "approve", "report", "ignore"], rule.action)])}: an action is \"isolate\", \"approve\", \"report\" or \"ignore\"."
+  }
+  validation {
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["isolate", "report"], rule.on_timeout) && rule.approval_timeout_minutes >= 0 && rule.approval_timeout_minutes <= 10080 && floor(rule.approval_timeout_minutes) == rule.approval_timeout_minutes && (rule.action == "approve" || (rule.approval_timeout_minutes == 0 && rule.on_timeout == "report"))])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has approval_timeout_minutes ${rule.approval_timeout_minutes} and on_timeout \"${rule.on_timeout}\"" if !(contains(["isolate", "report"], rule.on_timeout) && rule.approval_timeout_minutes >= 0 && rule.approval_timeout_minutes <= 10080 && floor(rule.approval_timeout_minutes) == rule.approval_timeout_minutes && (rule.action == "approve" || (rule.approval_timeout_minutes == 0 && rule.on_timeout == "report")))])}: an \"approve\" rule may wait 0 (no timeout) to 10080 whole minutes, then \"isolate\" or \"report\"; other actions set neither."
   }
   validation {
     condition     = alltrue([for rule in coalesce(var.response_rules, []) : contains(["implicated", "attacked", "any"], rule.involvement)])
@@ -314,13 +324,24 @@ variable "guardduty_detector_id" {
 }
 
 variable "sweep_interval_minutes" {
-  description = "Minutes between sweeps: the function, on a schedule, resumes every unfinished finding whose lease has run out (a timed-out invocation, retries spent while Jira or DynamoDB were down)."
+  description = "Minutes between sweeps: the function, on a schedule, acts on approvals and rejections (approved findings are isolated at the next sweep), applies approval timeouts, and resumes every unfinished finding whose lease has run out (a timed-out invocation, retries spent while Jira or DynamoDB were down)."
   type        = number
-  default     = 5
+  default     = 1
 
   validation {
     condition     = var.sweep_interval_minutes >= 1 && var.sweep_interval_minutes <= 60 && floor(var.sweep_interval_minutes) == var.sweep_interval_minutes
     error_message = "sweep_interval_minutes must be a whole number of minutes from 1 to 60."
+  }
+}
+
+variable "jira_approval_status" {
+  description = "The Jira status that approves a finding awaiting approval: the sweep isolates the instance of an issue moved there, naming the person who moved it (from the issue's changelog). Null: approving through Jira is off (approve with guardduty-responder approve)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jira_approval_status == null || can(regex("^[^\"\\x00-\\x1f]{1,60}$", var.jira_approval_status))
+    error_message = "jira_approval_status must be a Jira status name of 1 to 60 characters, without quotes."
   }
 }
 
@@ -398,6 +419,17 @@ variable "operator_role_arns" {
   validation {
     condition     = alltrue([for arn in var.operator_role_arns : can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$", arn))])
     error_message = "operator_role_arns must list IAM role ARNs, e.g. arn:aws:iam::111122223333:role/incident-responders."
+  }
+}
+
+variable "approver_role_arns" {
+  description = "Roles of the people who approve or reject isolations that a response rule holds for approval (guardduty-responder approve, reject) without being operators: the ledger's resource policy lets them write approval items and nothing else. Attach the approver_policy_json output to them (operators need it too)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.approver_role_arns : can(regex("^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\\w+=,.@/-]+$", arn))])
+    error_message = "approver_role_arns must list IAM role ARNs, e.g. arn:aws:iam::111122223333:role/on-call-leads."
   }
 }
 
