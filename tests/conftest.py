@@ -31,12 +31,13 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TABLE = "guardduty-responder-test"
 ISOLATING_FIXTURES = [
-    "recon_portscan",
     "backdoor_cc_dns",
     "ssh_bruteforce",
     "bitcoin_tool_dns",
     "tor_client",
 ]
+# Implicated at medium severity (a port scan it ran, severity 5): it waits for a person's approval.
+APPROVAL_FIXTURES = ["recon_portscan"]
 # The instance was only on the receiving end (a port probe): reported, never isolated.
 REPORTED_FIXTURES = ["port_probe_target"]
 SAMPLE_FIXTURES = ["sample_trojan_dns", "sample_flat_flag"]

@@ -29,6 +29,9 @@ def write_event(directory: pathlib.Path, event: dict[str, Any]) -> str:
         ["status", "--help"],
         ["demo", "--help"],
         ["check-jira", "--help"],
+        ["approve", "--help"],
+        ["reject", "--help"],
+        ["isolate", "--help"],
     ],
     ids=lambda argv: " ".join(argv),
 )
@@ -64,6 +67,8 @@ def test_the_demo_runs_end_to_end_and_restores_the_released_instance(
         ("port probe (attacked)", "handled", "report", "new issue", False),
         ("in ASG + target group", "handled", "isolate", "new issue", True),
         ("forged event", "unconfirmed", "unconfirmed", None, False),
+        ("medium severity: approval", "handled", "approval-needed", "new issue", False),
+        ("medium severity: approval", "handled", "approval-needed", "new issue", False),
     ]
     assert [d.message_subject is not None for d in report.deliveries] == [
         True,
@@ -74,14 +79,23 @@ def test_the_demo_runs_end_to_end_and_restores_the_released_instance(
         True,
         True,
         True,
+        True,
+        True,
     ]
-    assert "UNCONFIRMED" in (report.deliveries[-1].message_subject or "")
+    assert "UNCONFIRMED" in (report.deliveries[7].message_subject or "")
+    assert "APPROVAL NEEDED" in (report.deliveries[-1].message_subject or "")
+    # One approved and isolated by the sweep, one rejected and left as it was.
+    assert [(d.instance_name, d.decision, d.swept, d.as_expected) for d in report.decisions] == [
+        ("reports-1", "approved", "approved", True),
+        ("batch-1", "rejected", "rejected", True),
+    ]
+    assert "REJECTED" in (report.decisions[1].message_subject or "")
     release = report.release
     assert release is not None and release.restored
     assert len(release.groups_originally) == 2  # both ENIs of web-1
     assert release.groups_isolated != release.groups_originally
     assert release.groups_restored == release.groups_originally
-    assert (tmp_path / "demo.log").read_text().count('"message": "response complete"') == 8
+    assert (tmp_path / "demo.log").read_text().count('"message": "response complete"') == 10
 
 
 def test_replay_of_a_malformed_event_exits_2_and_names_the_field(

@@ -132,7 +132,7 @@ def test_groups_are_made_once_per_vpc_not_per_instance(stack: Stack) -> None:
 
     stack.invoke(stack.event("tor_client", first))
     handler.reset()  # a cold container must find the groups by tag, not make new ones
-    stack.invoke(stack.event("recon_portscan", second))
+    stack.invoke(stack.event("backdoor_cc_dns", second))
 
     groups = stack.ec2.describe_security_groups(
         Filters=[

@@ -93,7 +93,7 @@ def test_the_groups_are_recorded_per_account_and_vpc_and_found_again_by_a_cold_c
     assert {record["untracking_id"], record["isolation_id"]} == record["every_id"]
 
     handler.reset()  # a cold container finds them in the ledger
-    stack.invoke(stack.event("recon_portscan", second))
+    stack.invoke(stack.event("backdoor_cc_dns", second))
 
     assert recorded(stack) == record
     assert set(sum(stack.groups_of(second).values(), [])) == {record["isolation_id"]}

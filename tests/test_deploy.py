@@ -14,6 +14,7 @@ import pathlib
 import re
 import subprocess
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ import boto3
 import pytest
 from moto.events.models import EventPattern, EventPatternParser
 
+from guardduty_responder.ledger import Ledger
 from guardduty_responder.ticketing import finding_label
 from guardduty_responder_tools.guardduty_standin import GuardDutyStandIn
 from guardduty_responder_tools.jira_standin import JiraStandIn
@@ -237,6 +239,44 @@ def actions_enforced(iam: Any, role_name: str) -> Iterator[None]:
         iam.put_role_policy(RoleName=role_name, PolicyName="responder", PolicyDocument=json.dumps(deployed))
 
 
+def test_the_deployed_schedule_s_sweep_isolates_an_approved_finding_with_the_deployed_role(deployment: Any) -> None:
+    aws, workdir, outputs = deployment
+    python = lambda_python()
+    runtime = lambda_runtime_packages(python, workdir.path)
+    ec2 = aws.client("ec2")
+    jira = JiraStandIn().start()
+    try:
+        aws.client("secretsmanager").put_secret_value(
+            SecretId=outputs["jira_secret_arn"],
+            SecretString=json.dumps({"url": jira.url, "username": "responder@example.com", "api_token": "t0ken"}),
+        )
+        instance_id, _, app = launch_instance(ec2, "10.9")
+        function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
+        function_zip, layer_zip = deployed_archives(aws, workdir, outputs)
+        event = load_event("recon_portscan")  # implicated at medium severity: approval needed
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
+        finding_id = event["detail"]["id"]
+        with as_deployed_role(aws, outputs) as credentials:
+            waiting = run_deployed_function(aws, python, runtime, function, function_zip, layer_zip, event, credentials)
+        assert waiting["summary"]["action"] == "approve", waiting
+        Ledger(aws.client("dynamodb"), outputs["table_name"], 1).decide_approval(
+            finding_id, state="approved", by="deploy test", how="command", now=time.time()
+        )
+        rule = aws.client("events").describe_rule(Name=outputs["sweep_rule_arn"].rsplit("/", 1)[-1])
+        assert (rule["ScheduleExpression"], rule["State"]) == ("rate(1 minute)", "ENABLED")
+        scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "id": "deploy-sweep", "detail": {}}
+        with as_deployed_role(aws, outputs) as credentials:
+            swept = run_deployed_function(
+                aws, python, runtime, function, function_zip, layer_zip, scheduled, credentials, (event["detail"],)
+            )
+        assert swept["summary"]["approvals_approved"] == [finding_id], swept
+        assert swept["summary"]["resumed"] == [finding_id], swept
+        enis = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["NetworkInterfaces"]
+        assert all([g["GroupId"] for g in eni["Groups"]] != [app] for eni in enis)
+    finally:
+        jira.stop()
+
+
 @contextlib.contextmanager
 def as_deployed_role(aws: LocalAws, outputs: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Credentials of the function's deployed role, with moto's IAM enforcement on inside the block."""
@@ -276,6 +316,8 @@ def as_deployed_role(aws: LocalAws, outputs: dict[str, Any]) -> Iterator[dict[st
                 aws.enforce_iam(False)
     finally:
         iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(deployed_trust))
+        # IAM allows two keys a user: each use of the role makes its own and deletes it after.
+        iam.delete_access_key(UserName="deploy-test-operator", AccessKeyId=operator["AccessKeyId"])
 
 
 def member_credentials(aws: LocalAws) -> dict[str, str]:
@@ -393,15 +435,18 @@ def run_deployed_function(
     layer_zip: pathlib.Path,
     event: dict[str, Any],
     credentials: dict[str, Any],
+    holds: tuple[dict[str, Any], ...] = (),
 ) -> dict[str, Any]:
     """Unpack the deployed archives as Lambda lays them out (/var/task, /opt/python) and invoke the handler
     with Python 3.13, the deployed environment and the role's credentials.
 
-    moto has no GuardDuty findings API: a GuardDuty stand-in on 127.0.0.1 holds the finding, and the
-    function's GuardDuty client reaches it through botocore's per-service endpoint setting.
+    moto has no GuardDuty findings API: a GuardDuty stand-in on 127.0.0.1 holds the finding (or, for a sweep,
+    the findings in `holds`), and the function's GuardDuty client reaches it through botocore's per-service
+    endpoint setting.
     """
     guardduty = GuardDutyStandIn().start()
-    guardduty.add(event["detail"])
+    for detail in holds or (event["detail"],):
+        guardduty.add(detail)
     try:
         return _run_unpacked(
             python,
@@ -551,6 +596,7 @@ BEFORE_MODULES = (ROOT / "tests" / "fixtures" / "terraform" / "root-before-modul
 # Outputs the root did not have before.
 NEW_OUTPUTS = {
     "alarm_arns",
+    "approver_policy_json",
     "failed_findings_queue_arn",
     "layer_arns",
     "log_group_arn",
@@ -588,6 +634,23 @@ def resource_changes(workdir: TerraformDir, aws: LocalAws) -> tuple[list[dict[st
     return list(plan["resource_changes"]), dict(plan["output_changes"])
 
 
+def changed_settings(change: dict[str, Any]) -> set[str]:
+    """The settings a planned update changes, as dotted paths to the values that differ."""
+
+    def leaves(value: Any, path: str) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return {k: v for key, item in value.items() for k, v in leaves(item, f"{path}.{key}".lstrip(".")).items()}
+        if isinstance(value, list) and len(value) == 1:
+            return leaves(value[0], path)
+        return {path: value}
+
+    before, after = leaves(change["change"]["before"], ""), leaves(change["change"]["after"], "")
+    unknown = leaves(change["change"].get("after_unknown") or {}, "")
+    return {
+        path for path in before.keys() | after.keys() if before.get(path) != after.get(path) and not unknown.get(path)
+    }
+
+
 def test_a_deployment_made_before_the_module_is_carried_over_by_the_moved_blocks(deployment: Any) -> None:
     """The deployment's state, rebuilt as the root before modules/responder had it, is what that root plans no change
     on; today's root, over that state, moves every resource and changes none."""
@@ -601,7 +664,12 @@ def test_a_deployment_made_before_the_module_is_carried_over_by_the_moved_blocks
         (before.path / "terraform.tfstate").write_text(json.dumps(as_before_modules(state)))
 
         changes, _ = resource_changes(before, aws)
-        assert [(c["address"], c["change"]["actions"]) for c in changes if c["change"]["actions"] != ["no-op"]] == []
+        # What that root would undo of the product since: its default rules (no approvals) and sweep interval.
+        assert {c["address"]: changed_settings(c) for c in changes if c["change"]["actions"] != ["no-op"]} == {
+            "aws_lambda_function.this": {"environment.variables.RESPONSE_RULES"},
+            "aws_cloudwatch_event_rule.sweep": {"schedule_expression"},
+            "aws_cloudwatch_event_target.sweep": {"retry_policy.maximum_event_age_in_seconds"},
+        }
 
         for name in ("main.tf", "variables.tf", "outputs.tf"):
             (before.path / name).write_text((ROOT / name).read_text())

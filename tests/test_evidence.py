@@ -115,7 +115,7 @@ def test_an_instance_registered_directly_in_a_target_group_is_deregistered(stack
     )["TargetGroups"][0]["TargetGroupArn"]
     elbv2.register_targets(TargetGroupArn=target_group, Targets=[{"Id": instance_id}, {"Id": other}])
 
-    stack.invoke(stack.event("recon_portscan", instance_id))
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id))
 
     targets = [
         t["Target"]["Id"] for t in elbv2.describe_target_health(TargetGroupArn=target_group)["TargetHealthDescriptions"]

@@ -111,11 +111,11 @@ def test_eight_concurrent_cold_containers_act_once(stack: Stack) -> None:
 
 def test_an_update_of_the_finding_only_updates_count_and_last_seen(stack: Stack) -> None:
     instance_id = stack.launch()
-    event = stack.event("recon_portscan", instance_id, count=3)
+    event = stack.event("backdoor_cc_dns", instance_id, count=3)
     stack.invoke(event)
     stack.messages()
 
-    update = stack.event("recon_portscan", instance_id, count=7)
+    update = stack.event("backdoor_cc_dns", instance_id, count=7)
     summary = stack.invoke(update)
 
     record = stack.record(event["detail"]["id"])
@@ -128,8 +128,8 @@ def test_an_update_of_the_finding_only_updates_count_and_last_seen(stack: Stack)
 
 def test_an_older_copy_never_lowers_the_count(stack: Stack) -> None:
     instance_id = stack.launch()
-    stack.invoke(stack.event("recon_portscan", instance_id, count=9))
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id, count=9))
 
-    stack.invoke(stack.event("recon_portscan", instance_id, count=2))
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id, count=2))
 
-    assert stack.record(stack.event("recon_portscan")["detail"]["id"])["service_count"] == 9
+    assert stack.record(stack.event("backdoor_cc_dns")["detail"]["id"])["service_count"] == 9

@@ -8,6 +8,7 @@ The role's policy names ARNs known only after apply (the key, the secret): test_
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,17 @@ from terraform_support import TerraformDir, require_terraform
 ACCOUNT = "123456789012"  # the account moto answers as
 PREFIX = "guardduty-responder"
 OPERATOR = f"arn:aws:iam::{ACCOUNT}:role/incident-responders"
-VARIABLES = ["-var", "jira_project_key=SEC", *ORGANISATION, "-var", f'operator_role_arns=["{OPERATOR}"]']
+APPROVER = f"arn:aws:iam::{ACCOUNT}:role/on-call-leads"
+VARIABLES = [
+    "-var",
+    "jira_project_key=SEC",
+    *ORGANISATION,
+    "-var",
+    f'operator_role_arns=["{OPERATOR}"]',
+    "-var",
+    # An operator listed as an approver too is an operator: it is not narrowed to approvals.
+    f'approver_role_arns=["{APPROVER}", "{OPERATOR}"]',
+]
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{PREFIX}-{REGION}"
 ALARMS = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{PREFIX}-*"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-notifications"
@@ -48,6 +59,12 @@ def shown() -> Iterator[tuple[dict[str, Any], set[str]]]:
         kind for kind, schema in provider["resource_schemas"].items() if "tags" in schema["block"]["attributes"]
     }
     yield plan, taggable
+
+
+@pytest.fixture(scope="module")
+def outputs(shown: tuple[dict[str, Any], set[str]]) -> dict[str, Any]:
+    """The planned values of the root module's outputs."""
+    return {name: change.get("after") for name, change in shown[0]["output_changes"].items()}
 
 
 @pytest.fixture(scope="module")
@@ -146,22 +163,98 @@ def test_only_the_responder_its_operators_and_the_deployment_s_alarms_may_publis
     }
 
 
+WRITES = [
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+]
+
+
+def test_approvers_may_write_approval_items_and_nothing_else_of_the_ledger(
+    planned: dict[str, Any], outputs: dict[str, Any]
+) -> None:
+    (allow,) = json.loads(outputs["approver_policy_json"])["Statement"]
+    # The identity policy: one write, on the table itself (no index, no other table), approval items only, and
+    # only the attributes of a decision (guardduty_responder.ledger.Ledger.decide_approval writes these).
+    assert allow == {
+        "Sid": "DecideOnApprovals",
+        "Effect": "Allow",
+        "Action": ["dynamodb:UpdateItem"],
+        "Resource": TABLE,
+        "Condition": {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["approval#*"]},
+            "ForAllValues:StringEquals": {
+                "dynamodb:Attributes": [
+                    "pk",
+                    "state",
+                    "decided_by",
+                    "decided_arn",
+                    "decided_at",
+                    "decided_how",
+                    "reason",
+                ]
+            },
+        },
+    }
+    # The table's own policy: approvers (who are not operators) may write, approval items only.
+    statements = by_sid(policy(planned, "module.responder.aws_dynamodb_resource_policy.ledger"))
+    assert statements["ApproversWriteApprovalsOnly"] == {
+        "Sid": "ApproversWriteApprovalsOnly",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": WRITES,
+        "Resource": TABLE,
+        "Condition": {
+            "ArnEquals": {"aws:PrincipalArn": [APPROVER]},
+            "ForAnyValue:StringNotLike": {"dynamodb:LeadingKeys": ["approval#*"]},
+        },
+    }
+
+
+def test_the_attributes_an_approval_writes_are_the_ones_the_approver_policy_allows(outputs: dict[str, Any]) -> None:
+    """Held to the code's own request: a decision the policy refused would fail for every approver."""
+    import boto3
+    from moto import mock_aws
+
+    from guardduty_responder.ledger import WAITING, Ledger, approval_key
+
+    (allow,) = json.loads(outputs["approver_policy_json"])["Statement"]
+    allowed = set(allow["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+    sent: list[dict[str, Any]] = []
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": approval_key("f1")}, "state": {"S": WAITING}})
+        dynamodb.meta.events.register(
+            "before-parameter-build.dynamodb.UpdateItem", lambda params, **_: sent.append(params)
+        )
+        Ledger(dynamodb, "t", 1).decide_approval("f1", state="approved", by="a", how="command", now=1.0)
+    (request,) = sent
+    named = set(request["ExpressionAttributeNames"].values()) | set(
+        re.findall(r"\b([a-z_]+) = :", request["UpdateExpression"] + " " + request["ConditionExpression"])
+    )
+    assert named | {"pk"} == allowed and request["Key"]["pk"]["S"].startswith("approval#")
+
+
 def test_only_the_responder_and_its_operators_may_write_the_ledger(planned: dict[str, Any]) -> None:
-    (statement,) = policy(planned, "module.responder.aws_dynamodb_resource_policy.ledger")
+    statement = by_sid(policy(planned, "module.responder.aws_dynamodb_resource_policy.ledger"))[
+        "OnlyTheResponderAndItsOperatorsWrite"
+    ]
 
     assert statement == {
         "Sid": "OnlyTheResponderAndItsOperatorsWrite",
         "Effect": "Deny",
         "Principal": "*",
-        "Action": [
-            "dynamodb:BatchWriteItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:PartiQLDelete",
-            "dynamodb:PartiQLInsert",
-            "dynamodb:PartiQLUpdate",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-        ],
+        "Action": WRITES,
         "Resource": TABLE,
-        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [ROLE, OPERATOR]}},
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [ROLE, OPERATOR, APPROVER]}},
     }

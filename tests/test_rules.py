@@ -82,12 +82,13 @@ def test_a_finding_no_rule_matches_is_reported() -> None:
     assert (decision.code, decision.rule) == ("report", None) and "no response rule matches" in decision.reason
 
 
-def test_the_default_rules_isolate_implicated_and_report_the_rest() -> None:
-    assert [(rule.name, str(rule.action)) for rule in default_rules()] == [
-        ("instance-credentials", "report"),
-        ("container-hosts", "report"),
-        ("isolate-implicated", "isolate"),
-        ("report-attacked", "report"),
+def test_the_default_rules_isolate_implicated_at_high_ask_at_medium_and_report_the_rest() -> None:
+    assert [(rule.name, str(rule.action), rule.min_severity) for rule in default_rules()] == [
+        ("instance-credentials", "report", 0),
+        ("container-hosts", "report", 0),
+        ("isolate-implicated", "isolate", 7),
+        ("approve-implicated", "approve", 4),
+        ("report-attacked", "report", 0),
     ]
     assert default_rules("contain")[0].action == "isolate" and default_rules("ignore")[0].action == "ignore"
     assert parse_rules(rules_to_json(default_rules())) == default_rules()
@@ -98,7 +99,7 @@ def test_the_default_rules_isolate_implicated_and_report_the_rest() -> None:
     [
         (
             '[{"name": "a", "action": "quarantine"}]',
-            "response rule 1 ('a'): action 'quarantine' must be one of isolate, report, ignore",
+            "response rule 1 ('a'): action 'quarantine' must be one of isolate, approve, report, ignore",
         ),
         (
             '[{"name": "a", "action": "isolate"}, {"name": "b", "action": "report", "involvment": "any"}]',

@@ -181,17 +181,21 @@ def test_the_default_response_rules_are_the_code_s_own(module_dir: TerraformDir,
 
 
 def test_response_rules_given_to_terraform_reach_the_function_as_written(module_dir: TerraformDir) -> None:
-    rules = '[{name = "isolate-high", involvement = "implicated", min_severity = 7, action = "isolate"}]'
+    rules = (
+        '[{name = "isolate-high", involvement = "implicated", min_severity = 7, action = "isolate"}, '
+        '{name = "ask", action = "approve", approval_timeout_minutes = 45, on_timeout = "isolate"}]'
+    )
 
     rendered = evaluate(module_dir, "local.response_rules_json", "-var", f"response_rules={rules}")
 
-    (rule,) = parse_rules(rendered)
+    rule, ask = parse_rules(rendered)
     assert (rule.name, str(rule.action), rule.min_severity, str(rule.involvement)) == (
         "isolate-high",
         "isolate",
         7,
         "implicated",
     )
+    assert (str(ask.action), ask.approval_timeout_minutes, str(ask.on_timeout)) == ("approve", 45, "isolate")
 
 
 @pytest.mark.parametrize(
@@ -208,6 +212,14 @@ def test_response_rules_given_to_terraform_reach_the_function_as_written(module_
         ),
         ('[{name = "loud", action = "report", min_severity = 11}]', 'rule 1 ("loud") has min_severity 11'),
         ('[{name = "twice", action = "report"}, {name = "twice", action = "ignore"}]', 'repeated or empty: "twice"'),
+        (
+            '[{name = "now", action = "isolate", approval_timeout_minutes = 30}]',
+            'rule 1 ("now") has approval_timeout_minutes 30 and on_timeout "report"',
+        ),
+        (
+            '[{name = "ask", action = "approve", on_timeout = "wait"}]',
+            'rule 1 ("ask") has approval_timeout_minutes 0 and on_timeout "wait"',
+        ),
     ],
 )
 def test_a_bad_response_rule_fails_the_plan_naming_it(module_dir: TerraformDir, rules: str, message: str) -> None:
@@ -222,7 +234,9 @@ def test_a_bad_response_rule_fails_the_plan_naming_it(module_dir: TerraformDir, 
     )
 
     assert result.returncode != 0
-    assert message in " ".join((result.stdout + result.stderr).split()), result.stderr[-2000:]
+    # The message as read: without the colours and the frame Terraform draws at the start of each wrapped line.
+    shown = re.sub(r"\x1b\[[0-9;]*m|[│╷╵]", " ", result.stdout + result.stderr)
+    assert message in " ".join(shown.split()), result.stderr[-2000:]
 
 
 def shaped(fixture: str, **changes: Any) -> dict[str, Any]:
