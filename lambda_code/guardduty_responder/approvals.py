@@ -33,8 +33,11 @@ from .ticketing import defanged, untrusted
 
 logger = logging.getLogger(__name__)
 
-# Open approvals one sweep looks at, oldest first (the rest on the next sweep).
-APPROVALS_PER_SWEEP = 50
+# Open approvals one sweep looks at, oldest first: far more than a team leaves undecided (the rest on the next sweep).
+APPROVALS_PER_SWEEP = 1000
+# Jira's clock and AWS's may differ by this much: a move to the status earlier than the approval's request by more
+# is not an answer to it.
+_CLOCK_SKEW_SECONDS = 300.0
 COMMENT = "comment"
 NOTIFY = "notify"
 
@@ -47,6 +50,8 @@ class ApprovalSweep:
     rejected: tuple[str, ...] = ()
     timed_out: tuple[str, ...] = ()
     waiting: tuple[str, ...] = ()
+    # In a state the responder never writes (an approver's raw write): kept as void, never acted on.
+    voided: tuple[str, ...] = ()
     failed: tuple[str, ...] = ()
 
     def to_summary(self) -> dict[str, list[str]]:
@@ -100,6 +105,10 @@ class ApprovalDesk:
         if approval.state in (REJECTED, TIMED_OUT):
             self._settle(approval)
             return "rejected" if approval.state == REJECTED else "timed_out"
+        if approval.state != WAITING:
+            logger.warning("an approval in an unknown state voided", extra={"state": approval.state[:40]})
+            self.ledger.void_approval(approval, f"state {approval.state[:40]!r} is none the responder writes")
+            return "voided"
         return "waiting"
 
     def _after_timeout(self, approval: ApprovalRecord) -> ApprovalRecord:
@@ -135,9 +144,13 @@ class ApprovalDesk:
             logger.warning("could not read approvals from Jira", extra={"error": describe_error(error)})
             return list(approvals)
         decided = {}
-        for key, mover in moved.items():
+        for key, (mover, when) in moved.items():
             approval = keys.get(key)
             if approval is None:
+                continue
+            if not mover or when < approval.requested_epoch - _CLOCK_SKEW_SECONDS:
+                # No one Jira names moved it there since the approval was asked for: not an approval.
+                logger.warning("a Jira status change not taken as an approval", extra={"jira_key": key})
                 continue
             try:
                 decided[approval.finding_id] = self.ledger.decide_approval(

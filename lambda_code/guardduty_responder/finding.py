@@ -39,6 +39,16 @@ INSTANCE = "Instance"
 ACCESS_KEY = "AccessKey"
 # Findings about a container or cluster that name the EC2 instance it runs on.
 CONTAINER_HOSTS = ("Container", "ECSCluster", "EKSCluster")
+# An Extended Threat Detection finding: a sequence of signals across resources, the instances among them.
+ATTACK_SEQUENCE = "AttackSequence"
+ATTACK_SEQUENCE_PREFIX = "AttackSequence:"
+# The most instances one group finding is contained for (a group's breaker places are taken at once); a larger
+# group is reported for a person.
+MAX_GROUP_INSTANCES = 100
+# Beyond this many, a sequence is not read further: no real group is that large.
+_MAX_NAMED_INSTANCES = 5000
+# An EC2 instance as a sequence names it: its id, or its ARN.
+_SEQUENCE_INSTANCE = re.compile(r"^(?:arn:aws[a-z-]*:ec2:[a-z0-9-]*:\d{12}:instance/)?(i-[0-9a-f]{8,17})$")
 _MAX_DISPLAY = 2048
 
 
@@ -100,6 +110,11 @@ class Finding:
     event_region: str | None = None
     # Archived by a suppression rule: GuardDuty does not send it to EventBridge.
     archived: bool = False
+    # An attack sequence (`AttackSequence:EC2/CompromisedInstanceGroup`): the EC2 instances of the finding's account
+    # and region it names, sorted; `instance_id` is then empty.
+    group_instances: tuple[str, ...] = ()
+    # Instances the sequence names in another account or region: shown, never acted on from here.
+    group_elsewhere: tuple[str, ...] = ()
 
     @property
     def severity_label(self) -> str:
@@ -134,6 +149,8 @@ def parse_finding(event: Any) -> Finding:
     envelope = _envelope(event)
     if is_sample(service.get("additionalInfo")):
         return _sample(detail, finding_type, resource, resource_type, service, envelope)
+    if resource_type == ATTACK_SEQUENCE:
+        return _attack_sequence(detail, finding_type, service, envelope)
     instance, instance_id, credentials = _resource(resource, resource_type)
     count, role = _count_and_role(service)
     return Finding(
@@ -156,13 +173,83 @@ def _in_scope(resource: Mapping[str, Any], finding_type: str) -> str:
     resource_type = _string(resource, "resourceType", "detail.resource.resourceType")
     if resource_type in (INSTANCE, *CONTAINER_HOSTS):
         return resource_type
+    if resource_type == ATTACK_SEQUENCE and finding_type.startswith(ATTACK_SEQUENCE_PREFIX):
+        return resource_type
     if resource_type == ACCESS_KEY and finding_type.startswith(CREDENTIAL_EXFILTRATION):
         return resource_type
     raise MalformedFindingError(
         "detail.resource.resourceType",
         f"is {resource_type[:40]!r}: not an EC2 finding (expected 'Instance', a container or cluster on one, "
-        f"or 'AccessKey' with a {CREDENTIAL_EXFILTRATION}.* type)",
+        f"'AccessKey' with a {CREDENTIAL_EXFILTRATION}.* type, or 'AttackSequence' with an {ATTACK_SEQUENCE_PREFIX}* "
+        "type)",
     )
+
+
+def _attack_sequence(
+    detail: Mapping[str, Any], finding_type: str, service: Mapping[str, Any], envelope: Mapping[str, Any]
+) -> Finding:
+    """A group finding: the instances its detection sequence names (resources of type EC2_INSTANCE, and the
+    instances of the groups it names: Auto Scaling group, launch template, image, VPC, instance profile, stack)."""
+    count, role = _count_and_role(service)
+    account_id = _string(detail, "accountId", "detail.accountId", _ACCOUNT_ID)
+    region = _string(detail, "region", "detail.region", _REGION)
+    here, elsewhere = _sequence_instances(service, account_id, region)
+    if not here and not elsewhere:
+        raise MalformedFindingError(
+            "detail.service.detection.sequence.resources", "names no EC2 instance: nothing for this responder"
+        )
+    if len(here) > _MAX_NAMED_INSTANCES:
+        raise MalformedFindingError(
+            "detail.service.detection.sequence.resources", f"names {len(here)} instances, more than any group holds"
+        )
+    return Finding(
+        severity=_severity(detail.get("severity")),
+        account_id=account_id,
+        region=region,
+        instance_id="",
+        resource_role=role,
+        is_sample=False,
+        count=count,
+        interfaces=(),
+        tags=(),
+        group_instances=here,
+        group_elsewhere=elsewhere,
+        **_shown(detail, finding_type, ATTACK_SEQUENCE, service, envelope),
+    )
+
+
+def _sequence_instances(
+    service: Mapping[str, Any], account_id: str, region: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The instances a sequence names in the finding's account and region, and those it names elsewhere."""
+    detection = service.get("detection")
+    sequence = detection.get("sequence") if isinstance(detection, Mapping) else None
+    if not isinstance(sequence, Mapping):
+        raise MalformedFindingError("detail.service.detection.sequence", "is missing: an attack sequence names it")
+    resources = sequence.get("resources")
+    if not isinstance(resources, list):
+        raise MalformedFindingError("detail.service.detection.sequence.resources", "must be a list")
+    here: set[str] = set()
+    elsewhere: set[str] = set()
+    for item in resources:
+        if not isinstance(item, Mapping):
+            continue
+        found = set(_instances_of(item))
+        same = item.get("accountId", account_id) == account_id and item.get("region", region) == region
+        (here if same else elsewhere).update(found)
+    return tuple(sorted(here)), tuple(sorted(elsewhere - here))
+
+
+def _instances_of(resource: Mapping[str, Any]) -> list[str]:
+    """The instance ids one sequence resource names: itself if an EC2_INSTANCE, else its groups' members."""
+    named: list[Any] = []
+    if resource.get("resourceType") == "EC2_INSTANCE":
+        named.append(resource.get("uid"))
+    data = resource.get("data")
+    for entry in data.values() if isinstance(data, Mapping) else ():
+        uids = entry.get("ec2InstanceUids") if isinstance(entry, Mapping) else None
+        named.extend(uids if isinstance(uids, list) else ())
+    return [match.group(1) for value in named if isinstance(value, str) and (match := _SEQUENCE_INSTANCE.match(value))]
 
 
 def _sample(

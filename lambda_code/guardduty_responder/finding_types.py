@@ -200,6 +200,11 @@ def judge(finding: Finding) -> Judgement:
     used elsewhere implicate it; so does any traffic of a type GuardDuty documents as its own doing
     (a Tor relay or a node also serves connections coming in).
     """
+    if finding.group_instances:
+        count = len(finding.group_instances)
+        return Judgement(
+            Involvement.IMPLICATED, f"GuardDuty correlated a sequence of suspicious actions across {count} instance(s)"
+        )
     activity = finding.activity
     known = documented(finding.finding_type)
     own_doing = known is not None and known.meaning is Meaning.IMPLICATED

@@ -47,7 +47,8 @@ class GuardDuty:
         detector_id = self.detector_id()
         try:
             found = self._client.get_findings(DetectorId=detector_id, FindingIds=finding_ids)["Findings"]
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, ValueError) as error:
+            # ValueError: botocore could not read a value of the answer (a time out of range).
             raise GuardDutyError(
                 f"GuardDuty GetFindings on detector {detector_id} failed: {describe_error(error)}"
             ) from error

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import datetime
 import email.utils
 import ipaddress
 import json
@@ -36,7 +37,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlparse
 
 from .steps import STEP_ERRORS, StepSkipped
-from .ticketing import TicketingError, TicketText, plain, untrusted
+from .ticketing import LABEL, TicketingError, TicketText, plain, untrusted
 
 PERMISSIONS = ("secretsmanager:GetSecretValue",)
 
@@ -45,6 +46,8 @@ DATACENTER = "datacenter"
 # Scoped API tokens and service accounts reach a Cloud site only through the gateway, by its cloud id.
 GATEWAY = "https://api.atlassian.com"
 _CLOUD_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# The responder's issues in the approval status one sweep reads, newest change first.
+_APPROVAL_SEARCH = 100
 _ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]*-[1-9][0-9]*$")
 # The one request that differs: Cloud removed /rest/api/2/search (410) and Data Center lacks search/jql.
 _SEARCH_PATHS = {CLOUD: "rest/api/3/search/jql", DATACENTER: "rest/api/2/search"}
@@ -323,14 +326,18 @@ class JiraTicketing:
                 return key
         return None
 
-    def moved_to_status(self, keys: Sequence[str], status: str) -> dict[str, str]:
-        """Of these issues of the project, those now in `status`, each with who moved it there: the author of the
-        latest change to that status in the issue's changelog ("" when the changelog Jira returns shows none)."""
-        wanted = [key for key in keys if _ISSUE_KEY.fullmatch(key)]
+    def moved_to_status(self, keys: Sequence[str], status: str) -> dict[str, tuple[str, float]]:
+        """Of these issues, those now in `status`: who made the latest change to it, and when (epoch seconds), from
+        the issue's changelog ("" and 0 when the changelog Jira returns does not show it).
+
+        One search of the responder's issues in that status, newest change first: a key deleted or moved since
+        cannot fail it, as a `key in (...)` query would.
+        """
+        wanted = {key for key in keys if _ISSUE_KEY.fullmatch(key)}
         if not wanted:
             return {}
-        jql = f'project = "{self._project_key}" AND key in ({", ".join(wanted)}) AND status = "{status}"'
-        params = {"jql": jql, "fields": "status", "expand": "changelog", "maxResults": len(wanted)}
+        jql = f'project = "{self._project_key}" AND labels = "{LABEL}" AND status = "{status}" ORDER BY updated DESC'
+        params = {"jql": jql, "fields": "status", "expand": "changelog", "maxResults": _APPROVAL_SEARCH}
         answer = self._send("search", "GET", _SEARCH_PATHS[self.deployment()], params=params)
         issues = answer.get("issues") if isinstance(answer, dict) else None
         if not isinstance(issues, list):
@@ -652,10 +659,10 @@ class JiraTicketing:
         return deployment
 
 
-def _mover(changelog: Any, status: str) -> str:
-    """Who made the latest change of the issue's status to `status`, as Jira names them ("" if not shown)."""
+def _mover(changelog: Any, status: str) -> tuple[str, float]:
+    """Who made the latest change of the issue's status to `status` (as Jira names them) and when; "", 0 if unshown."""
     histories = changelog.get("histories") if isinstance(changelog, dict) else None
-    latest: tuple[str, str] = ("", "")
+    latest: tuple[str, float] = ("", 0.0)
     for history in histories if isinstance(histories, list) else []:
         if not isinstance(history, dict) or not isinstance(history.get("items"), list):
             continue
@@ -663,10 +670,18 @@ def _mover(changelog: Any, status: str) -> str:
             isinstance(item, dict) and item.get("field") == "status" and item.get("toString") == status
             for item in history["items"]
         )
-        created = str(history.get("created", ""))
-        if to_status and created >= latest[0]:
-            latest = (created, _person(history.get("author")))
-    return latest[1]
+        when = _jira_time(history.get("created"))
+        if to_status and when >= latest[1]:
+            latest = (_person(history.get("author")), when)
+    return latest
+
+
+def _jira_time(value: Any) -> float:
+    """A Jira timestamp (2026-11-29T12:00:00.000+0000) as epoch seconds; 0 when it is not one."""
+    try:
+        return datetime.datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return 0.0
 
 
 def _person(author: Any) -> str:

@@ -160,6 +160,7 @@ def _approval_of(data: Any) -> Approval | None:
         how=str(data.get("how", "")),
         at=str(data.get("at", "")),
         caller_arn=str(data.get("caller_arn", "")),
+        instances=tuple(str(i) for i in data.get("instances", ()) if isinstance(i, str)),
     )
 
 
@@ -290,6 +291,8 @@ class ApprovalRecord:
     reason: str = ""
     # Steps of settling a rejection or a timeout (the Jira comment, the message) already done.
     settled_steps: tuple[str, ...] = ()
+    # For a group finding: the instances the approval is asked for.
+    instance_ids: tuple[str, ...] = ()
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ApprovalRecord:
@@ -309,13 +312,21 @@ class ApprovalRecord:
             decided_by=str(data.get("decided_by", ""))[:256],
             decided_arn=str(data.get("decided_arn", ""))[:2048],
             decided_at=str(data.get("decided_at", ""))[:40],
-            decided_how=str(data.get("decided_how", ""))[:20],
+            # Written by the function alone (a timeout, a Jira transition): an approver's decision is by command.
+            decided_how=str(data.get("decided_via", ""))[:20],
             reason=str(data.get("reason", ""))[:1000],
             settled_steps=tuple(sorted(str(step) for step in data.get("settled_steps", ()))),
+            instance_ids=tuple(str(i) for i in data.get("instance_ids", ()) if isinstance(i, str)),
         )
 
     def approval(self) -> Approval:
-        return Approval(by=self.decided_by, how=self.decided_how, at=self.decided_at, caller_arn=self.decided_arn)
+        return Approval(
+            by=self.decided_by,
+            how=self.decided_how or "command",
+            at=self.decided_at,
+            caller_arn=self.decided_arn,
+            instances=self.instance_ids,
+        )
 
 
 def _number(value: Any) -> float:
@@ -352,6 +363,7 @@ class Ledger:
         original_groups: Mapping[str, Iterable[str]],
         isolation_limit: int | None = None,
         lock_instance: bool = False,
+        sweepable: bool = True,
     ) -> Claim:
         """Insert the finding once; with `isolation_limit`, count its isolation in the same transaction, and with
         `lock_instance` take the instance's lock there too, if no response ever held it.
@@ -361,6 +373,8 @@ class Ledger:
         item = _finding_item(finding, now=now, decision=decision, original_groups=original_groups)
         item["lease_until"] = _epoch(now + lease_seconds)
         item["expires_at"] = self._expiry(now)
+        if not sweepable:
+            del item["unfinished"]
         put = {
             "Item": _dynamo(item),
             "ConditionExpression": "attribute_not_exists(pk)",
@@ -723,8 +737,9 @@ class Ledger:
             Limit=limit,
         )
         found = [UnfinishedFinding.from_item(item) for item in answer.get("Items", [])]
-        # Only findings' own items: any other kind in the index (an approval item someone marked) is no finding.
-        return [unfinished for unfinished in found if "#" not in unfinished.finding_id]
+        # Only findings' own items: any other kind in the index (an approval item someone marked) is no finding,
+        # and a group's instance ("<group>/<instance>") is resumed through its group.
+        return [u for u in found if "#" not in u.finding_id and "/" not in u.finding_id]
 
     def scan(self) -> list[dict[str, Any]]:
         """Every item, as plain Python values (for the command line's status listing)."""
@@ -848,6 +863,7 @@ class Ledger:
             "timeout_minutes": timeout_minutes,
             "timeout_epoch": _epoch(now + timeout_minutes * 60) if timeout_minutes else Decimal(0),
             "on_timeout": on_timeout,
+            **({"instance_ids": list(finding.group_instances)} if finding.group_instances else {}),
             "unfinished": OPEN_APPROVAL,
             "lease_until": _epoch(now),
             "expires_at": self._expiry(now),
@@ -890,16 +906,19 @@ class Ledger:
             ":by": by[:256],
             ":arn": caller_arn[:2048],
             ":at": utc_timestamp(now),
-            ":how": how,
             ":reason": reason[:1000],
         }
+        # How it was decided, when not by a person's command: an attribute approvers may not write.
+        via = ", decided_via = :via" if how != "command" else ""
+        if via:
+            values[":via"] = how
         try:
             answer = self._request(
                 f"deciding on the approval of {finding_id}",
                 "update_item",
                 Key=_dynamo({"pk": approval_key(finding_id)}),
                 UpdateExpression="SET #state = :state, decided_by = :by, decided_arn = :arn, decided_at = :at, "
-                "decided_how = :how, reason = :reason",
+                "reason = :reason" + via,
                 ConditionExpression="#state = :waiting",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=_dynamo(values),
@@ -911,16 +930,24 @@ class Ledger:
         return ApprovalRecord.from_item(answer["Attributes"])
 
     def open_approvals(self, *, limit: int) -> list[ApprovalRecord]:
-        """Approval items not settled yet (waiting, or decided and not acted on), oldest first, at most `limit`."""
-        answer = self._request(
-            "listing the open approvals",
-            "query",
-            IndexName=UNFINISHED_INDEX,
-            KeyConditionExpression="unfinished = :approval",
-            ExpressionAttributeValues=_dynamo({":approval": OPEN_APPROVAL}),
-            Limit=limit,
-        )
-        keys = [str(_plain(item)["pk"]) for item in answer.get("Items", [])]
+        """Approval items not settled yet (waiting, or decided and not acted on), oldest first, at most `limit`
+        (every page of the index is read up to it: however many wait, a decision on the newest is seen)."""
+        keys: list[str] = []
+        start: dict[str, Any] = {}
+        while len(keys) < limit:
+            answer = self._request(
+                "listing the open approvals",
+                "query",
+                IndexName=UNFINISHED_INDEX,
+                KeyConditionExpression="unfinished = :approval",
+                ExpressionAttributeValues=_dynamo({":approval": OPEN_APPROVAL}),
+                Limit=limit - len(keys),
+                **start,
+            )
+            keys += [str(_plain(item)["pk"]) for item in answer.get("Items", [])]
+            if "LastEvaluatedKey" not in answer:
+                break
+            start = {"ExclusiveStartKey": answer["LastEvaluatedKey"]}
         found = [self._get(key) for key in keys if key.startswith(APPROVAL_PREFIX)]
         return [ApprovalRecord.from_item(item) for item in found if item]
 
@@ -957,7 +984,7 @@ class Ledger:
                     ":no": False,
                     ":unfinished": UNFINISHED,
                     ":zero": Decimal(0),
-                    ":approval": {key: value for key, value in vars(decided).items()},
+                    ":approval": {key: list(v) if isinstance(v, tuple) else v for key, v in vars(decided).items()},
                     ":now": _epoch(now),
                 }
             ),
@@ -1008,6 +1035,10 @@ class Ledger:
             ExpressionAttributeValues=_dynamo({":step": {step}}),
         )
 
+    def void_approval(self, approval: ApprovalRecord, reason: str) -> None:
+        """Keep a decision the function will never act on (no finding awaited it, a state it does not know)."""
+        self._void(approval, reason)
+
     def _void(self, approval: ApprovalRecord, reason: str) -> None:
         with contextlib.suppress(_ConditionFailed):
             self._request(
@@ -1041,6 +1072,27 @@ class Ledger:
             held = tuple(sorted(_plain(failed.item or {}).get("findings", ())))
             return IsolationSlot(granted=False, window=window, used=len(held) or limit, limit=limit, holders=held)
         used = len(_plain(response.get("Attributes", {})).get("findings", ()))
+        return IsolationSlot(granted=True, window=window, used=used, limit=limit)
+
+    def take_group_slots(self, account_id: str, members: Iterable[str], *, now: float, limit: int) -> IsolationSlot:
+        """Count every member of a group's isolation in the account's hour, all or none: granted only when the hour
+        has a place for each (a retry of a group counted before is granted again without counting twice)."""
+        ids = sorted(set(members))
+        window = breaker_window(now)
+        if not ids:
+            return IsolationSlot(granted=True, window=window, used=None, limit=limit)
+        if len(ids) > limit:
+            return IsolationSlot(granted=False, window=window, used=None, limit=limit)
+        request = _count_request(account_id, ids[0], now=now, limit=limit - len(ids) + 1)
+        request["ExpressionAttributeValues"].update(_dynamo({":ids": set(ids)}))
+        try:
+            answer = self._request(
+                f"counting the isolation of {len(ids)} instances", "update_item", **request, ReturnValues="ALL_NEW"
+            )
+        except _ConditionFailed as failed:
+            held = tuple(sorted(_plain(failed.item or {}).get("findings", ())))
+            return IsolationSlot(granted=False, window=window, used=len(held), limit=limit, holders=held)
+        used = len(_plain(answer.get("Attributes", {})).get("findings", ()))
         return IsolationSlot(granted=True, window=window, used=used, limit=limit)
 
     def give_back_slot(self, account_id: str, finding_id: str | Iterable[str], window: str) -> None:

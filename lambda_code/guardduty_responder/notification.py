@@ -13,7 +13,7 @@ from typing import Any
 from .finding import Finding
 from .finding_types import documented
 from .policy import Decision, Outcome, outcome_line
-from .ticketing import ApprovalAsk, defanged
+from .ticketing import ApprovalAsk, defanged, subject_of
 
 PERMISSIONS = ("sns:Publish",)
 
@@ -38,13 +38,14 @@ def notification_text(
     jira_key: str | None,
     failures: Sequence[str] = (),
     approval: ApprovalAsk | None = None,
+    extra_lines: Sequence[str] = (),
 ) -> Notification:
     headline = outcome.headline
     # A type GuardDuty documents is shown as it is (some end in `.Reputation`); any other is defanged.
     shown_type = finding.finding_type if documented(finding.finding_type) else defanged(finding.finding_type, 128)
-    subject = _ascii(f"GuardDuty {finding.severity_label}: {headline} {finding.instance_id} {shown_type}")
+    subject = _ascii(f"GuardDuty {finding.severity_label}: {headline} {subject_of(finding)} {shown_type}")
     lines = [
-        f"{headline}: {finding.instance_id or 'no instance named'}",
+        f"{headline}: {subject_of(finding) or 'no instance named'}",
         f"{shown_type} (severity {finding.severity:g} {finding.severity_label})",
         defanged(finding.title, 200),
         f"Account {defanged(finding.account_id, 40)}, {defanged(finding.region, 40)}",
@@ -56,6 +57,7 @@ def notification_text(
     lines += [f"- {defanged(action, 200)}" for action in actions]
     if failures:
         lines += ["Still to do (retried automatically):", *(f"- {defanged(failure, 200)}" for failure in failures)]
+    lines += list(extra_lines)
     if approval is not None:
         approve, reject = approval.commands()
         lines += ["", f"Approve: {approve}", f"Reject: {reject}"]

@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .finding import Finding
+from .finding import ATTACK_SEQUENCE, Finding
 from .finding_types import judge
 from .rules import ResponseRule, RuleAction, first_match
 
@@ -62,6 +62,8 @@ class Approval:
     at: str
     # The caller's ARN as STS named it when approved by command ("" otherwise).
     caller_arn: str = ""
+    # For a group finding: the instances the approval was asked for (and only those are isolated).
+    instances: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.how == "timeout":
@@ -176,8 +178,9 @@ class Scope:
             return "GuardDuty has archived the finding (a suppression rule)"
         if finding.severity < self.min_severity:
             return f"severity {finding.severity:g} is below the deployment's minimum {self.min_severity:g}"
-        credentials = finding.credentials is not None
-        if self.type_prefixes and not credentials and not finding.finding_type.startswith(self.type_prefixes):
+        # Credential and group findings pass the deployment's rule whatever its type prefixes say.
+        apart = finding.credentials is not None or finding.resource_type == ATTACK_SEQUENCE
+        if self.type_prefixes and not apart and not finding.finding_type.startswith(self.type_prefixes):
             return f"type {finding.finding_type} is not among the deployment's finding types"
         return None
 
@@ -236,6 +239,18 @@ def decide(
     if held is not None:
         return Decision(Action.HOLD, held[0], f"{because}; {held[1]}", rule.name)
     return Decision(Action.ISOLATE, DecisionCode.ISOLATE, f"{because}: isolated", rule.name)
+
+
+def safety_hold(
+    finding: Finding,
+    tags: Mapping[str, str],
+    *,
+    dry_run: bool,
+    exempt_tag_key: str | None,
+    exemption: Exemption | None,
+) -> tuple[DecisionCode, str] | None:
+    """The control that spares one instance an isolation decided elsewhere (its group's): exemptions, dry run."""
+    return _held_back(finding, tags, dry_run, exempt_tag_key, False, None, exemption)
 
 
 def _held_back(

@@ -12,12 +12,15 @@ invocation fails at the end so a retry finishes only what is left.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import enum
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -30,7 +33,23 @@ from .approvals import ApprovalDesk, ApprovalSweep
 from .aws_errors import describe_error, error_code
 from .clients import AwsClients
 from .config import Settings
-from .finding import Finding, MalformedFindingError, parse_finding
+from .finding import ATTACK_SEQUENCE, Finding, MalformedFindingError, parse_finding
+from .groups import (
+    GROUP_CONCURRENCY,
+    GroupMember,
+    MemberOutcome,
+    approved_members,
+    group_message_lines,
+    group_ticket_lines,
+    is_member,
+    member_decision,
+    member_finding,
+    member_outcome,
+    member_record,
+    room_refused,
+    too_large_for_the_breaker,
+    unfit_group,
+)
 from .guardduty import GuardDuty, GuardDutyError
 from .isolation import (
     ContainmentError,
@@ -70,6 +89,7 @@ from .policy import (
     decide,
     outcome_line,
     outcome_of,
+    safety_hold,
     unconfirmed,
 )
 from .steps import (
@@ -112,6 +132,12 @@ _SWEEP_BATCH = 20
 # The most finding ids one GetFindings takes.
 _GETFINDINGS_IDS = 50
 _SWEEP_SECONDS_PER_FINDING = 15.0
+# A group's instance throttled by EC2 (RequestLimitExceeded) is tried again while the invocation's time allows, up
+# to this many times, waiting 0.5 s, 1 s, 2 s ... (at most 8 s, with jitter).
+_THROTTLE_ATTEMPTS = 30
+_THROTTLE_BASE_SECONDS = 0.5
+_THROTTLE_MAX_SECONDS = 8.0
+_THROTTLED = ("RequestLimitExceeded", "Throttling", "ThrottlingException")
 # A count the breaker's condition always admits: a manual isolation is counted, never refused.
 _UNLIMITED = 10**9
 # The Jira step (a search, then a create or a comment) takes JIRA_TIMEOUT_SECONDS at most in all;
@@ -203,6 +229,8 @@ class FindingResponse:
     claimed_at: float = 0.0
     # A person's own request to isolate (no GuardDuty finding): `guardduty-responder isolate`.
     manual: ManualRequest | None = None
+    # One instance of a group finding: its issue and message are the group's.
+    member: GroupMember | None = None
     # The lease this invocation holds on the finding's item (when it claimed or took it over).
     lease_until: float | None = None
     # This invocation holds the instance's lock; taken with the claim (`look` is then current) or before moving.
@@ -359,7 +387,11 @@ class Responder:
     ) -> dict[str, Any]:
         """The whole flow for one delivery. `guardduty_copy` is GuardDuty's copy the sweep has asked for already
         (the event is built from it); a delivery from outside never carries one and is confirmed here."""
-        return self._run(parse_finding(event), remaining_seconds, guardduty_copy)
+        finding = parse_finding(event)
+        if finding.resource_type == ATTACK_SEQUENCE:
+            logs.bind(finding_id=finding.finding_id, correlation_id=finding.event_id)
+            return self._respond_group(finding, remaining_seconds, guardduty_copy)
+        return self._run(finding, remaining_seconds, guardduty_copy)
 
     def isolate_by_hand(
         self, request: ManualRequest, *, finding_id: str | None = None, remaining_seconds: float | None = None
@@ -384,18 +416,12 @@ class Responder:
         finding: Finding,
         remaining_seconds: float | None,
         guardduty_copy: dict[str, Any] | None,
-        manual: ManualRequest | None = None,
+        manual: ManualRequest | GroupMember | None = None,
     ) -> dict[str, Any]:
         logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
         response = self._claim(finding, remaining_seconds, guardduty_copy, manual)
-        if response.delivery is Delivery.UNCONFIRMED:
-            return self._announce_unconfirmed(response)
-        if response.delivery is Delivery.IN_PROGRESS:
-            raise FindingInProgressError(
-                f"finding {finding.finding_id} is being handled by another invocation: retried later, never lost"
-            )
         if response.delivery is not Delivery.HANDLED:
-            return _repeat_summary(response)
+            return self._not_handled(response)
         try:
             self._recall(response)
             if response.pending(Phase.CONTAINED):
@@ -417,18 +443,134 @@ class Responder:
             # over now, not only once the lease runs out. (A timeout lets go when the lease runs out.)
             self._let_go(finding.finding_id)
             raise
-        if response.failures():
-            raise IncompleteResponseError(f"finding {finding.finding_id}: " + "; ".join(response.failures()))
+        _fail_if_unfinished(response)
         return _summary(response)
 
-    # -- claim: once per finding, or resume what an earlier invocation left --------------------------
+    def _not_handled(self, response: FindingResponse) -> dict[str, Any]:
+        """A delivery this invocation does not act on: unconfirmed (announced), a repeat, or held elsewhere."""
+        if response.delivery is Delivery.UNCONFIRMED:
+            return self._announce_unconfirmed(response)
+        if response.delivery is Delivery.IN_PROGRESS:
+            raise FindingInProgressError(
+                f"finding {response.finding.finding_id} is being handled by another invocation: retried later, "
+                "never lost"
+            )
+        return _repeat_summary(response)
+
+    # -- group findings: one incident per instance, one issue and one message for the group ----------------
+
+    def _respond_group(
+        self, finding: Finding, remaining_seconds: float | None, guardduty_copy: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A group finding: decided once for the group, its instances contained together or not at all."""
+        response = self._claim(finding, remaining_seconds, guardduty_copy)
+        if response.delivery is not Delivery.HANDLED:
+            return self._not_handled(response)
+        outcomes: list[MemberOutcome] = []
+        try:
+            self._recall(response)
+            if response.pending(Phase.CONTAINED):
+                response.decision = self._decide_group(response)
+                outcomes = self._contain_group(response)
+            response.add(phase=Phase.PRESERVED)  # each instance's evidence is its own incident's
+            self._record(response)
+            self._tell_group(response, outcomes)
+            self._finish(response)
+        except Exception:
+            self._let_go(finding.finding_id)
+            raise
+        _fail_if_unfinished(response)
+        members = [outcome.line() for outcome in outcomes]
+        return {**_summary(response), "instances": list(finding.group_instances), "members": members}
+
+    def _decide_group(self, response: FindingResponse) -> Decision:
+        """The rules on the group finding; an isolation takes a place for every instance at once, or waits."""
+        finding, approval = response.finding, response.record.approval
+        unfit = unfit_group(finding)
+        if unfit is not None:
+            return Decision(Action.REPORT, DecisionCode.REPORT, unfit)
+        decision = self._decide_on(finding, None, approval=approval)
+        limit = self.settings.max_isolations_per_hour
+        members = approved_members(finding, decision, approval)[0]
+        if (decision.isolates or decision.awaits_approval) and len(members) > limit:
+            decision = too_large_for_the_breaker(decision, len(members), limit)
+        if decision.isolates:
+            ids = [member.finding_id for member in members]
+            slot = self.ledger.take_group_slots(finding.account_id, ids, now=response.claimed_at, limit=limit)
+            response.values["isolation_slot"] = slot.describe()
+            if not slot.granted and approval is None:
+                decision = room_refused(decision, len(members), slot.used, limit)
+            elif not slot.granted:
+                decision = self._decide_on(finding, None, breaker_open=True, approval=approval)
+        if decision.awaits_approval:
+            self._await_approval(response)
+        logger.info("decided for the group", extra={"decision": decision.action.value, "reason": decision.code})
+        return decision
+
+    def _contain_group(self, response: FindingResponse) -> list[MemberOutcome]:
+        """Every instance of the group through the flow of an instance, a few at a time; throttling waited out."""
+        finding, decision = response.finding, response.decision
+        if not decision.isolates:
+            waiting = (
+                "awaiting approval, nothing changed" if decision.awaits_approval else f"not isolated ({decision.code})"
+            )
+            instances = ", ".join(finding.group_instances) or "no instance here"
+            response.add(StepResult.skipped(Step.CONTAIN, f"{waiting}; the group: {instances}"), phase=Phase.CONTAINED)
+            return []
+        members, unapproved = approved_members(finding, decision, response.record.approval)
+        with ThreadPoolExecutor(max_workers=GROUP_CONCURRENCY, thread_name_prefix="group") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._contain_member, finding, member, response.deadline)
+                for member in members
+            ]
+            outcomes = [future.result() for future in futures] + unapproved
+        unsettled = [outcome for outcome in outcomes if outcome.state in ("not contained", "steps left")]
+        summary = "; ".join(outcome.line() for outcome in outcomes)
+        if unsettled:
+            step = StepResult.failed(
+                Step.CONTAIN, f"{len(unsettled)} of {len(outcomes)} instance(s) unsettled: {summary}"
+            )
+        else:
+            isolated = sum(1 for outcome in outcomes if outcome.state in ("isolated", "contained before"))
+            step = StepResult.done(Step.CONTAIN, f"{isolated} of {len(outcomes)} instance(s) isolated: {summary}")
+        response.add(step, phase=Phase.CONTAINED)
+        return outcomes
+
+    def _contain_member(self, group: Finding, member: GroupMember, deadline: float | None) -> MemberOutcome:
+        """One instance of the group; EC2 throttling is retried with a growing, jittered wait while time allows."""
+        for attempt in range(_THROTTLE_ATTEMPTS):
+            left = deadline - time.monotonic() if deadline is not None else None
+            try:
+                summary = self._run(member_finding(group, member), left, None, manual=member)
+            except IncompleteResponseError as error:
+                return MemberOutcome(member.instance_id, "steps left", str(error)[:300])
+            except Exception as error:  # the member's own failure, recorded on its item; the group goes on
+                wait = min(_THROTTLE_BASE_SECONDS * 2**attempt, _THROTTLE_MAX_SECONDS) * (0.5 + random.random() / 2)
+                room = left is None or left - wait > _SECONDS_AFTER_JIRA + self.settings.jira_timeout_seconds
+                if _throttled(error) and room and attempt + 1 < _THROTTLE_ATTEMPTS:
+                    logger.warning("throttled: waiting to retry", extra={"seconds": round(wait, 2)})
+                    time.sleep(wait)
+                    continue
+                return member_outcome(member.instance_id, None, describe_error(error))
+            return member_outcome(member.instance_id, summary, None)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _tell_group(self, response: FindingResponse, outcomes: list[MemberOutcome]) -> None:
+        """One issue and one message for the group, a line per instance."""
+        lines = group_ticket_lines(response.finding, response.decision, outcomes, self._approval_ask(response))
+        response.values["group_lines"] = lines
+        response.values["group_message"] = group_message_lines(response.finding, response.decision, outcomes)
+        if response.pending(Phase.TICKETED):
+            self._ticket(response)
+        if response.pending(Phase.NOTIFIED):
+            self._notify(response)
 
     def _claim(
         self,
         finding: Finding,
         remaining_seconds: float | None,
         guardduty_copy: dict[str, Any] | None = None,
-        manual: ManualRequest | None = None,
+        manual: ManualRequest | GroupMember | None = None,
     ) -> FindingResponse:
         """Claim the finding, look at the instance and ask GuardDuty for its copy, all at once.
 
@@ -450,9 +592,14 @@ class Responder:
                 lease_seconds=lease,
                 decision=preliminary.code,
                 original_groups={eni.eni_id: eni.group_ids for eni in finding.interfaces},
-                # A manual isolation is counted when it is decided, never refused: not with the claim.
-                isolation_limit=limit if preliminary.isolates and limit > 0 and manual is None else None,
+                # A manual isolation is counted when it is decided, never refused; a group's instances all at once,
+                # when it is decided: neither with the claim.
+                isolation_limit=limit
+                if preliminary.isolates and limit > 0 and _counted_with_claim(finding, manual)
+                else None,
                 lock_instance=preliminary.isolates,
+                # One instance of a group is resumed through its group (GuardDuty's): never in the sweep's index.
+                sweepable=not isinstance(manual, GroupMember),
             ),
             lambda: _settled(lambda: self._look(finding)),
             lambda: guardduty_copy or (manual or _settled(lambda: self.guardduty.copy_of(finding.finding_id))),
@@ -460,16 +607,26 @@ class Responder:
         response = FindingResponse(
             finding, claim.record, preliminary, retry=not claim.is_new, deadline=deadline, claimed_at=now
         )
-        response.manual = manual
-        if manual is not None and claim.is_new:
-            # What the sweep needs to finish it: there is no GuardDuty copy to resume it from.
-            self.ledger.record(finding.finding_id, values={"manual": manual.to_record()})
+        self._note_origin(response, manual, new=claim.is_new)
         response.slot, response.locked = claim.slot, claim.locked
         response.lease_until = round(now + lease, 3) if claim.is_new else None
         self._confirm(response, look, copy)
         if response.delivery is Delivery.HANDLED and not claim.is_new:
             response.delivery = self._repeat(response, now=now, lease=lease)
         return response
+
+    def _note_origin(self, response: FindingResponse, origin: ManualRequest | GroupMember | None, *, new: bool) -> None:
+        """A finding that is not GuardDuty's own: a person's request, or one instance of a group finding."""
+        finding_id = response.finding.finding_id
+        if isinstance(origin, GroupMember):
+            response.member = origin
+            if new:
+                self.ledger.record(finding_id, values=member_record(origin))
+        elif origin is not None:
+            response.manual = origin
+            if new:
+                # What the sweep needs to finish it: there is no GuardDuty copy to resume it from.
+                self.ledger.record(finding_id, values={"manual": origin.to_record()})
 
     def _confirm(self, response: FindingResponse, look: Assessment | BaseException, copy: Any) -> None:
         """Go on with GuardDuty's copy of the finding; without one that matches, undo what this delivery took."""
@@ -479,7 +636,8 @@ class Responder:
             if isinstance(look, BaseException):
                 raise look
             # A person's own request: nothing of GuardDuty's to confirm.
-            confirmed = response.finding if response.manual is not None else _confirmed(response.finding, copy)
+            trusted = response.manual is not None or response.member is not None
+            confirmed = response.finding if trusted else _confirmed(response.finding, copy)
         except Exception:
             self._withdraw(response)
             raise
@@ -504,7 +662,9 @@ class Responder:
         if response.locked:
             self._unlock(response, forget=True)
 
-    def _preliminary(self, finding: Finding, manual: ManualRequest | None) -> Decision:
+    def _preliminary(self, finding: Finding, manual: ManualRequest | GroupMember | None) -> Decision:
+        if isinstance(manual, GroupMember):
+            return member_decision(manual)
         return (
             manual_decision(manual, dry_run=self.settings.dry_run) if manual is not None else self._decide_on(finding)
         )
@@ -583,6 +743,17 @@ class Responder:
         if response.manual is not None:
             return self._decide_by_hand(response)
         tags = instance.tags if instance is not None else None
+        if response.member is not None:
+            # Its group counted its place; only the controls that spare this one instance apply.
+            held = safety_hold(
+                response.finding,
+                tags or {},
+                dry_run=self.settings.dry_run,
+                exempt_tag_key=self.settings.exempt_tag_key,
+                exemption=exemption,
+            )
+            decision = member_decision(response.member)
+            return decision if held is None else Decision(Action.HOLD, held[0], f"{decision.reason}; {held[1]}")
         # A finding the breaker held stays held on its retries, whatever the hour.
         approval = response.record.approval
         decision = self._decide_on(
@@ -672,7 +843,13 @@ class Responder:
     def _take_back_unconfirmed(self, finding: Finding, slot: IsolationSlot, now: float) -> IsolationSlot:
         """The hour is full: places held by findings GuardDuty does not hold (forged deliveries in flight, or
         that died before giving theirs back) are taken back, and this finding is counted again."""
-        others = [holder for holder in slot.holders if holder != finding.finding_id][:_GETFINDINGS_IDS]
+        # Only GuardDuty's own findings are asked about: a person's isolation and a group's instances hold their
+        # places under ids GuardDuty never gave, and keep them.
+        others = [
+            holder
+            for holder in slot.holders
+            if holder != finding.finding_id and not is_manual(holder) and not is_member(holder)
+        ][:_GETFINDINGS_IDS]
         try:
             held = self.guardduty.copies_of(others)
         except GuardDutyError as error:
@@ -982,7 +1159,7 @@ class Responder:
         )
 
     def _ticket(self, response: FindingResponse) -> None:
-        if not response.decision.opens_ticket:
+        if not response.decision.opens_ticket or response.member is not None:
             response.add(phase=Phase.TICKETED)
             return
         if not self._time_left_for_jira(response.deadline):
@@ -1011,6 +1188,7 @@ class Responder:
             snapshot_ids=response.snapshot_ids,
             original_groups=response.original_groups,
             approval=ask,
+            group_lines=response.values.get("group_lines", ()),
         )
         key = self._within_jira_budget(lambda: self._find_or_file(response, issue), finding)
         if incident is not None:
@@ -1083,7 +1261,7 @@ class Responder:
         return self.ticketing.bounded(self.settings.jira_timeout_seconds, work, key=finding_label(finding.finding_id))
 
     def _notify(self, response: FindingResponse) -> None:
-        if not response.decision.notifies:
+        if not response.decision.notifies or response.member is not None:
             response.add(phase=Phase.NOTIFIED)
             return
         message = notification_text(
@@ -1094,6 +1272,7 @@ class Responder:
             jira_key=response.jira_key,
             failures=response.failures(),
             approval=self._approval_ask(response),
+            extra_lines=response.values.get("group_message", ()),
         )
 
         def send() -> tuple[str, dict[str, Any]]:
@@ -1233,8 +1412,10 @@ class Responder:
     def _resume_manual(self, finding_id: str, remaining_seconds: float | None) -> str:
         """Finish a manual isolation from its own record (no GuardDuty copy exists)."""
         record = self.ledger.get_finding(finding_id)
-        if record is None or record.manual is None:
-            logger.warning("an unfinished manual isolation has no request recorded", extra={"swept": finding_id})
+        if record is None or record.manual is None or not (record.phase >= Phase.CONTAINED or record.steps):
+            # Only a person's own command starts a manual isolation; the sweep finishes one that began.
+            logger.warning("a manual isolation the sweep did not start is left alone", extra={"swept": finding_id})
+            self.ledger.record(finding_id, removing=("unfinished",))
             return "missing"
         try:
             self.isolate_by_hand(
@@ -1323,6 +1504,29 @@ class Responder:
         )
         self.ticketing.bounded(self.settings.jira_timeout_seconds, lambda: self.ticketing.add_comment(jira_key, text))
         return f"commented on {jira_key}", {}
+
+
+def _fail_if_unfinished(response: FindingResponse) -> None:
+    """Containment held, or nothing was to be contained, but a step failed: the invocation fails, so it is retried."""
+    if response.failures():
+        raise IncompleteResponseError(f"finding {response.finding.finding_id}: " + "; ".join(response.failures()))
+
+
+def _counted_with_claim(finding: Finding, origin: ManualRequest | GroupMember | None) -> bool:
+    """Whether the breaker counts the finding in its claim's write (a finding of one instance, from GuardDuty)."""
+    return origin is None and finding.resource_type != ATTACK_SEQUENCE
+
+
+def _throttled(error: BaseException) -> bool:
+    """AWS asked to slow down, here or in an error this one was raised from."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ClientError) and error_code(seen) in _THROTTLED:
+            return True
+        if any(code in str(seen) for code in _THROTTLED):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _lease_seconds(remaining_seconds: float | None) -> float:

@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .finding import ACCESS_KEY, CONTAINER_HOSTS, CREDENTIAL_EXFILTRATION, INSTANCE, Finding
+from .finding import ACCESS_KEY, ATTACK_SEQUENCE, CONTAINER_HOSTS, CREDENTIAL_EXFILTRATION, INSTANCE, Finding
 from .finding_types import Involvement
 
-RESOURCE_TYPES = (INSTANCE, ACCESS_KEY, *CONTAINER_HOSTS)
+RESOURCE_TYPES = (INSTANCE, ACCESS_KEY, *CONTAINER_HOSTS, ATTACK_SEQUENCE)
 MAX_RULES = 50
 _KEYS = {
     "name",
@@ -126,6 +126,8 @@ def default_rules(credential_findings: str = "report") -> tuple[ResponseRule, ..
     return (
         ResponseRule("instance-credentials", credentials, finding_type_prefix=CREDENTIAL_EXFILTRATION),
         ResponseRule("container-hosts", RuleAction.REPORT, resource_types=CONTAINER_HOSTS),
+        # A group of instances (an attack sequence) is contained at once: a person decides first.
+        ResponseRule("approve-instance-groups", RuleAction.APPROVE, resource_types=(ATTACK_SEQUENCE,)),
         ResponseRule(
             "isolate-implicated",
             RuleAction.ISOLATE,

@@ -64,6 +64,13 @@ class ApprovalAsk:
         return f"Without a decision within {self.timeout_minutes} minutes it is {then}."
 
 
+def subject_of(finding: Finding) -> str:
+    """What a finding is about, in a few words: its instance, or the instances of its group."""
+    if finding.instance_id or not finding.group_instances:
+        return finding.instance_id
+    return f"{len(finding.group_instances)} instance(s)"
+
+
 def finding_label(finding_id: str) -> str:
     return f"guardduty-finding-{finding_id}"
 
@@ -111,11 +118,12 @@ def ticket_text(
     original_groups: Mapping[str, Sequence[str]],
     failures: Sequence[str] = (),
     approval: ApprovalAsk | None = None,
+    group_lines: Sequence[str] = (),
 ) -> TicketText:
     isolated = outcome is Outcome.ISOLATED
     breaker = outcome is Outcome.BREAKER_OPEN
     summary = plain(
-        f"[GuardDuty {finding.severity_label}] {outcome.verb} {finding.instance_id}: {finding.finding_type}", 250
+        f"[GuardDuty {finding.severity_label}] {outcome.verb} {subject_of(finding)}: {finding.finding_type}", 250
     )
     lines = [
         *_finding_section(finding),
@@ -127,11 +135,9 @@ def ticket_text(
         *([f"* {untrusted(action, 1000)}" for action in actions] or ["* none"]),
     ]
     if failures:
-        lines += [
-            "",
-            "h2. Not done (retried automatically)",
-            *(f"* {untrusted(failure, 1000)}" for failure in failures),
-        ]
+        lines += ["", "h2. Not done (retried automatically)", *(f"* {untrusted(f, 1000)}" for f in failures)]
+    if group_lines:
+        lines += ["", *group_lines]
     if snapshot_ids:
         lines += ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)]
     if original_groups and isolated:
@@ -201,7 +207,7 @@ def _finding_section(finding: Finding) -> list[str]:
         f"*Title:* {untrusted(finding.title)}",
         f"*Severity:* {finding.severity:g} ({finding.severity_label})",
         f"*Account / region:* {finding.account_id} / {finding.region}",
-        f"*Instance:* {finding.instance_id}",
+        f"*Instance:* {subject_of(finding) or 'none named'}",
         *_credentials_lines(finding),
         f"*Finding id:* {finding.finding_id}",
         f"*Seen:* {finding.count} time(s), updated {untrusted(finding.updated_at, 40)}",
