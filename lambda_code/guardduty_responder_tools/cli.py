@@ -289,6 +289,11 @@ def _replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.event_file}: {error}") from error
     if args.local:
         _refuse_profile_with_local(args)
+        if finding.group_instances:
+            raise UsageError(
+                f"--local stands in one instance for the event's; this group finding names "
+                f"{len(finding.group_instances)}: replay it against AWS, or see `{PROG} demo`, which contains a group"
+            )
         return _replay_locally(args, event, _local_region(event, finding.region))
 
     from guardduty_responder.clients import AwsClients
@@ -415,7 +420,8 @@ def _print_replay(
     pairs: list[tuple[str, Any]] = [
         ("finding", summary["finding_id"]),
         ("type", summary.get("finding_type")),
-        ("instance", summary["instance_id"]),
+        ("instance", summary["instance_id"] or None),
+        *([("instances", summary["members"] or summary["instances"])] if "members" in summary else []),
         ("outcome", summary["outcome"]),
         ("decision", decision),
         (

@@ -29,6 +29,7 @@ from guardduty_responder.ledger import Ledger, LedgerError
 from guardduty_responder.logs import JsonFormatter
 from guardduty_responder.responder import IncompleteResponseError, ReleaseError
 from guardduty_responder.steps import step_rank
+from guardduty_responder.ticketing import finding_label
 
 from . import terminal
 from .embedded import ACCOUNT_ID, EmbeddedAws, point_event_at
@@ -118,6 +119,28 @@ class DecisionReport:
 
 
 @dataclass
+class GroupReport:
+    """A group finding of several instances: awaiting approval, then, approved, contained whole by the sweep."""
+
+    finding_id: str
+    instance_names: list[str]
+    waiting_subject: str | None
+    unchanged_while_waiting: bool
+    isolated_after_approval: list[str]
+    issues: int
+    error: str | None = None
+
+    @property
+    def as_expected(self) -> bool:
+        return (
+            self.error is None
+            and self.unchanged_while_waiting
+            and sorted(self.isolated_after_approval) == sorted(self.instance_names)
+            and self.issues == 1
+        )
+
+
+@dataclass
 class DemoReport:
     instances: dict[str, str]  # name -> instance id
     deliveries: list[Delivery]
@@ -128,6 +151,7 @@ class DemoReport:
     log_file: str
     seconds: float
     decisions: list[DecisionReport] = field(default_factory=list)
+    group: GroupReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -136,6 +160,8 @@ class DemoReport:
             and self.release is not None
             and self.release.restored
             and all(decision.as_expected for decision in self.decisions)
+            and self.group is not None
+            and self.group.as_expected
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,12 +194,43 @@ def finding_event(
     resource role is GuardDuty's own label, TARGET on most types even when the instance itself made
     the request: the responder decides from the action, not from it.
     """
+    event = _event(seed, f"{seed}/{count}", region, finding_type, severity, title, title)
+    now = event["time"].removesuffix("Z")
+    event["detail"]["resource"] = {
+        "resourceType": "Instance",
+        "instanceDetails": {
+            "instanceId": "i-99999999",
+            "instanceType": "t3.small",
+            "instanceState": "running",
+            "availabilityZone": f"{region}a",
+            "imageId": "ami-12c6146b",
+            "tags": [],
+            "networkInterfaces": [],
+        },
+    }
+    event["detail"]["service"] = {
+        "serviceName": "guardduty",
+        "detectorId": _DETECTOR,
+        "action": dict(action),
+        "resourceRole": role,
+        "additionalInfo": {"value": json.dumps({"sample": True} if sample else {}), "type": "default"},
+        "eventFirstSeen": now + ".000Z",
+        "eventLastSeen": now + ".000Z",
+        "archived": False,
+        "count": count,
+    }
+    return event
+
+
+def _event(
+    seed: str, event_seed: str, region: str, finding_type: str, severity: float, title: str, description: str
+) -> dict[str, Any]:
+    """The EventBridge envelope and the finding's identity, severity and text; its resource and service to add."""
     finding_id = hashlib.sha256(seed.encode()).hexdigest()[:32]
-    detector = "5cc4f1a9e2b84d7f9a3e6b1d8c2f0a47"
     now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     return {
         "version": "0",
-        "id": hashlib.sha256(f"{seed}/{count}".encode()).hexdigest()[:32],
+        "id": hashlib.sha256(event_seed.encode()).hexdigest()[:32],
         "detail-type": "GuardDuty Finding",
         "source": "aws.guardduty",
         "account": ACCOUNT_ID,
@@ -186,36 +243,13 @@ def finding_event(
             "region": region,
             "partition": "aws",
             "id": finding_id,
-            "arn": f"arn:aws:guardduty:{region}:{ACCOUNT_ID}:detector/{detector}/finding/{finding_id}",
+            "arn": f"arn:aws:guardduty:{region}:{ACCOUNT_ID}:detector/{_DETECTOR}/finding/{finding_id}",
             "type": finding_type,
-            "resource": {
-                "resourceType": "Instance",
-                "instanceDetails": {
-                    "instanceId": "i-99999999",
-                    "instanceType": "t3.small",
-                    "instanceState": "running",
-                    "availabilityZone": f"{region}a",
-                    "imageId": "ami-12c6146b",
-                    "tags": [],
-                    "networkInterfaces": [],
-                },
-            },
-            "service": {
-                "serviceName": "guardduty",
-                "detectorId": detector,
-                "action": dict(action),
-                "resourceRole": role,
-                "additionalInfo": {"value": json.dumps({"sample": True} if sample else {}), "type": "default"},
-                "eventFirstSeen": now + ".000Z",
-                "eventLastSeen": now + ".000Z",
-                "archived": False,
-                "count": count,
-            },
             "severity": severity,
             "createdAt": now + ".000Z",
             "updatedAt": now + ".000Z",
             "title": title,
-            "description": title,
+            "description": description,
         },
     }
 
@@ -344,6 +378,8 @@ class DemoRun:
         self.instances["api"] = self._autoscaled_instance(vpc_id, subnet_id, api)
         self.instances["reports-1"] = aws.launch(subnet_id, name="reports-1", groups_per_eni=[[app]])
         self.instances["batch-1"] = aws.launch(subnet_id, name="batch-1", groups_per_eni=[[build]])
+        for number in (1, 2, 3):
+            self.instances[f"worker-{number}"] = aws.launch(subnet_id, name=f"worker-{number}", groups_per_eni=[[app]])
         self.network = (vpc_id, subnet_id)
 
     def show_estate(self) -> None:
@@ -357,6 +393,7 @@ class DemoRun:
             "api": "Auto Scaling group api, behind target group api",
             "reports-1": "a medium-severity finding will wait for approval",
             "batch-1": "a medium-severity finding will wait for approval",
+            **{f"worker-{number}": "one of a group an attack sequence names" for number in (1, 2, 3)},
         }
         names = self.group_names()
         for name, instance_id in self.instances.items():
@@ -600,6 +637,53 @@ class DemoRun:
             self.display.line(style(f"      FAILED  {report.error}", "red"))
         return report
 
+    # -- a group finding ----------------------------------------------------------------------------------------
+
+    def group(self, names: list[str], region: str) -> GroupReport:
+        """An attack sequence naming several instances: it waits for approval, then the sweep contains all of them."""
+        ids = [self.instances[name] for name in names]
+        event = group_finding_event(region, ids, seed="demo/workers/attack-sequence")
+        finding_id = event["detail"]["id"]
+        self.aws.guardduty.add(copy.deepcopy(event["detail"]))
+        style = self.display.style
+        self.display.line()
+        self.display.line(
+            style("Group finding", "bold") + f": AttackSequence:EC2/CompromisedInstanceGroup (severity 9) naming "
+            f"{', '.join(names)}; approved, as `guardduty-responder approve {finding_id}` does, then the sweep"
+        )
+        before = {name: self.groups_of(self.instances[name]) for name in names}
+        error, subject, unchanged = None, None, False
+        try:
+            with self.display.working("delivering the group finding"):
+                handler.lambda_handler(copy.deepcopy(event), _LambdaContext("demo-group", 120))
+            messages = self.aws.messages()
+            subject = messages[0].get("Subject") if messages else None
+            unchanged = all(self.groups_of(self.instances[name]) == before[name] for name in names)
+            self.display.line(f'      {"waiting":<15}"{subject}"; nothing changed on the {len(names)} instances')
+            self.ledger.decide_approval(
+                finding_id, state="approved", by="Ana (on call)", how="command", now=time.time()
+            )
+            with self.display.working("the schedule's sweep"):
+                handler.lambda_handler(dict(_SCHEDULED), _LambdaContext("demo-sweep", 120))
+            self.aws.messages()
+        except _DELIVERY_ERRORS as failure:
+            error = f"{type(failure).__name__}: {failure}"
+        names_by_id = {self.instances[name]: name for name in names}
+        isolated = [names_by_id[i] for i in ids if self.groups_of(i) != before[names_by_id[i]]]
+        labels = {finding_label(finding_id)}
+        with self.aws.jira.lock:
+            issues = sum(1 for issue in self.aws.jira.issues.values() if labels & set(issue["fields"]["labels"]))
+        names_of_groups = self.group_names()
+        for name in names:
+            after = self.groups_of(self.instances[name])
+            for eni, group_ids in after.items():
+                was = self._groups_text(eni, before[name].get(eni, []), names_of_groups, False)
+                now = self._groups_text(eni, group_ids, names_of_groups, False)
+                self.display.line(f"      {name:<10}{eni}  {was} -> {now}")
+        if error:
+            self.display.line(style(f"      FAILED  {error}", "red"))
+        return GroupReport(finding_id, names, subject, unchanged, isolated, issues, error)
+
     # -- release ---------------------------------------------------------------------------------------------
 
     def release(self, instance_name: str, groups_originally: dict[str, list[str]]) -> ReleaseReport:
@@ -725,6 +809,7 @@ def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | 
             web_groups = run.groups_of(run.instances["web-1"])
             _deliver_the_findings(run, aws.region)
             decisions = _decide_on_the_approvals(run, aws.region)
+            group = run.group(["worker-1", "worker-2", "worker-3"], aws.region)
             display.line()
             display.line(style("Summary", "bold"))
             display.line(summary_table(run.deliveries, run.group_names(), run.interface_devices()))
@@ -745,6 +830,7 @@ def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | 
                 log_file=log_path,
                 seconds=time.monotonic() - started,
                 decisions=decisions,
+                group=group,
             )
         finally:
             handler.reset()
@@ -757,6 +843,7 @@ def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | 
     isolated = len(
         {d.instance_id for d in report.deliveries if d.decision == "isolate" and d.outcome == "handled"}
         | {d.instance_name for d in report.decisions if d.decision == "approved" and d.as_expected}
+        | set(report.group.isolated_after_approval if report.group else [])
     )
     verdict = "complete" if report.ok else style("FAILED", "red")
     display.line(
@@ -767,6 +854,49 @@ def run_demo(stream: TextIO = sys.stdout, *, show: bool = True, log_path: str | 
     display.line(f"The function's JSON logs (what CloudWatch Logs would hold): {log_path}")
     display.line("Next: `make test`, `guardduty-responder --help`, and the README's Deploy section.")
     return report
+
+
+_DETECTOR = "5cc4f1a9e2b84d7f9a3e6b1d8c2f0a47"
+
+
+def group_finding_event(region: str, instance_ids: Sequence[str], *, seed: str) -> dict[str, Any]:
+    """An Extended Threat Detection group finding (attack sequence) naming these instances through their Auto
+    Scaling group, in the shape of tests/fixtures/events/attack_sequence_instance_group.json."""
+    event = _event(
+        seed,
+        f"{seed}/event",
+        region,
+        "AttackSequence:EC2/CompromisedInstanceGroup",
+        9,
+        "Potential compromise of a group of EC2 instances indicated by a sequence of actions.",
+        "GuardDuty detected a sequence of suspicious actions across the Auto Scaling group workers.",
+    )
+    group = {
+        "uid": f"arn:aws:autoscaling:{region}:{ACCOUNT_ID}:autoScalingGroup:0:autoScalingGroupName/workers",
+        "name": "workers",
+        "accountId": ACCOUNT_ID,
+        "region": region,
+        "resourceType": "AUTOSCALING_AUTO_SCALING_GROUP",
+        "data": {"autoscalingAutoScalingGroup": {"ec2InstanceUids": list(instance_ids)}},
+    }
+    event["detail"]["resource"] = {"resourceType": "AttackSequence"}
+    event["detail"]["service"] = {
+        "serviceName": "guardduty",
+        "detectorId": _DETECTOR,
+        "featureName": "Correlation",
+        "resourceRole": "TARGET",
+        "archived": False,
+        "count": 1,
+        "detection": {
+            "sequence": {
+                "uid": hashlib.sha256(f"{seed}/sequence".encode()).hexdigest()[:32],
+                "description": "Cryptocurrency mining and a command and control connection across workers.",
+                "resources": [group],
+                "signals": [],
+            }
+        },
+    }
+    return event
 
 
 _SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "id": "demo-sweep", "detail": {}}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,7 @@ class EmbeddedAws:
         self._jira_timeout_seconds = jira_timeout_seconds
         self._saved_environ: dict[str, str | None] = {}
         self._mock: Any = None
+        self._unserialised: Any = None
         self._clients: dict[str, Any] = {}
         self.jira = JiraStandIn()
         self.guardduty = GuardDutyStandIn()
@@ -160,6 +162,7 @@ class EmbeddedAws:
         )
         self._mock = mock_aws()
         self._mock.start()
+        self._one_request_at_a_time()
         try:
             self.jira.start()
             self.guardduty.start()
@@ -171,9 +174,30 @@ class EmbeddedAws:
             raise
         return self
 
+    def _one_request_at_a_time(self) -> None:
+        """AWS answers each request whole; moto's in-process backends do not lock between threads, and the
+        responder calls from several at once (a group's instances, an instance's interfaces): its answers are
+        serialised while this embedded AWS runs."""
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        answer = BotocoreStubber.process_request
+        lock = threading.RLock()
+
+        def one_at_a_time(stubber: Any, request: Any) -> Any:
+            with lock:
+                return answer(stubber, request)
+
+        self._unserialised = answer
+        BotocoreStubber.process_request = one_at_a_time  # type: ignore[method-assign,assignment]
+
     def __exit__(self, *exc_info: object) -> None:
         self.jira.stop()
         self.guardduty.stop()
+        if self._unserialised is not None:
+            from moto.core.botocore_stubber import BotocoreStubber
+
+            BotocoreStubber.process_request = self._unserialised  # type: ignore[method-assign]
+            self._unserialised = None
         if self._mock is not None:
             self._mock.stop()
             self._mock = None

@@ -347,7 +347,8 @@ class JiraStandIn:
             {
                 "id": str(len(issue["histories"]) + 1),
                 "author": author,
-                "created": f"2026-11-29T12:{len(issue['histories']):02d}:00.000+0000",
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+                + f".{int(time.time() * 1000) % 1000:03d}+0000",
                 "items": [{"field": "status", "fieldtype": "jira", "fromString": issue["status"], "toString": status}],
             }
         )
