@@ -158,7 +158,7 @@ variable "response_rules" {
     A rule matches on the finding type's prefix (finding_type_prefix), a minimum severity (min_severity),
     whether the instance is "implicated" (it made the DNS request, the connection, ran the process, holds
     the file) or only "attacked" (probed, connected to) or "any" (involvement), the resource types
-    (resource_types: Instance, AccessKey, Container, ECSCluster, EKSCluster) and instance tags
+    (resource_types: Instance, AccessKey, Container, ECSCluster, EKSCluster, AttackSequence) and instance tags
     (instance_tags, "*" for any value); its action is "isolate", "approve" (record, Jira issue and message
     saying what isolation would do; isolated once a person approves), "report" (record, Jira issue,
     message) or "ignore" (record only). An "approve" rule may set approval_timeout_minutes (0: no

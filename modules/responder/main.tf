@@ -74,7 +74,7 @@ locals {
   # Approvers who are not operators may write approval items (keys "approval#<finding id>") and nothing else.
   approvers = [for arn in var.approver_role_arns : arn if !contains(local.writers, arn)]
   # What an approval writes (guardduty_responder.ledger.Ledger.decide_approval), besides the key.
-  approval_attributes = ["pk", "state", "decided_by", "decided_arn", "decided_at", "decided_how", "reason"]
+  approval_attributes = ["pk", "state", "decided_by", "decided_arn", "decided_at", "reason"]
   approver_policy = {
     Version = "2012-10-17"
     Statement = [{
@@ -108,6 +108,12 @@ locals {
     type     = [{ prefix = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration" }]
   }
   at_least_severity = { severity = [{ numeric = [">=", var.min_severity] }] }
+  # Extended Threat Detection's groups of EC2 instances (an attack sequence naming them): like credential findings,
+  # whatever finding_type_prefixes says.
+  instance_group_findings = {
+    resource = { resourceType = ["AttackSequence"] }
+    type     = [{ prefix = "AttackSequence:EC2/" }]
+  }
 
   # Runtime Monitoring and Malware Protection findings about a container or cluster name the EC2
   # instance it runs on; without one (Fargate, an EKS audit finding) there is nothing to act on.
@@ -124,8 +130,8 @@ locals {
     "detail-type" = ["GuardDuty Finding"]
     detail = merge(local.at_least_severity, {
       "$or" = {
-        without_credentials = [local.instance_findings, local.container_host_findings]
-        with_credentials    = [local.instance_findings, local.container_host_findings, local.exfiltrated_credential_findings]
+        without_credentials = [local.instance_findings, local.container_host_findings, local.instance_group_findings]
+        with_credentials    = [local.instance_findings, local.container_host_findings, local.instance_group_findings, local.exfiltrated_credential_findings]
       }[var.credential_findings == "ignore" ? "without_credentials" : "with_credentials"]
     })
   }
@@ -149,6 +155,15 @@ locals {
       min_severity        = 0
       involvement         = "any"
       resource_types      = ["Container", "ECSCluster", "EKSCluster"]
+      instance_tags       = {}
+    },
+    {
+      name                = "approve-instance-groups"
+      action              = "approve"
+      finding_type_prefix = ""
+      min_severity        = 0
+      involvement         = "any"
+      resource_types      = ["AttackSequence"]
       instance_tags       = {}
     },
     {
@@ -459,18 +474,50 @@ resource "aws_dynamodb_resource_policy" "ledger" {
       Action    = local.ledger_writes
       Resource  = local.table_arn
       Condition = { ArnNotEquals = { "aws:PrincipalArn" = concat(local.writers, local.approvers) } }
-      }], [for approvers in [local.approvers] : {
-      # Approvers (approver_role_arns) write a finding's approval item, never anything else of the ledger.
-      Sid       = "ApproversWriteApprovalsOnly"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = local.ledger_writes
-      Resource  = local.table_arn
-      Condition = {
-        ArnEquals                   = { "aws:PrincipalArn" = approvers }
-        "ForAnyValue:StringNotLike" = { "dynamodb:LeadingKeys" = ["approval#*"] }
-      }
-    } if length(approvers) > 0])
+      }], flatten([for approvers in [local.approvers] : [
+        {
+          # Approvers (approver_role_arns) update a finding's approval item, and write nothing else of the ledger.
+          Sid       = "ApproversOnlyUpdate"
+          Effect    = "Deny"
+          Principal = "*"
+          Action    = [for action in local.ledger_writes : action if action != "dynamodb:UpdateItem"]
+          Resource  = local.table_arn
+          Condition = { ArnEquals = { "aws:PrincipalArn" = approvers } }
+        },
+        {
+          Sid       = "ApproversWriteApprovalsOnly"
+          Effect    = "Deny"
+          Principal = "*"
+          Action    = ["dynamodb:UpdateItem"]
+          Resource  = local.table_arn
+          Condition = {
+            ArnEquals                   = { "aws:PrincipalArn" = approvers }
+            "ForAnyValue:StringNotLike" = { "dynamodb:LeadingKeys" = ["approval#*"] }
+          }
+        },
+        {
+          Sid       = "ApproversWriteTheDecisionOnly"
+          Effect    = "Deny"
+          Principal = "*"
+          Action    = ["dynamodb:UpdateItem"]
+          Resource  = local.table_arn
+          Condition = {
+            ArnEquals                     = { "aws:PrincipalArn" = approvers }
+            "ForAnyValue:StringNotEquals" = { "dynamodb:Attributes" = local.approval_attributes }
+          }
+        },
+        {
+          Sid       = "ApproversNameTheItem"
+          Effect    = "Deny"
+          Principal = "*"
+          Action    = ["dynamodb:UpdateItem"]
+          Resource  = local.table_arn
+          Condition = {
+            ArnEquals = { "aws:PrincipalArn" = approvers }
+            Null      = { "dynamodb:LeadingKeys" = "true" }
+          }
+        },
+    ] if length(approvers) > 0]))
   })
 }
 

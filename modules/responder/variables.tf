@@ -256,7 +256,7 @@ variable "response_rules" {
     A rule matches on the finding type's prefix (finding_type_prefix), a minimum severity (min_severity),
     whether the instance is "implicated" (it made the DNS request, the connection, ran the process, holds
     the file) or only "attacked" (probed, connected to) or "any" (involvement), the resource types
-    (resource_types: Instance, AccessKey, Container, ECSCluster, EKSCluster) and instance tags
+    (resource_types: Instance, AccessKey, Container, ECSCluster, EKSCluster, AttackSequence) and instance tags
     (instance_tags, "*" for any value); its action is "isolate", "approve" (record, Jira issue and message
     saying what isolation would do; isolated once a person approves), "report" (record, Jira issue,
     message) or "ignore" (record only). An "approve" rule may set approval_timeout_minutes (0: no
@@ -295,8 +295,8 @@ variable "response_rules" {
     error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") has involvement \"${rule.involvement}\"" if !contains(["implicated", "attacked", "any"], rule.involvement)])}: involvement is \"implicated\", \"attacked\" or \"any\"."
   }
   validation {
-    condition     = alltrue([for rule in coalesce(var.response_rules, []) : alltrue([for kind in rule.resource_types : contains(["Instance", "AccessKey", "Container", "ECSCluster", "EKSCluster"], kind)])])
-    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") lists resource types ${jsonencode(rule.resource_types)}" if !alltrue([for kind in rule.resource_types : contains(["Instance", "AccessKey", "Container", "ECSCluster", "EKSCluster"], kind)])])}: the resource types are Instance, AccessKey, Container, ECSCluster and EKSCluster."
+    condition     = alltrue([for rule in coalesce(var.response_rules, []) : alltrue([for kind in rule.resource_types : contains(["Instance", "AccessKey", "Container", "ECSCluster", "EKSCluster", "AttackSequence"], kind)])])
+    error_message = "response_rules: ${join("; ", [for index, rule in coalesce(var.response_rules, []) : "rule ${index + 1} (\"${rule.name}\") lists resource types ${jsonencode(rule.resource_types)}" if !alltrue([for kind in rule.resource_types : contains(["Instance", "AccessKey", "Container", "ECSCluster", "EKSCluster", "AttackSequence"], kind)])])}: the resource types are Instance, AccessKey, Container, ECSCluster, EKSCluster and AttackSequence."
   }
   validation {
     condition     = alltrue([for rule in coalesce(var.response_rules, []) : rule.min_severity >= 0 && rule.min_severity <= 10])
@@ -340,8 +340,8 @@ variable "jira_approval_status" {
   default     = null
 
   validation {
-    condition     = var.jira_approval_status == null || can(regex("^[^\"\\x00-\\x1f]{1,60}$", var.jira_approval_status))
-    error_message = "jira_approval_status must be a Jira status name of 1 to 60 characters, without quotes."
+    condition     = var.jira_approval_status == null || can(regex("^[^\"\\\\\\x00-\\x1f\\x7f]{1,60}$", var.jira_approval_status))
+    error_message = "jira_approval_status must be a Jira status name of 1 to 60 characters, without quotes, backslashes or control characters."
   }
 }
 
