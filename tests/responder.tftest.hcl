@@ -51,8 +51,12 @@ run "rule_passes_guardduty_instance_findings_from_the_minimum_severity" {
     error_message = "the rule must pass container and cluster findings that name the EC2 instance they run on, and no others"
   }
   assert {
-    condition     = length(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"]) == 3
-    error_message = "by default (credential_findings = report) the rule must pass instance, container host and credential findings only"
+    condition     = jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"][2] == { resource = { resourceType = ["AttackSequence"] }, type = [{ prefix = "AttackSequence:EC2/" }] }
+    error_message = "the rule must pass attack sequences about EC2 instances (group findings), and no other attack sequence"
+  }
+  assert {
+    condition     = length(jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"]) == 4
+    error_message = "by default (credential_findings = report) the rule must pass instance, container host, group and credential findings only"
   }
 }
 
@@ -69,7 +73,7 @@ run "finding_type_prefixes_narrow_the_rule" {
   }
 
   assert {
-    condition     = alltrue([for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : shape.type == [{ prefix = "Backdoor:EC2/" }, { prefix = "CryptoCurrency:EC2/" }]])
+    condition     = alltrue([for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : shape.type == [{ prefix = "Backdoor:EC2/" }, { prefix = "CryptoCurrency:EC2/" }] if shape.resource.resourceType != ["AttackSequence"]])
     error_message = "each finding type prefix must become a prefix match, on instance and container host findings alike"
   }
 }
@@ -92,9 +96,10 @@ run "finding_type_prefixes_narrow_only_the_instance_findings" {
         resource = { resourceType = ["Container", "ECSCluster", "EKSCluster"], instanceDetails = { instanceId = [{ exists = true }] } }
         type     = [{ prefix = "Backdoor:EC2/" }]
       },
+      { resource = { resourceType = ["AttackSequence"] }, type = [{ prefix = "AttackSequence:EC2/" }] },
       { resource = { resourceType = ["AccessKey"] }, type = [{ prefix = "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration" }] },
     ]
-    error_message = "the prefixes narrow the instance findings; credential findings keep their own type"
+    error_message = "the prefixes narrow the instance findings; credential and group findings keep their own type"
   }
 }
 
@@ -187,12 +192,12 @@ run "credential_findings_can_be_ignored" {
     error_message = "ignored credential findings must not reach the function"
   }
   assert {
-    condition     = [for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : shape.resource.resourceType] == [["Instance"], ["Container", "ECSCluster", "EKSCluster"]]
-    error_message = "with credential findings ignored the rule must match EC2 instance findings (and containers on them) only"
+    condition     = [for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : shape.resource.resourceType] == [["Instance"], ["Container", "ECSCluster", "EKSCluster"], ["AttackSequence"]]
+    error_message = "with credential findings ignored the rule must match EC2 instance findings (containers on them, groups of them) only"
   }
   assert {
-    condition     = alltrue([for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : !contains(keys(shape), "type")])
-    error_message = "with no prefixes the rule must pass every finding type"
+    condition     = alltrue([for shape in jsondecode(aws_cloudwatch_event_rule.this.event_pattern).detail["$or"] : !contains(keys(shape), "type") if shape.resource.resourceType != ["AttackSequence"]])
+    error_message = "with no prefixes the rule must pass every finding type (group findings keep their own)"
   }
 }
 

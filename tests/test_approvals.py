@@ -169,7 +169,7 @@ def test_moving_the_issue_to_the_approval_status_approves_it_naming_who_moved_it
 
     assert swept["approvals_approved"] == [finding_id] and stack.isolated(instance_id)
     approval = stack.record(approval_key(finding_id))
-    assert (approval["state"], approval["decided_how"]) == ("honoured", "jira")
+    assert (approval["state"], approval["decided_via"]) == ("honoured", "jira")
     assert approval["decided_by"].startswith("Dana Lee (") and key in approval["reason"]
     assert "approved by Dana Lee" in stack.record(finding_id)["reason"]
     assert "after approval" in issue["comments"][-1]
@@ -279,7 +279,7 @@ def test_an_approval_past_its_timeout_is_applied_by_the_sweep(stack: Stack, on_t
     swept = sweep()
 
     approval = stack.record(approval_key(finding_id))
-    assert approval["decided_how"] == "timeout"
+    assert approval["decided_via"] == "timeout"
     (issue,) = stack.jira.issues.values()
     (message,) = stack.messages()
     if on_timeout == "isolate":
@@ -360,3 +360,91 @@ def test_status_lists_the_findings_awaiting_approval_with_their_age_and_timeout(
     capsys.readouterr()
     assert cli.main(["status"]) == cli.EXIT_OK
     assert "Awaiting approval (0)" in capsys.readouterr().out
+
+
+# -- what an approver can and cannot do -------------------------------------------------------------------
+
+
+def approver_writes(stack: Stack, finding_id: str, **values: str) -> None:
+    """A raw write an approver's policy allows (UpdateItem on the approval item), bypassing the command."""
+    names = {f"#k{i}": key for i, key in enumerate(values)}
+    stack.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": approval_key(finding_id)}},
+        UpdateExpression="SET " + ", ".join(f"#k{i} = :v{i}" for i in range(len(values))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":v{i}": {"S": value} for i, value in enumerate(values.values())},
+    )
+
+
+def test_an_approver_cannot_make_an_approval_read_as_the_timeout_s(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = medium(stack, instance_id)
+    finding_id = event["detail"]["id"]
+    stack.invoke(event)
+    approver_writes(
+        stack, finding_id, state="approved", decided_by="timeout after 30 min", decided_how="timeout", decided_at="x"
+    )
+
+    sweep()
+
+    reason = stack.record(finding_id)["reason"]
+    assert "no decision before the approval timeout" not in reason
+    assert "approved by timeout after 30 min" in reason and "guardduty-responder approve" in reason
+
+
+def test_an_approval_in_a_state_the_responder_does_not_know_is_voided_not_left_to_clog_the_sweep(
+    stack: Stack,
+) -> None:
+    instance_id = stack.launch()
+    event = medium(stack, instance_id)
+    finding_id = event["detail"]["id"]
+    stack.invoke(event)
+    approver_writes(stack, finding_id, state="maybe")
+
+    sweep()
+
+    approval = stack.record(approval_key(finding_id))
+    assert approval["state"] == "void" and "unfinished" not in approval and not stack.isolated(instance_id)
+
+
+def test_the_sweep_sees_every_open_approval_however_many_wait(stack: Stack) -> None:
+    stack.configure(RESPONSE_RULES=json.dumps([{"name": "ask", "action": "approve"}]))
+    instance_id = stack.launch()
+    ledger = Ledger(stack.dynamodb, TABLE, 30)
+    finding = parse_finding(load_event("recon_portscan"))
+    for number in range(60):  # sixty findings nobody decided on, older than the one approved below
+        other = copy.copy(finding)
+        object.__setattr__(other, "finding_id", f"{number:032x}")
+        ledger.claim_finding(
+            other, now=1000.0 + number, lease_seconds=0, decision="approval-needed", original_groups={}
+        )
+        ledger.open_approval(other, now=1000.0 + number, rule="ask", timeout_minutes=0, on_timeout="report")
+    event = medium(stack, instance_id)
+    stack.invoke(event)
+    assert approve(event["detail"]["id"]) == cli.EXIT_OK
+
+    swept = sweep()
+
+    assert swept["approvals_approved"] == [event["detail"]["id"]] and stack.isolated(instance_id)
+    assert len(swept["approvals_waiting"]) == 60
+
+
+def test_a_jira_status_change_nobody_is_named_for_is_not_an_approval_and_the_search_names_no_key(
+    stack: Stack,
+) -> None:
+    stack.configure(JIRA_APPROVAL_STATUS="Approved for isolation")
+    instance_id = stack.launch()
+    event = medium(stack, instance_id)
+    finding_id = event["detail"]["id"]
+    key = stack.invoke(event)["jira_key"]
+    stack.jira.transition(key, "Approved for isolation", by="automation")
+    stack.jira.issues[key]["histories"][-1].pop("author")  # Jira shows no author (an automation, a migration)
+
+    swept = sweep()
+
+    assert swept["approvals_waiting"] == [finding_id] and not stack.isolated(instance_id)
+    searches = [exchange.query.get("jql", [""])[0] for exchange in stack.jira.exchanges if "search" in exchange.path]
+    # A key deleted or moved since cannot fail the search that reads approvals: it names none.
+    assert any("Approved for isolation" in jql for jql in searches)
+    assert not any("key in" in jql for jql in searches)

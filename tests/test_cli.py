@@ -90,12 +90,19 @@ def test_the_demo_runs_end_to_end_and_restores_the_released_instance(
         ("batch-1", "rejected", "rejected", True),
     ]
     assert "REJECTED" in (report.decisions[1].message_subject or "")
+    # A group finding of three: waiting with nothing changed, then contained whole by the sweep; one issue.
+    group = report.group
+    assert group is not None and group.unchanged_while_waiting and group.issues == 1
+    assert "APPROVAL NEEDED 3 instance(s)" in (group.waiting_subject or "")
+    assert sorted(group.isolated_after_approval) == ["worker-1", "worker-2", "worker-3"]
     release = report.release
     assert release is not None and release.restored
     assert len(release.groups_originally) == 2  # both ENIs of web-1
     assert release.groups_isolated != release.groups_originally
     assert release.groups_restored == release.groups_originally
-    assert (tmp_path / "demo.log").read_text().count('"message": "response complete"') == 10
+    assert (tmp_path / "demo.log").read_text().count(
+        '"message": "response complete"'
+    ) == 11  # ten findings and the group's
 
 
 def test_replay_of_a_malformed_event_exits_2_and_names_the_field(

@@ -664,9 +664,11 @@ def test_a_deployment_made_before_the_module_is_carried_over_by_the_moved_blocks
         (before.path / "terraform.tfstate").write_text(json.dumps(as_before_modules(state)))
 
         changes, _ = resource_changes(before, aws)
-        # What that root would undo of the product since: its default rules (no approvals) and sweep interval.
+        # What that root would undo of the product since: its default rules (no approvals), its event pattern (no
+        # group findings) and its sweep interval.
         assert {c["address"]: changed_settings(c) for c in changes if c["change"]["actions"] != ["no-op"]} == {
             "aws_lambda_function.this": {"environment.variables.RESPONSE_RULES"},
+            "aws_cloudwatch_event_rule.this": {"event_pattern"},
             "aws_cloudwatch_event_rule.sweep": {"schedule_expression"},
             "aws_cloudwatch_event_target.sweep": {"retry_policy.maximum_event_age_in_seconds"},
         }

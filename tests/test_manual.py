@@ -118,3 +118,48 @@ def test_isolate_needs_a_reason_and_an_instance_id(stack: Stack) -> None:
     assert cli.main(["isolate", "i-0123456789abcdef0"]) == cli.EXIT_USAGE
     assert cli.main(["isolate", "web-1", "--reason", "x"]) == cli.EXIT_USAGE
     assert cli.main(["isolate", "i-0123456789abcdef0", "--reason", "   "]) == cli.EXIT_USAGE
+
+
+def test_the_sweep_never_starts_a_manual_isolation_it_finds_in_the_ledger(stack: Stack) -> None:
+    """Only a person's own command starts one; the sweep only finishes the steps after containment."""
+    instance_id = stack.launch()
+    before = stack.groups_of(instance_id)
+    stack.dynamodb.put_item(
+        TableName="guardduty-responder-test",
+        Item={
+            "pk": {"S": "manual-" + "ab" * 16},
+            "kind": {"S": "finding"},
+            "instance_id": {"S": instance_id},
+            "unfinished": {"S": "finding"},
+            "lease_until": {"N": "0"},
+            "phase": {"S": "claimed"},
+            "first_seen": {"S": "2026-11-30T00:00:00Z"},
+            "manual": {
+                "M": {
+                    "instance_id": {"S": instance_id},
+                    "account_id": {"S": "123456789012"},
+                    "region": {"S": "us-east-1"},
+                    "reason": {"S": "planted"},
+                    "by": {"S": "nobody"},
+                    "caller_arn": {"S": "arn:aws:iam::123456789012:user/nobody"},
+                }
+            },
+        },
+    )
+
+    swept = handler.lambda_handler(copy.deepcopy(SCHEDULED), LambdaContext(60))
+
+    assert swept["resumed"] == [] and stack.groups_of(instance_id) == before
+    assert "unfinished" not in stack.record("manual-" + "ab" * 16)
+
+
+def test_a_place_a_manual_isolation_holds_is_not_taken_back_as_a_finding_guardduty_does_not_know(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.configure(MAX_ISOLATIONS_PER_HOUR="1")
+    by_hand, other = stack.launch(), stack.launch()
+    assert isolate(by_hand, "--reason", "confirmed compromise") == cli.EXIT_OK  # the hour's one place
+
+    summary = stack.invoke(stack.event("tor_client", other))
+
+    assert (summary["decision"], stack.isolated(other)) == ("circuit-breaker", False)

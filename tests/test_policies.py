@@ -194,25 +194,39 @@ def test_approvers_may_write_approval_items_and_nothing_else_of_the_ledger(
                     "decided_by",
                     "decided_arn",
                     "decided_at",
-                    "decided_how",
                     "reason",
                 ]
             },
         },
     }
-    # The table's own policy: approvers (who are not operators) may write, approval items only.
+    # The table's own policy, whatever an approver's own policies allow: approvers (who are not operators) may only
+    # update, only approval items, only the decision's attributes, only naming the item.
     statements = by_sid(policy(planned, "module.responder.aws_dynamodb_resource_policy.ledger"))
-    assert statements["ApproversWriteApprovalsOnly"] == {
-        "Sid": "ApproversWriteApprovalsOnly",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": WRITES,
-        "Resource": TABLE,
-        "Condition": {
-            "ArnEquals": {"aws:PrincipalArn": [APPROVER]},
+    approvers = {"ArnEquals": {"aws:PrincipalArn": [APPROVER]}}
+    assert statements["ApproversOnlyUpdate"]["Action"] == [write for write in WRITES if write != "dynamodb:UpdateItem"]
+    assert statements["ApproversOnlyUpdate"]["Condition"] == approvers
+    assert {
+        sid: statements[sid]["Condition"]
+        for sid in statements
+        if sid.startswith("Approvers") and sid != "ApproversOnlyUpdate"
+    } == {
+        "ApproversWriteApprovalsOnly": {
+            **approvers,
             "ForAnyValue:StringNotLike": {"dynamodb:LeadingKeys": ["approval#*"]},
         },
+        "ApproversWriteTheDecisionOnly": {
+            **approvers,
+            "ForAnyValue:StringNotEquals": {
+                "dynamodb:Attributes": allow["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            },
+        },
+        "ApproversNameTheItem": {**approvers, "Null": {"dynamodb:LeadingKeys": "true"}},
     }
+    assert all(
+        (statements[sid]["Effect"], statements[sid]["Principal"], statements[sid]["Resource"]) == ("Deny", "*", TABLE)
+        for sid in statements
+        if sid.startswith("Approvers")
+    )
 
 
 def test_the_attributes_an_approval_writes_are_the_ones_the_approver_policy_allows(outputs: dict[str, Any]) -> None:

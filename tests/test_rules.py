@@ -86,6 +86,7 @@ def test_the_default_rules_isolate_implicated_at_high_ask_at_medium_and_report_t
     assert [(rule.name, str(rule.action), rule.min_severity) for rule in default_rules()] == [
         ("instance-credentials", "report", 0),
         ("container-hosts", "report", 0),
+        ("approve-instance-groups", "approve", 0),
         ("isolate-implicated", "isolate", 7),
         ("approve-implicated", "approve", 4),
         ("report-attacked", "report", 0),

@@ -265,6 +265,7 @@ def test_the_rule_passes_what_the_response_rules_can_act_on_and_nothing_else(mod
         "an ECS cluster naming its host": shaped("container_host", resource__resourceType="ECSCluster"),
         "instance credentials": load_event("instance_credential_exfiltration"),
         "a sample": load_event("sample_trojan_dns"),
+        "a group of instances (attack sequence)": load_event("attack_sequence_instance_group"),
     }
     refused = {
         "an S3 finding": shaped("tor_client", resource={"resourceType": "S3Bucket"}),
@@ -274,6 +275,9 @@ def test_the_rule_passes_what_the_response_rules_can_act_on_and_nothing_else(mod
         "a Lambda finding": shaped("tor_client", resource={"resourceType": "Lambda"}),
         "below the minimum severity": shaped("tor_client", severity=2),
         "another source": {**load_event("tor_client"), "source": "evil.attacker"},
+        "an attack sequence about credentials": shaped(
+            "attack_sequence_instance_group", type="AttackSequence:IAM/CompromisedCredentials"
+        ),
     }
 
     assert [name for name, event in passes.items() if not pattern.matches_event(event)] == []
