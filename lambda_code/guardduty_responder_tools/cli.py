@@ -123,12 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     command(
         "sweep",
-        "resume every unfinished finding whose lease has run out (what the schedule runs)",
-        "Resume, from GuardDuty's own copy, every finding the ledger holds as unfinished whose lease\n"
-        "has run out: an invocation that timed out or failed, and whose retries are spent. The same code\n"
-        "the deployment's schedule invokes every few minutes. Against AWS this ISOLATES the instances\n"
-        "those findings name, as their first delivery would have. Exit 1 when a finding could not be\n"
-        "finished (it stays unfinished for the next sweep).\n\n"
+        "act on approvals and resume unfinished findings (what the schedule runs)",
+        "Act on the decisions about findings awaiting approval (approved ones are isolated, rejections\n"
+        "and timeouts settled, Jira statuses read when JIRA_APPROVAL_STATUS is set), then resume, from\n"
+        "GuardDuty's own copy, every finding the ledger holds as unfinished whose lease has run out: an\n"
+        "invocation that timed out or failed, and whose retries are spent. The same code the deployment's\n"
+        "schedule invokes every minute by default. Against AWS this ISOLATES the instances those\n"
+        "findings name, as their first delivery would have, and those approved. Exit 1 when a finding\n"
+        "could not be finished (it stays unfinished for the next sweep).\n\n"
         "--local does not apply: the embedded AWS lives only as long as one command.",
         _sweep,
     )
@@ -517,7 +519,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(key_values([(key.replace("_", " "), value) for key, value in result.items()]))
     if result.get("error"):
         raise OperationFailed(f"the sweep could not list the unfinished findings: {result['error']}")
-    return EXIT_FAILED if result["failed"] else 0
+    return EXIT_FAILED if result["failed"] or result.get("approvals_failed") else 0
 
 
 def _check_jira(args: argparse.Namespace) -> int:
