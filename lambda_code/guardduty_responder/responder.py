@@ -23,33 +23,16 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import credentials, evidence, logs, utc_timestamp
 from .accounts import AccountAccessError, Estate, Estates
-from .approvals import ApprovalDesk, ApprovalSweep
 from .aws_errors import describe_error, error_code
 from .clients import AwsClients
 from .config import Settings
 from .finding import ATTACK_SEQUENCE, Finding, MalformedFindingError, parse_finding
-from .groups import (
-    GROUP_CONCURRENCY,
-    GroupMember,
-    MemberOutcome,
-    approved_members,
-    group_message_lines,
-    group_ticket_lines,
-    is_member,
-    member_decision,
-    member_finding,
-    member_outcome,
-    member_record,
-    room_refused,
-    too_large_for_the_breaker,
-    unfit_group,
-)
 from .guardduty import GuardDuty, GuardDutyError
 from .isolation import (
     ContainmentError,
@@ -76,7 +59,6 @@ from .ledger import (
     UnfinishedFinding,
     breaker_window,
 )
-from .manual import ManualRequest, is_manual, manual_decision, manual_finding, new_manual_id
 from .notification import notification_text, publish
 from .parallel import run_both, run_parallel, run_three
 from .policy import (
@@ -113,6 +95,13 @@ from .ticketing import (
     plain,
     ticket_text,
 )
+
+if TYPE_CHECKING:
+    # Approvals, group findings and manual isolations are imported when first used: a finding about one
+    # instance, the common case, never pays for them in its cold start.
+    from .approvals import ApprovalDesk, ApprovalSweep
+    from .groups import GroupMember, MemberOutcome
+    from .manual import ManualRequest
 
 logger = logging.getLogger(__name__)
 
@@ -365,15 +354,24 @@ class Responder:
             issue_type=settings.jira_issue_type,
             timeout_seconds=settings.jira_timeout_seconds,
         )
-        self.approvals = ApprovalDesk(
-            self.ledger,
-            self.ticketing,
-            sns=lambda: self.clients.sns,
-            topic_arn=settings.topic_arn,
-            clock=clock,
-            jira_status=settings.jira_approval_status,
-            jira_timeout_seconds=settings.jira_timeout_seconds,
-        )
+        self._approvals: ApprovalDesk | None = None
+
+    @property
+    def approvals(self) -> ApprovalDesk:
+        """The sweep's part in approvals, built on first use."""
+        if self._approvals is None:
+            from .approvals import ApprovalDesk
+
+            self._approvals = ApprovalDesk(
+                self.ledger,
+                self.ticketing,
+                sns=lambda: self.clients.sns,
+                topic_arn=self.settings.topic_arn,
+                clock=self.clock,
+                jira_status=self.settings.jira_approval_status,
+                jira_timeout_seconds=self.settings.jira_timeout_seconds,
+            )
+        return self._approvals
 
     @property
     def groups(self) -> GroupDirectory:
@@ -408,6 +406,8 @@ class Responder:
                 f"{request.instance_id} is not isolated: {exemption.describe()}; remove the exemption first "
                 f"(guardduty-responder exempt {request.instance_id} --remove)"
             )
+        from .manual import manual_finding, new_manual_id
+
         finding = manual_finding(request, finding_id or new_manual_id(), self.clock())
         return self._run(finding, remaining_seconds, None, manual=request)
 
@@ -485,6 +485,8 @@ class Responder:
 
     def _decide_group(self, response: FindingResponse) -> Decision:
         """The rules on the group finding; an isolation takes a place for every instance at once, or waits."""
+        from .groups import approved_members, room_refused, too_large_for_the_breaker, unfit_group
+
         finding, approval = response.finding, response.record.approval
         unfit = unfit_group(finding)
         if unfit is not None:
@@ -509,6 +511,8 @@ class Responder:
 
     def _contain_group(self, response: FindingResponse) -> list[MemberOutcome]:
         """Every instance of the group through the flow of an instance, a few at a time; throttling waited out."""
+        from .groups import GROUP_CONCURRENCY, approved_members
+
         finding, decision = response.finding, response.decision
         if not decision.isolates:
             waiting = (
@@ -538,6 +542,8 @@ class Responder:
 
     def _contain_member(self, group: Finding, member: GroupMember, deadline: float | None) -> MemberOutcome:
         """One instance of the group; EC2 throttling is retried with a growing, jittered wait while time allows."""
+        from .groups import MemberOutcome, member_finding, member_outcome
+
         for attempt in range(_THROTTLE_ATTEMPTS):
             left = deadline - time.monotonic() if deadline is not None else None
             try:
@@ -557,6 +563,8 @@ class Responder:
 
     def _tell_group(self, response: FindingResponse, outcomes: list[MemberOutcome]) -> None:
         """One issue and one message for the group, a line per instance."""
+        from .groups import group_message_lines, group_ticket_lines
+
         lines = group_ticket_lines(response.finding, response.decision, outcomes, self._approval_ask(response))
         response.values["group_lines"] = lines
         response.values["group_message"] = group_message_lines(response.finding, response.decision, outcomes)
@@ -599,7 +607,7 @@ class Responder:
                 else None,
                 lock_instance=preliminary.isolates,
                 # One instance of a group is resumed through its group (GuardDuty's): never in the sweep's index.
-                sweepable=not isinstance(manual, GroupMember),
+                sweepable=manual is None or _manual_request(manual),
             ),
             lambda: _settled(lambda: self._look(finding)),
             lambda: guardduty_copy or (manual or _settled(lambda: self.guardduty.copy_of(finding.finding_id))),
@@ -617,12 +625,16 @@ class Responder:
 
     def _note_origin(self, response: FindingResponse, origin: ManualRequest | GroupMember | None, *, new: bool) -> None:
         """A finding that is not GuardDuty's own: a person's request, or one instance of a group finding."""
+        if origin is None:
+            return
+        from .groups import GroupMember, member_record
+
         finding_id = response.finding.finding_id
         if isinstance(origin, GroupMember):
             response.member = origin
             if new:
                 self.ledger.record(finding_id, values=member_record(origin))
-        elif origin is not None:
+        else:
             response.manual = origin
             if new:
                 # What the sweep needs to finish it: there is no GuardDuty copy to resume it from.
@@ -663,11 +675,14 @@ class Responder:
             self._unlock(response, forget=True)
 
     def _preliminary(self, finding: Finding, manual: ManualRequest | GroupMember | None) -> Decision:
+        if manual is None:
+            return self._decide_on(finding)
+        from .groups import GroupMember, member_decision
+        from .manual import manual_decision
+
         if isinstance(manual, GroupMember):
             return member_decision(manual)
-        return (
-            manual_decision(manual, dry_run=self.settings.dry_run) if manual is not None else self._decide_on(finding)
-        )
+        return manual_decision(manual, dry_run=self.settings.dry_run)
 
     def _doubt_about_source(self, finding: Finding) -> str | None:
         """Why the event cannot be GuardDuty's own for this function's region, if it cannot."""
@@ -744,6 +759,8 @@ class Responder:
             return self._decide_by_hand(response)
         tags = instance.tags if instance is not None else None
         if response.member is not None:
+            from .groups import member_decision
+
             # Its group counted its place; only the controls that spare this one instance apply.
             held = safety_hold(
                 response.finding,
@@ -771,6 +788,8 @@ class Responder:
     def _decide_by_hand(self, response: FindingResponse) -> Decision:
         """The operator's decision; its isolation counted in the hour without a limit (recorded, never refused)."""
         assert response.manual is not None
+        from .manual import manual_decision
+
         decision = manual_decision(response.manual, dry_run=self.settings.dry_run)
         if decision.isolates and not response.done(Step.CONTAIN) and self.settings.max_isolations_per_hour > 0:
             response.slot = self.ledger.take_isolation_slot(
@@ -846,9 +865,7 @@ class Responder:
         # Only GuardDuty's own findings are asked about: a person's isolation and a group's instances hold their
         # places under ids GuardDuty never gave, and keep them.
         others = [
-            holder
-            for holder in slot.holders
-            if holder != finding.finding_id and not is_manual(holder) and not is_member(holder)
+            holder for holder in slot.holders if holder != finding.finding_id and not _given_by_the_responder(holder)
         ][:_GETFINDINGS_IDS]
         try:
             held = self.guardduty.copies_of(others)
@@ -1358,7 +1375,9 @@ class Responder:
         approvals = self._sweep_approvals()
         try:
             found = self.ledger.unfinished_findings(now=self.clock(), limit=_SWEEP_BATCH)
-            copies = self.guardduty.copies_of([u.finding_id for u in found if not is_manual(u.finding_id)])
+            copies = self.guardduty.copies_of(
+                [u.finding_id for u in found if not _given_by_the_responder(u.finding_id)]
+            )
         except STEP_ERRORS as error:
             logger.error("sweep failed", extra={"error": describe_error(error)})
             return {"swept": 0, **outcome, **approvals.to_summary(), "error": describe_error(error)}
@@ -1368,7 +1387,7 @@ class Responder:
             if deadline is not None and deadline - time.monotonic() < _SWEEP_SECONDS_PER_FINDING:
                 break  # the next sweep resumes the rest
             left = deadline - time.monotonic() if deadline is not None else None
-            if is_manual(unfinished.finding_id):
+            if _given_by_the_responder(unfinished.finding_id):
                 outcome[self._resume_manual(unfinished.finding_id, left)].append(unfinished.finding_id)
                 continue
             copy = copies.get(unfinished.finding_id)
@@ -1388,6 +1407,8 @@ class Responder:
         try:
             return self.approvals.sweep()
         except STEP_ERRORS as error:
+            from .approvals import ApprovalSweep
+
             logger.error("sweep failed", extra={"error": describe_error(error), "part": "approvals"})
             return ApprovalSweep()
 
@@ -1418,6 +1439,8 @@ class Responder:
             self.ledger.record(finding_id, removing=("unfinished",))
             return "missing"
         try:
+            from .manual import ManualRequest
+
             self.isolate_by_hand(
                 ManualRequest.from_record(record.manual), finding_id=finding_id, remaining_seconds=remaining_seconds
             )
@@ -1510,6 +1533,21 @@ def _fail_if_unfinished(response: FindingResponse) -> None:
     """Containment held, or nothing was to be contained, but a step failed: the invocation fails, so it is retried."""
     if response.failures():
         raise IncompleteResponseError(f"finding {response.finding.finding_id}: " + "; ".join(response.failures()))
+
+
+def _manual_request(origin: object) -> bool:
+    """A person's request (not one instance of a group finding)."""
+    from .manual import ManualRequest
+
+    return isinstance(origin, ManualRequest)
+
+
+def _given_by_the_responder(finding_id: str) -> bool:
+    """An id the responder gave (a manual incident, a group's instance), never GuardDuty: never asked of it."""
+    from .groups import is_member
+    from .manual import is_manual
+
+    return is_manual(finding_id) or is_member(finding_id)
 
 
 def _counted_with_claim(finding: Finding, origin: ManualRequest | GroupMember | None) -> bool:
