@@ -330,7 +330,8 @@ def child_burst(args: argparse.Namespace) -> dict[str, Any]:
     with mock_aws():
         stack = _estate(args.jira_latency_ms / 1000)
         # GuardDuty labels most of these TARGET; the instance acted in every one of them.
-        fixtures = ["recon_portscan", "backdoor_cc_dns", "ssh_bruteforce", "bitcoin_tool_dns", "tor_client"]
+        # All implicated at high severity (8): isolated at once by the default rules (medium severity waits for a person).
+        fixtures = ["bitcoin_tool_outbound", "backdoor_cc_dns", "ssh_bruteforce", "bitcoin_tool_dns", "tor_client"]
         events = [
             stack.event(fixtures[i % len(fixtures)], stack.launch(), finding_id=uuid.uuid4().hex)
             for i in range(args.findings)
