@@ -676,38 +676,16 @@ def _isolate(args: argparse.Namespace) -> int:
             by=(args.by or _user_name())[:256],
             caller_arn=caller["Arn"],
         )
-        summary = Responder(settings, AwsClients(session)).isolate_by_hand(request)
+        responder = Responder(settings, AwsClients(session))
+        summary = responder.isolate_by_hand(request)
     except ManualIsolationRefused as error:
         raise OperationFailed(str(error)) from error
     except IncompleteResponseError as error:
         raise OperationFailed(f"contained, with steps left for the sweep to finish: {error}") from error
     except (ContainmentError, LedgerError, ClientError, BotoCoreError) as error:
         raise OperationFailed(f"not contained: {error}") from error
-    _print_replay_summary(args, summary)
+    _print_replay(args, summary, responder, extra={})
     return EXIT_OK
-
-
-def _print_replay_summary(args: argparse.Namespace, summary: Mapping[str, Any]) -> None:
-    from .terminal import key_values
-
-    if args.output == "json":
-        _print_json(summary)
-        return
-    print(
-        key_values(
-            [
-                ("incident", summary["finding_id"]),
-                ("instance", summary["instance_id"]),
-                ("decision", f"{summary['action']} ({summary['decision']})"),
-                ("why", summary["reason"]),
-                ("result", summary.get("result")),
-                ("steps", [f"{name}: {state}" for name, state in summary["steps"].items()]),
-                ("snapshots", summary["snapshot_ids"]),
-                ("Jira", summary["jira_key"]),
-                ("release", f"{PROG} release {summary['instance_id']}"),
-            ]
-        )
-    )
 
 
 def _approve(args: argparse.Namespace) -> int:
