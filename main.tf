@@ -62,6 +62,10 @@ module "responder" {
   record_retention_days       = var.record_retention_days
   deletion_protection         = var.deletion_protection
   credential_findings         = var.credential_findings
+  contain_identity            = var.contain_identity
+  credential_revocation       = var.credential_revocation
+  disable_instance_metadata   = var.disable_instance_metadata
+  protected_role_names        = var.protected_role_names
   response_rules              = var.response_rules
   guardduty_detector_id       = var.guardduty_detector_id
   sweep_interval_minutes      = var.sweep_interval_minutes

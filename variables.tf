@@ -147,9 +147,33 @@ variable "deletion_protection" {
 }
 
 variable "credential_findings" {
-  description = "What to do with instance credential exfiltration findings (UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration*): \"ignore\" them (the rule does not pass them), \"report\" them, or \"contain\" them (also detach the instance profile and revoke the role's sessions issued until then; grants iam:PutRolePolicy on the account's roles)."
+  description = "What to do with instance credential exfiltration findings (UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration*): \"ignore\" them (the rule does not pass them), \"report\" them, or \"contain\" them (isolate the instance, detach its instance profile and revoke its credentials as credential_revocation says)."
   type        = string
   default     = "report"
+}
+
+variable "contain_identity" {
+  description = "On every isolation, also detach the instance profile and revoke the credentials delivered to this instance before the isolation: an inline deny policy guardduty-responder-revoke-<instance id> on its role, conditioned on ec2:SourceInstanceARN and aws:TokenIssueTime. Grants iam:PutRolePolicy (and ListRolePolicies, GetRolePolicy, DeleteRolePolicy) on the account's roles other than the protected ones. false: only contained credential findings do this."
+  type        = bool
+  default     = true
+}
+
+variable "credential_revocation" {
+  description = "How a contained credential finding revokes: \"instance\" (the credentials delivered to this instance, as contain_identity does) or \"role\" (every session of the stolen role issued before now, as the IAM console's Revoke active sessions; skipped when another instance or principal uses the role)."
+  type        = string
+  default     = "instance"
+}
+
+variable "disable_instance_metadata" {
+  description = "On every isolation, also turn the instance metadata service off (ModifyInstanceMetadataOptions HttpEndpoint=disabled; release puts the previous options back). Off by default: tools that examine the instance later through Systems Manager need it."
+  type        = bool
+  default     = false
+}
+
+variable "protected_role_names" {
+  description = "Role names (IAM wildcards allowed) whose policies the responder never writes, besides its own roles, the member roles, AWS's reserved roles and OrganizationAccountAccessRole: an instance holding one is isolated, and its credentials are left for a person to revoke."
+  type        = list(string)
+  default     = []
 }
 
 variable "response_rules" {

@@ -112,6 +112,7 @@ run "credential_findings_reach_the_function_when_reported" {
 
   variables {
     credential_findings = "report"
+    contain_identity    = false
   }
 
   assert {
@@ -123,7 +124,62 @@ run "credential_findings_reach_the_function_when_reported" {
   }
   assert {
     condition     = !contains(flatten([for statement in local.responder_statements : statement.Action]), "iam:PutRolePolicy")
-    error_message = "reporting credential findings must not let the role touch IAM"
+    error_message = "reporting credential findings without identity containment must not let the role touch IAM"
+  }
+}
+
+run "identity_containment_is_on_by_default_with_its_own_statements" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  assert {
+    condition     = one([for statement in local.responder_statements : statement if statement.Sid == "RevokeTheInstanceCredentials"]).Action == ["iam:PutRolePolicy", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:DeleteRolePolicy"] && one([for statement in local.responder_statements : statement.Resource if statement.Sid == "RevokeTheInstanceCredentials"]) == "arn:aws:iam::123456789012:role/*"
+    error_message = "revoking an instance's credentials writes inline policies of the account's roles only"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement.Resource if statement.Sid == "FindTheInstanceRole"]) == "arn:aws:iam::123456789012:instance-profile/*" && one([for statement in local.responder_statements : statement.Action if statement.Sid == "FindTheInstanceRole"]) == ["iam:GetInstanceProfile"]
+    error_message = "the instance's role is read from its instance profile only"
+  }
+  assert {
+    condition     = length([for statement in local.responder_statements : statement if contains(statement.Action, "iam:GetRole") || contains(statement.Action, "ec2:ModifyInstanceMetadataOptions")]) == 0
+    error_message = "without credential_revocation = role or disable_instance_metadata, no role reads and no metadata changes"
+  }
+  assert {
+    condition     = one([for statement in module.estate_policy.guard_statements : statement.Action if statement.Sid == "NeverWriteProtectedRoles"]) == ["iam:PutRolePolicy", "iam:DeleteRolePolicy"]
+    error_message = "protected roles are never written nor have a policy deleted"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.CONTAIN_IDENTITY == "true" && aws_lambda_function.this.environment[0].variables.RESPONDER_ROLE_NAME == "guardduty-responder-eu-west-1" && aws_lambda_function.this.environment[0].variables.CREDENTIAL_REVOCATION == "instance" && aws_lambda_function.this.environment[0].variables.DISABLE_INSTANCE_METADATA == "false"
+    error_message = "the function must know identity containment's settings and its own role"
+  }
+}
+
+run "protected_roles_and_metadata_reach_the_policy_and_the_function" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    disable_instance_metadata = true
+    protected_role_names      = ["payments-*", "billing"]
+  }
+
+  assert {
+    condition     = one([for statement in local.responder_statements : statement.Resource if statement.Sid == "TurnTheMetadataServiceOff"]) == "arn:aws:ec2:*:123456789012:instance/*"
+    error_message = "the metadata service may be turned off on the account's instances"
+  }
+  assert {
+    condition     = contains(one([for statement in module.estate_policy.guard_statements : statement.Resource if statement.Sid == "NeverWriteProtectedRoles"]), "arn:aws:iam::123456789012:role/*payments-*") && contains(one([for statement in module.estate_policy.guard_statements : statement.Resource if statement.Sid == "NeverWriteProtectedRoles"]), "arn:aws:iam::123456789012:role/*billing")
+    error_message = "the listed roles must be denied to the role at any path (one pattern a name)"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.PROTECTED_ROLE_NAMES == "payments-*,billing"
+    error_message = "the listed roles must reach the function"
   }
 }
 
@@ -135,7 +191,8 @@ run "credential_findings_are_contained_with_more_actions_and_a_guard" {
   }
 
   variables {
-    credential_findings = "contain"
+    credential_findings   = "contain"
+    credential_revocation = "role"
   }
 
   assert {
@@ -154,8 +211,8 @@ run "credential_findings_are_contained_with_more_actions_and_a_guard" {
     error_message = "the instance profile may be removed from the account's instances, in this region only"
   }
   assert {
-    condition     = one([for statement in local.responder_statements : statement if contains(statement.Action, "iam:PutRolePolicy")]).Action == ["iam:PutRolePolicy"] && one([for statement in local.responder_statements : statement if contains(statement.Action, "iam:PutRolePolicy")]).Resource == "arn:aws:iam::123456789012:role/*"
-    error_message = "revoking sessions needs iam:PutRolePolicy alone, on the account's roles only"
+    condition     = one([for statement in local.responder_statements : statement if statement.Sid == "RevokeOlderRoleSessions"]).Action == ["iam:PutRolePolicy"] && one([for statement in local.responder_statements : statement if statement.Sid == "RevokeOlderRoleSessions"]).Resource == "arn:aws:iam::123456789012:role/*"
+    error_message = "revoking the role's sessions needs iam:PutRolePolicy alone, on the account's roles only"
   }
   assert {
     condition = one([for statement in local.guard_statements : statement if statement.Effect == "Deny"]).Resource == "arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1" && alltrue([
@@ -169,7 +226,7 @@ run "credential_findings_are_contained_with_more_actions_and_a_guard" {
     error_message = "confirming the stolen role reads the account's roles only"
   }
   assert {
-    condition = alltrue([for arn in ["arn:aws:iam::123456789012:role/guardduty-responder-*", "arn:aws:iam::123456789012:role/aws-reserved/*", "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"] :
+    condition = alltrue([for arn in ["arn:aws:iam::123456789012:role/*guardduty-responder-*", "arn:aws:iam::123456789012:role/aws-reserved/*", "arn:aws:iam::123456789012:role/OrganizationAccountAccessRole"] :
       contains(one([for statement in module.estate_policy.guard_statements : statement if statement.Sid == "NeverWriteProtectedRoles"]).Resource, arn)
     ]) && one([for statement in module.estate_policy.guard_statements : statement.Effect if statement.Sid == "NeverWriteProtectedRoles"]) == "Deny"
     error_message = "the responder's roles in every region, AWS's reserved roles and the Organization's administrator role must never be written"
@@ -332,14 +389,17 @@ run "role_grants_what_the_code_calls_and_no_more" {
       "ec2:RevokeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress",
       "elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
       "secretsmanager:GetSecretValue", "sns:Publish",
+      # Identity containment, on by default: verify, remove the profile, revoke this instance's credentials.
+      "ec2:DescribeNetworkInterfaces", "ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile",
+      "iam:GetInstanceProfile", "iam:PutRolePolicy", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
     ])
     error_message = "the role's actions must be exactly the code's (see guardduty_responder_tools.permissions)"
   }
   assert {
     condition = alltrue(flatten([for statement in local.responder_statements : [
-      for resource in flatten([statement.Resource]) : startswith(resource, "arn:aws:") && (strcontains(resource, ":eu-west-1:") || strcontains(resource, ":*:123456789012:") || strcontains(resource, ":*::snapshot/"))
+      for resource in flatten([statement.Resource]) : startswith(resource, "arn:aws:") && (strcontains(resource, ":eu-west-1:") || strcontains(resource, ":*:123456789012:") || strcontains(resource, ":*::snapshot/") || strcontains(resource, ":iam::123456789012:"))
     ] if !contains(["ReadTheEstate", "FindTheDetector"], statement.Sid)]))
-    error_message = "every statement but the read-only Describe* and ListDetectors ones must be scoped to ARNs of the deployment's region or, for the estate, of its account"
+    error_message = "every statement but the read-only Describe* and ListDetectors ones must be scoped to ARNs of the deployment's region or, for the estate, of its account (IAM's are global)"
   }
   assert {
     condition = jsonencode(one([for statement in module.estate_policy.guard_statements : statement if statement.Sid == "OnlyInTheListedRegions"])) == jsonencode({
@@ -661,8 +721,8 @@ run "member_role_trusts_only_the_responder_roles_with_the_external_id" {
   }
 
   assert {
-    condition = alltrue([for name in ["guardduty-responder-member", "guardduty-responder-eu-west-1", "OrganizationAccountAccessRole"] :
-      contains(one([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : statement.Resource if statement.Sid == "NeverWriteProtectedRoles"]), "arn:aws:iam::210987654321:role/${name}")
+    condition = alltrue([for pattern in ["*guardduty-responder-member", "*guardduty-responder-eu-west-1", "OrganizationAccountAccessRole"] :
+      contains(one([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : statement.Resource if statement.Sid == "NeverWriteProtectedRoles"]), "arn:aws:iam::210987654321:role/${pattern}")
     ])
     error_message = "with credential_actions the member role must be denied writing its own, the responder's and the administrator role's policies"
   }
@@ -740,11 +800,12 @@ run "member_role_without_credential_actions_cannot_touch_iam" {
     responder_role_arns = ["arn:aws:iam::123456789012:role/guardduty-responder-eu-west-1"]
     external_id         = "responder-7f3a"
     regions             = ["eu-west-1"]
+    identity_actions    = false
   }
 
   assert {
     condition     = !anytrue([for action in flatten([for statement in jsondecode(aws_iam_role_policy.this.policy).Statement : statement.Action if statement.Effect == "Allow"]) : startswith(action, "iam:")])
-    error_message = "without credential_actions the member role may not write IAM policies"
+    error_message = "without identity_actions and credential_actions the member role may not write IAM policies"
   }
 }
 
@@ -787,8 +848,22 @@ run "operators_release_through_a_role_that_can_only_move_interfaces" {
     error_message = "the release role is the member role's name with -release, trusting the operators with the external id"
   }
   assert {
-    condition     = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action])) == toset(["ec2:ModifyNetworkInterfaceAttribute", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups"])
-    error_message = "the release role may only put network interfaces back on groups, after reading the instance and the groups"
+    condition = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Action if statement.Effect == "Allow"])) == toset([
+      "ec2:ModifyNetworkInterfaceAttribute", "ec2:DescribeInstances", "ec2:DescribeSecurityGroups",
+      "ec2:DescribeIamInstanceProfileAssociations", "autoscaling:DescribeAutoScalingInstances",
+      "ec2:AssociateIamInstanceProfile", "ec2:ModifyInstanceMetadataOptions", "iam:PassRole", "iam:DeleteRolePolicy",
+      "iam:GetInstanceProfile", "iam:GetRolePolicy",
+      "autoscaling:ExitStandby", "autoscaling:AttachInstances", "elasticloadbalancing:RegisterTargets",
+    ])
+    error_message = "the release role may only put back what containment changed (groups, profile, metadata, timeouts, the revocation, service), after reading the instance"
+  }
+  assert {
+    condition     = one([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Condition if statement.Action == ["iam:PassRole"]]) == { StringEquals = { "iam:PassedToService" = "ec2.amazonaws.com" } }
+    error_message = "the release role passes roles to EC2 only (an instance profile given back)"
+  }
+  assert {
+    condition     = jsonencode(one([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Condition if contains(statement.Action, "ec2:AssociateIamInstanceProfile")]).Null) == jsonencode({ "aws:ResourceTag/guardduty-responder:finding-id" = "false" })
+    error_message = "the release role gives a profile and metadata options back only to instances the responder tagged"
   }
   assert {
     condition = alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement :
@@ -804,15 +879,15 @@ run "operators_release_through_a_role_that_can_only_move_interfaces" {
   }
   assert {
     condition = alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement :
-      !strcontains(jsonencode(statement.Resource), "network-interface/") if !contains(keys(statement.Condition), "Null")
+      !strcontains(jsonencode(statement.Resource), "network-interface/") if !contains(keys(lookup(statement, "Condition", {})), "Null")
     ])
     error_message = "no statement without the tag condition may name network interfaces"
   }
   assert {
     condition = toset(flatten([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : statement.Resource if statement.Sid == "OntoTheirGroups"])) == toset([
       "arn:aws:ec2:*:123456789012:security-group/*", "arn:aws:ec2:*:123456789012:instance/*", "arn:aws:ec2:*:123456789012:vpc/*",
-    ]) && alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : jsonencode(statement.Condition.StringEquals) == jsonencode({ "aws:RequestedRegion" = ["eu-west-1"] })])
-    error_message = "the groups (and the instance and VPC IAM also checks) are allowed apart, with no interface tag condition"
+    ]) && alltrue([for statement in jsondecode(aws_iam_role_policy.release[0].policy).Statement : jsonencode(statement.Condition.StringEquals) == jsonencode({ "aws:RequestedRegion" = ["eu-west-1"] }) if !anytrue([for action in flatten([statement.Action]) : startswith(action, "iam:")])])
+    error_message = "the groups (and the instance and VPC IAM also checks) are allowed apart, with no interface tag condition; every regional action in the responder's regions only"
   }
 }
 

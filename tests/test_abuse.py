@@ -115,7 +115,8 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\
 # Markup characters that are not escaped by a backslash.
 BARE_MARKUP = re.compile(r"(?<!\\)[\[\]{}|!]")
 TEMPLATE_HEADINGS = re.compile(
-    r"(?m)^h2\. (GuardDuty finding|Decision|Actions taken|Snapshots|Security groups before isolation|How to release)$"
+    r"(?m)^h2\. (GuardDuty finding|Decision|Actions taken|Snapshots|What stays open|Security groups before isolation"
+    r"|How to release)$"
 )
 TEMPLATE_MACRO = re.compile(r"\{\{guardduty-responder release i-[0-9a-f]+\}\}")
 

@@ -10,6 +10,7 @@ import pytest
 
 from guardduty_responder_tools import cli, demo
 from guardduty_responder_tools.jira_standin import Project
+from test_credentials import ROLE, launch_with_role, stack_iam
 
 from conftest import FIXTURES, Stack, load_event
 
@@ -177,6 +178,55 @@ def test_release_puts_the_groups_back_and_a_second_release_is_refused(
     assert stack.groups_of(instance_id) == before
     assert cli.main(["release", instance_id]) == cli.EXIT_FAILED
     assert "release refused" in capsys.readouterr().err
+
+
+def test_status_says_what_stays_open_on_an_isolated_instance(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    instance_id = stack.launch()
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id))
+    capsys.readouterr()
+
+    assert cli.main(["status", "--output", "json"]) == cli.EXIT_OK
+    (incident,) = json.loads(capsys.readouterr().out)["instances"]
+    assert any("VPC's Amazon-provided resolver" in path for path in incident["still_open"])
+
+    assert cli.main(["status"]) == cli.EXIT_OK
+    table = capsys.readouterr().out
+    assert "Still open on isolated instances (1)" in table and f"  {instance_id}:" in table
+    assert "Route 53 Resolver DNS Firewall" in table
+
+
+def test_release_with_its_options_lists_each_item_and_removes_the_revocation(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance_id = launch_with_role(stack)
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id))
+    capsys.readouterr()
+
+    code = cli.main(["--output", "json", "release", instance_id, "--restore-credentials", "--return-to-service"])
+
+    assert code == cli.EXIT_OK
+    restored = json.loads(capsys.readouterr().out)["restored"]
+    assert (
+        "instance profile: arn:aws:iam::123456789012:instance-profile/analytics-etl-role associated again" in restored
+    )
+    assert any(line.startswith("credentials: revocation removed") for line in restored)
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == []
+
+
+def test_release_that_cannot_put_an_item_back_says_so_and_exits_1(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    instance_id = launch_with_role(stack)
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id))
+    capsys.readouterr()
+    stack_iam().remove_role_from_instance_profile(InstanceProfileName=ROLE, RoleName=ROLE)
+    stack_iam().delete_instance_profile(InstanceProfileName=ROLE)
+
+    code = cli.main(["release", instance_id])
+
+    assert code == cli.EXIT_FAILED
+    assert "released, but not everything was restored: instance profile: FAILED" in capsys.readouterr().err
+    assert stack.record(f"instance#{instance_id}")["state"] == "released", "the groups are back: released"
 
 
 def test_release_refuses_an_instance_it_holds_no_saved_groups_for(

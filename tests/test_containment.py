@@ -20,6 +20,8 @@ def record_moves(stack: Stack) -> list[dict[str, Any]]:
     lock = threading.Lock()
 
     def before_call(params: dict[str, Any], **_: Any) -> None:
+        if "Groups" not in params:
+            return  # the connection-tracking timeouts, after containment
         with lock:
             calls.append(
                 {

@@ -12,6 +12,7 @@ import pytest
 from guardduty_responder import handler
 from guardduty_responder.credentials import REVOKE_POLICY_NAME
 from guardduty_responder.finding import MalformedFindingError, parse_finding
+from guardduty_responder.identity import revocation_name
 
 from conftest import REGION, Stack, load_event
 
@@ -109,8 +110,27 @@ def test_by_default_a_credential_finding_is_reported_not_acted_on(stack: Stack) 
     assert "REPORT" in message["Subject"] and f"Credentials: role {ROLE}" in message["Message"]
 
 
-def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: Stack) -> None:
+# credential_revocation = "role": every session of the stolen role issued before now, where nothing else uses it.
+WHOLE_ROLE = {"CREDENTIAL_FINDINGS": "contain", "CREDENTIAL_REVOCATION": "role"}
+
+
+def test_contain_revokes_this_instance_s_credentials_by_default(stack: Stack) -> None:
     stack.configure(CREDENTIAL_FINDINGS="contain")
+    instance_id = launch_with_role(stack)
+
+    summary = stack.invoke(stolen(instance_id))
+
+    assert summary["isolated"] is True and associated_profiles(stack, instance_id) == []
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == [revocation_name(instance_id)]
+    document = stack_iam().get_role_policy(RoleName=ROLE, PolicyName=revocation_name(instance_id))["PolicyDocument"]
+    (statement,) = (json.loads(document) if isinstance(document, str) else document)["Statement"]
+    assert statement["Condition"]["ArnEquals"] == {
+        "ec2:SourceInstanceARN": f"arn:aws:ec2:{REGION}:123456789012:instance/{instance_id}"
+    }
+
+
+def test_contain_whole_role_isolates_removes_the_profile_and_revokes_older_sessions(stack: Stack) -> None:
+    stack.configure(**WHOLE_ROLE)
     instance_id = launch_with_role(stack)
     before = time.time()
 
@@ -127,7 +147,7 @@ def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: 
     after = time.time()
     assert time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1)) <= cutoff
     assert cutoff <= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(after + 1)), (
-        "a future cutoff would lock the role out"
+        "a cutoff beyond the next second would lock the role out"
     )
     record = stack.record(summary["finding_id"])
     assert record["steps"]["instance_profile"]["status"] == "done"
@@ -137,8 +157,14 @@ def test_contain_isolates_removes_the_profile_and_revokes_older_sessions(stack: 
     assert record["access_key_id"] == "ASIAV2N8C5Q1Z9XJ3TL7"
 
 
-def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(stack: Stack) -> None:
-    stack.configure(CREDENTIAL_FINDINGS="contain", MEMBER_ROLE_NAME="gd-member", MEMBER_ROLE_EXTERNAL_ID="x-123")
+@pytest.mark.parametrize("revocation", ["instance", "role"])
+def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(stack: Stack, revocation: str) -> None:
+    stack.configure(
+        CREDENTIAL_FINDINGS="contain",
+        CREDENTIAL_REVOCATION=revocation,
+        MEMBER_ROLE_NAME="gd-member",
+        MEMBER_ROLE_EXTERNAL_ID="x-123",
+    )
     instance_id = launch_with_role(stack, "gd-member")
 
     summary = stack.invoke(stolen(instance_id, "gd-member"))
@@ -146,11 +172,11 @@ def test_contain_never_revokes_the_sessions_of_the_responders_own_member_role(st
     assert summary["isolated"] is True and stack.isolated(instance_id)
     assert stack_iam().list_role_policies(RoleName="gd-member")["PolicyNames"] == []
     step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
-    assert step["status"] == "skipped" and "gd-member is the responder's own" in step["detail"]
+    assert step["status"] == "skipped" and "gd-member is protected" in step["detail"]
 
 
-def test_a_role_other_than_the_stolen_one_is_left_alone(stack: Stack) -> None:
-    stack.configure(CREDENTIAL_FINDINGS="contain")
+def test_a_role_other_than_the_stolen_one_never_loses_every_session(stack: Stack) -> None:
+    stack.configure(**WHOLE_ROLE)
     instance_id = launch_with_role(stack)
     stack_iam().create_role(
         RoleName="admin", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
@@ -161,15 +187,16 @@ def test_a_role_other_than_the_stolen_one_is_left_alone(stack: Stack) -> None:
 
     summary = stack.invoke(event)
 
-    assert stack_iam().list_role_policies(RoleName="admin")["PolicyNames"] == []
+    # At most this instance's credentials, never every session of a role the finding merely names.
+    assert REVOKE_POLICY_NAME not in stack_iam().list_role_policies(RoleName="admin")["PolicyNames"]
+    assert REVOKE_POLICY_NAME not in stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"]
     step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
-    assert step["status"] == "skipped" and "role admin is not the role" in step["detail"]
-    (issue,) = stack.jira.issues.values()
-    assert "revoke by hand" in issue["fields"]["description"]
+    assert "role admin is not the role" in step["detail"] and "revoke by hand" in step["detail"]
+    assert f"credentials of {instance_id} issued before" in step["detail"]
 
 
-def test_a_role_other_instances_share_is_not_revoked(stack: Stack) -> None:
-    stack.configure(CREDENTIAL_FINDINGS="contain")
+def test_a_role_other_instances_share_gets_this_instance_s_revocation_only(stack: Stack) -> None:
+    stack.configure(**WHOLE_ROLE)
     instance_id = launch_with_role(stack)
     other = stack.launch()
     profile = stack_iam().get_instance_profile(InstanceProfileName=ROLE)["InstanceProfile"]["Arn"]
@@ -179,9 +206,11 @@ def test_a_role_other_instances_share_is_not_revoked(stack: Stack) -> None:
 
     assert stack.isolated(instance_id) and associated_profiles(stack, instance_id) == []
     assert associated_profiles(stack, other) == [profile]
-    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == []
+    # Not every session of the role: this instance's credentials, as without the option.
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == [revocation_name(instance_id)]
     step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
-    assert step["status"] == "skipped" and f"also used by 1 other instance(s) ({other})" in step["detail"]
+    assert step["status"] == "done" and f"also used by 1 other instance(s) ({other})" in step["detail"]
+    assert f"credentials of {instance_id} issued before" in step["detail"]
 
 
 def test_a_credential_finding_on_an_instance_isolated_already_still_revokes(stack: Stack) -> None:
@@ -189,11 +218,16 @@ def test_a_credential_finding_on_an_instance_isolated_already_still_revokes(stac
     instance_id = launch_with_role(stack)
     stack.invoke(stack.event("backdoor_cc_dns", instance_id))  # isolated first for another finding
 
+    policy = revocation_name(instance_id)
+    first = stack_iam().get_role_policy(RoleName=ROLE, PolicyName=policy)["PolicyDocument"]
+    time.sleep(1.1)
+
     summary = stack.invoke(stolen(instance_id))
 
     assert summary["isolated"] is True
     assert associated_profiles(stack, instance_id) == []
-    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == [REVOKE_POLICY_NAME]
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == [policy]
+    assert stack_iam().get_role_policy(RoleName=ROLE, PolicyName=policy)["PolicyDocument"] != first, "a later cutoff"
     assert stack.record(summary["finding_id"])["incident_role"] == "secondary"
 
 
@@ -209,7 +243,7 @@ def test_ignore_records_only(stack: Stack) -> None:
 
 
 def test_a_role_others_may_assume_is_not_revoked(stack: Stack) -> None:
-    stack.configure(CREDENTIAL_FINDINGS="contain")
+    stack.configure(**WHOLE_ROLE)
     instance_id = launch_with_role(stack)
     shared_trust = {
         **EC2_TRUST,
@@ -222,14 +256,13 @@ def test_a_role_others_may_assume_is_not_revoked(stack: Stack) -> None:
 
     summary = stack.invoke(stolen(instance_id))
 
-    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == []
+    assert stack_iam().list_role_policies(RoleName=ROLE)["PolicyNames"] == [revocation_name(instance_id)]
     step = stack.record(summary["finding_id"])["steps"]["revoke_sessions"]
-    assert step["status"] == "skipped" and "ecs-tasks.amazonaws.com" in step["detail"]
-    assert summary["steps"]["revoke_sessions"] == "skipped"
+    assert step["status"] == "done" and "ecs-tasks.amazonaws.com" in step["detail"]
 
 
 def test_a_second_credential_finding_after_the_profile_is_gone_still_revokes(stack: Stack) -> None:
-    stack.configure(CREDENTIAL_FINDINGS="contain")
+    stack.configure(**WHOLE_ROLE)
     instance_id = launch_with_role(stack)
     inside = stolen(instance_id)
     inside["detail"]["id"] = "4f0b2d8c6e1a4b3d9f7c5e2a1b0d8c6e"

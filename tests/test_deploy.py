@@ -13,6 +13,7 @@ import os
 import pathlib
 import re
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -208,6 +209,80 @@ def test_the_deployed_function_contains_an_instance_with_the_deployed_role(deplo
         assert token not in result["logs"]
     finally:
         jira.stop()
+
+
+def test_the_deployed_function_takes_the_identity_and_release_gives_it_back(deployment: Any) -> None:
+    """An instance with an instance profile, contained by the deployed function under the deployed role: the profile
+    is gone and its role carries a deny scoped to the instance's ARN; the release command puts every item back."""
+    aws, workdir, outputs = deployment
+    python = lambda_python()
+    runtime = lambda_runtime_packages(python, workdir.path)
+    ec2, iam = aws.client("ec2"), aws.client("iam")
+    jira = JiraStandIn().start()
+    try:
+        aws.client("secretsmanager").put_secret_value(
+            SecretId=outputs["jira_secret_arn"],
+            SecretString=json.dumps({"url": jira.url, "username": "responder@example.com", "api_token": "t0ken"}),
+        )
+        instance_id, _, app = launch_instance(ec2, "10.10")
+        iam.create_role(RoleName="deploy-app-role", AssumeRolePolicyDocument=json.dumps(EC2_TRUST))
+        profile = iam.create_instance_profile(InstanceProfileName="deploy-app")["InstanceProfile"]["Arn"]
+        iam.add_role_to_instance_profile(InstanceProfileName="deploy-app", RoleName="deploy-app-role")
+        ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=instance_id)
+        function = aws.client("lambda").get_function(FunctionName=outputs["function_name"])["Configuration"]
+        function_zip, layer_zip = deployed_archives(aws, workdir, outputs)
+        event = load_event("backdoor_cc_dns")
+        event["detail"]["id"] = "7d1c3e5a9b2f4d6e8a0c1b3d5f7e9a21"
+        event["detail"]["resource"]["instanceDetails"]["instanceId"] = instance_id
+        with as_deployed_role(aws, outputs) as credentials:
+            result = run_deployed_function(aws, python, runtime, function, function_zip, layer_zip, event, credentials)
+
+        assert result["summary"]["isolated"] is True, result
+        steps = result["summary"]["steps"]
+        assert [steps[s] for s in ("verify", "instance_profile", "revoke_sessions", "connection_tracking")] == [
+            "done"
+        ] * 4, steps
+        assert profiles_of(ec2, instance_id) == []
+        document = iam.get_role_policy(
+            RoleName="deploy-app-role", PolicyName=f"guardduty-responder-revoke-{instance_id}"
+        )
+        policy = document["PolicyDocument"]
+        (statement,) = (json.loads(policy) if isinstance(policy, str) else policy)["Statement"]
+        account = aws.client("sts").get_caller_identity()["Account"]
+        assert statement["Condition"]["ArnEquals"] == {
+            "ec2:SourceInstanceARN": f"arn:aws:ec2:{REGION}:{account}:instance/{instance_id}"
+        }
+
+        released = subprocess.run(
+            [sys.executable, "-m", "guardduty_responder_tools", "--output", "json", "release", instance_id]
+            + ["--released-by", "deploy test", "--restore-credentials"],
+            env={**os.environ, **aws.env, **function["Environment"]["Variables"]},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert released.returncode == 0, released.stdout[-3000:] + released.stderr[-3000:]
+        items = [line.split(":", 1)[0] for line in json.loads(released.stdout)["restored"]]
+        assert items == ["security groups", "instance profile", "connection tracking", "credentials"], items
+        enis = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["NetworkInterfaces"]
+        assert [[g["GroupId"] for g in eni["Groups"]] for eni in enis] == [[app]]
+        assert profiles_of(ec2, instance_id) == [profile]
+        assert iam.list_role_policies(RoleName="deploy-app-role")["PolicyNames"] == []
+    finally:
+        jira.stop()
+
+
+EC2_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def profiles_of(ec2: Any, instance_id: str) -> list[str]:
+    associations = ec2.describe_iam_instance_profile_associations(
+        Filters=[{"Name": "instance-id", "Values": [instance_id]}]
+    )["IamInstanceProfileAssociations"]
+    return [a["IamInstanceProfile"]["Arn"] for a in associations if a["State"] == "associated"]
 
 
 def actions_only(policy: dict[str, Any]) -> dict[str, Any]:
@@ -664,10 +739,14 @@ def test_a_deployment_made_before_the_module_is_carried_over_by_the_moved_blocks
         (before.path / "terraform.tfstate").write_text(json.dumps(as_before_modules(state)))
 
         changes, _ = resource_changes(before, aws)
-        # What that root would undo of the product since: its default rules (no approvals), its event pattern (no
-        # group findings) and its sweep interval.
+        # What that root would undo of the product since: its default rules (no approvals), identity containment's
+        # settings and IAM actions, its event pattern (no group findings) and its sweep interval.
+        identity = {"CONTAIN_IDENTITY", "CREDENTIAL_REVOCATION", "DISABLE_INSTANCE_METADATA", "PROTECTED_ROLE_NAMES"}
         assert {c["address"]: changed_settings(c) for c in changes if c["change"]["actions"] != ["no-op"]} == {
-            "aws_lambda_function.this": {"environment.variables.RESPONSE_RULES"},
+            "aws_lambda_function.this": {
+                f"environment.variables.{name}" for name in {"RESPONSE_RULES", "RESPONDER_ROLE_NAME", *identity}
+            },
+            "aws_iam_role_policy.this": {"policy"},
             "aws_cloudwatch_event_rule.this": {"event_pattern"},
             "aws_cloudwatch_event_rule.sweep": {"schedule_expression"},
             "aws_cloudwatch_event_target.sweep": {"retry_policy.maximum_event_age_in_seconds"},

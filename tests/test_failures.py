@@ -220,7 +220,7 @@ def test_a_failed_isolation_move_never_leaves_an_eni_open_to_the_world(stack: St
 
     def refuse_the_isolation_group(params: dict[str, Any], **_: Any) -> None:
         groups = responder.groups.groups_for(stack.vpc_id)
-        if failing["on"] and params["Groups"] == [groups.isolation_id]:
+        if failing["on"] and params.get("Groups") == [groups.isolation_id]:
             raise ClientError(
                 {"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "ModifyNetworkInterfaceAttribute"
             )

@@ -24,7 +24,8 @@ def moves_of(responder: Any) -> list[tuple[str, tuple[str, ...]]]:
     moves: list[tuple[str, tuple[str, ...]]] = []
 
     def seen(params: dict[str, Any], **_: Any) -> None:
-        moves.append((params["NetworkInterfaceId"], tuple(params.get("Groups", ()))))
+        if "Groups" in params:  # not the connection-tracking timeouts
+            moves.append((params["NetworkInterfaceId"], tuple(params.get("Groups", ()))))
 
     responder.clients.ec2.meta.events.register("provide-client-params.ec2.ModifyNetworkInterfaceAttribute", seen)
     return moves

@@ -6,6 +6,7 @@ against the calls made in the flows that use every one of them.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -14,13 +15,14 @@ from botocore.exceptions import ClientError
 
 from guardduty_responder import handler
 from guardduty_responder.clients import AwsClients
+from guardduty_responder.identity import revocation_name, revocation_policy
 from guardduty_responder.isolation import GroupDirectory
 from guardduty_responder.ledger import Ledger
 from guardduty_responder.responder import IncompleteResponseError
 from guardduty_responder_tools.embedded import create_network
 from guardduty_responder_tools.permissions import iam_actions_of, required_actions
 from test_accounts import EXTERNAL_ID, MEMBER, ROLE_NAME, admin_session, member_event
-from test_credentials import launch_with_role, stolen
+from test_credentials import EC2_TRUST, launch_with_role, stolen
 
 from conftest import REGION, TABLE, Network, Stack
 
@@ -51,6 +53,7 @@ def test_every_call_is_declared_and_every_declared_action_is_called(
     # Every option on, as Terraform configures it: credential findings contained, member accounts reachable.
     stack.configure(
         CREDENTIAL_FINDINGS="contain",
+        DISABLE_INSTANCE_METADATA="true",
         MEMBER_ROLE_NAME=ROLE_NAME,
         MEMBER_ROLE_EXTERNAL_ID=EXTERNAL_ID,
         RESPONDER_ACCOUNT_ID="123456789012",
@@ -66,19 +69,33 @@ def test_every_call_is_declared_and_every_declared_action_is_called(
         AutoScalingGroupName="web",
         LaunchTemplate={"LaunchTemplateName": "web"},
         MinSize=0,
-        MaxSize=2,
-        DesiredCapacity=1,
+        MaxSize=3,
+        DesiredCapacity=2,
         VPCZoneIdentifier=stack.subnet_id,
         TargetGroupARNs=[target_group["TargetGroupArn"]],
     )
-    in_group = autoscaling.describe_auto_scaling_instances()["AutoScalingInstances"][0]["InstanceId"]
+    in_group, in_standby = [
+        i["InstanceId"] for i in autoscaling.describe_auto_scaling_instances()["AutoScalingInstances"]
+    ]
     standalone = stack.launch(enis=2)
+    refusing = {"on": True}
 
     def refuse_standby(**_: Any) -> None:
-        raise ClientError({"Error": {"Code": "ValidationError", "Message": "below minimum"}}, "EnterStandby")
+        if refusing["on"]:
+            raise ClientError({"Error": {"Code": "ValidationError", "Message": "below minimum"}}, "EnterStandby")
 
     responder.clients.autoscaling.meta.events.register("before-call.autoscaling.EnterStandby", refuse_standby)
     stack.invoke(stack.event("tor_client", in_group))  # standby refused: detached instead
+    refusing["on"] = False
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_role(RoleName="web-role", AssumeRolePolicyDocument=json.dumps(EC2_TRUST))
+    profile = iam.create_instance_profile(InstanceProfileName="web-role")["InstanceProfile"]["Arn"]
+    iam.add_role_to_instance_profile(InstanceProfileName="web-role", RoleName="web-role")
+    stack.ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=in_standby)
+    stack.invoke(stack.event("tor_client", in_standby, finding_id="e" * 32))
+    # Release, with everything: the profile, metadata, timeouts, the revocation and service put back.
+    for instance in (in_group, in_standby):
+        responder.release(instance, released_by="analyst", restore_credentials=True, return_to_service=True)
     # Rules changed by hand on both groups make the responder put them back: every group call is used.
     untracking = stack.responder_groups()["untracking"]["GroupId"]
     stack.ec2.revoke_security_group_egress(
@@ -107,7 +124,17 @@ def test_every_call_is_declared_and_every_declared_action_is_called(
     stack.invoke(stack.event("backdoor_cc_dns", standalone))  # the retry looks for snapshots first
     responder.release(standalone, released_by="analyst")
     responder.sweep()  # the schedule's sweep: unfinished findings through their index
-    stack.invoke(stolen(launch_with_role(stack)))
+    with_role = launch_with_role(stack)
+    old = revocation_policy(f"arn:aws:ec2:{REGION}:123456789012:instance/i-0aaaaaaaaaaaaaaaa", "2020-01-01T00:00:00Z")
+    iam.put_role_policy(
+        RoleName="analytics-etl-role", PolicyName=revocation_name("i-0aaaaaaaaaaaaaaaa"), PolicyDocument=json.dumps(old)
+    )
+    stack.invoke(stolen(with_role))  # an expired revocation on the role is deleted first
+    stack.configure(CREDENTIAL_REVOCATION="role")  # every older session of the stolen role
+    whole_role = stolen(launch_with_role(stack, "batch-role"), "batch-role")
+    whole_role["detail"]["id"] = "c" * 32
+    stack.invoke(whole_role)
+    responder = handler.get_responder()
     member_ec2 = admin_session(MEMBER).client("ec2")
     vpc_id, subnet_id = create_network(member_ec2, REGION)
     web = member_ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc_id)["GroupId"]

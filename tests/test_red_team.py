@@ -115,7 +115,8 @@ def test_a_forged_resume_after_containment_is_unconfirmed_and_the_real_retry_tak
 
 
 def test_a_forged_credential_resume_never_touches_the_instance_s_role(stack: Stack) -> None:
-    stack.configure(CREDENTIAL_FINDINGS="contain")
+    # The real finding's isolation leaves the role alone: only a credential finding would touch it.
+    stack.configure(CREDENTIAL_FINDINGS="contain", CONTAIN_IDENTITY="false")
     instance_id = launch_with_role(stack)
     real = stack.event("tor_client", instance_id)
     failing = refuse(stack, "CreateSnapshots")

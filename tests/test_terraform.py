@@ -15,7 +15,7 @@ import pytest
 from moto.events.models import EventPattern, EventPatternParser
 
 from guardduty_responder.rules import default_rules, parse_rules
-from guardduty_responder_tools.permissions import estate_actions, home_actions, required_actions
+from guardduty_responder_tools.permissions import estate_actions, home_actions, release_actions, required_actions
 
 from conftest import load_event
 from local_aws import REGION, LocalAws
@@ -25,6 +25,10 @@ from terraform_support import ROOT, TerraformDir, require_terraform_binary
 ORGANISATION = [
     "-var",
     "credential_findings=contain",
+    "-var",
+    "credential_revocation=role",
+    "-var",
+    "disable_instance_metadata=true",
     "-var",
     "member_role_name=gd-member",
     "-var",
@@ -81,7 +85,7 @@ def evaluate(module_dir: TerraformDir, expression: str, *variables: str) -> Any:
 def test_by_default_the_role_grants_exactly_the_own_account_actions(module_dir: TerraformDir) -> None:
     granted = set(evaluate(module_dir, GRANTED))
 
-    declared = estate_actions(False) | home_actions(False)
+    declared = estate_actions() | home_actions(False)
 
     assert declared - granted == set(), "the code calls actions main.tf does not grant"
     assert granted - declared == set(), "main.tf grants actions no code declares"
@@ -90,18 +94,30 @@ def test_by_default_the_role_grants_exactly_the_own_account_actions(module_dir: 
 def test_an_organisation_containing_credentials_grants_exactly_every_declared_action(module_dir: TerraformDir) -> None:
     granted = set(evaluate(module_dir, GRANTED, *ORGANISATION))
 
-    declared = estate_actions(True) | home_actions(True)
+    declared = estate_actions(True, metadata=True, whole_role=True) | home_actions(True)
 
     assert declared - granted == set(), "the code calls actions main.tf does not grant"
     assert granted - declared == set(), "main.tf grants actions no code declares"
-    assert declared == required_actions(), "some declared action is granted by no configuration"
+    # What only a person's release calls is granted to people (modules/member-role's release role), never here.
+    assert declared | release_actions() == required_actions(), "some declared action is granted by no configuration"
+    assert not granted & {"iam:PassRole", "ec2:AssociateIamInstanceProfile", "autoscaling:ExitStandby"}, (
+        "the function never gives back a role nor returns an instance to service"
+    )
 
 
-@pytest.mark.parametrize(("variables", "credentials"), [([], False), (ORGANISATION, True)], ids=["default", "contain"])
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ([], estate_actions()),
+        (["-var", "contain_identity=false"], estate_actions(False)),
+        (ORGANISATION, estate_actions(True, metadata=True, whole_role=True)),
+    ],
+    ids=["default", "identity-off", "everything"],
+)
 def test_the_estate_policy_grants_exactly_the_estate_actions(
-    module_dir: TerraformDir, variables: list[str], credentials: bool
+    module_dir: TerraformDir, variables: list[str], expected: frozenset[str]
 ) -> None:
-    assert set(evaluate(module_dir, ESTATE, *variables)) == estate_actions(credentials)
+    assert set(evaluate(module_dir, ESTATE, *variables)) == expected
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ module "member_role_workloads" {
   external_id         = local.external_id
   regions             = local.regions
   responder_role_arns = local.responder_role_arns
-  credential_actions  = true # with credential_findings = "contain"
+  credential_actions  = true # with credential_findings = "contain" and credential_revocation = "role"
   operator_role_arns  = ["arn:aws:iam::111111111111:role/incident-responders"]
   role_path           = local.role_path
 }

@@ -26,6 +26,10 @@ _JIRA_STATUS = re.compile(r"^[^\x00-\x1f\x7f\"\\]{1,60}$")
 _TYPE_PREFIX = re.compile(r"^[A-Za-z0-9:/.!&_-]{1,128}$")
 DEFAULT_EXEMPT_TAG_KEY = "guardduty-responder:exempt"
 CREDENTIAL_CHOICES = ("ignore", "report", "contain")
+# How a credential finding's revocation reaches: this instance's credentials, or every session of its role.
+REVOCATION_CHOICES = ("instance", "role")
+# Role names, IAM's wildcards allowed.
+_ROLE_PATTERN = re.compile(r"^[\w+=,.@*?-]{1,64}$")
 # The breaker's hourly item lists the findings it counted; this keeps it far below DynamoDB's 400 KB.
 MAX_ISOLATION_LIMIT = 1000
 
@@ -68,6 +72,22 @@ class Settings:
     unfinished_alarm_minutes: int = 30
     # The Jira status that approves a finding awaiting approval when its issue is moved there ("" = off).
     jira_approval_status: str = ""
+    # Every isolation removes the instance profile and revokes this instance's credentials (else credential
+    # findings only).
+    contain_identity: bool = True
+    # A contained credential finding revokes this instance's credentials, or (role) every older session of its role.
+    credential_revocation: str = "instance"
+    # Every isolation turns the instance metadata service off.
+    disable_instance_metadata: bool = False
+    # Roles never written: the function's own role, and those the operator lists (IAM wildcards allowed).
+    responder_role_name: str = ""
+    protected_role_names: tuple[str, ...] = ()
+
+    @property
+    def protected_roles(self) -> frozenset[str]:
+        """Role names (patterns) whose policies the responder never writes."""
+        member = (self.member_role_name, self.member_role_name + RELEASE_ROLE_SUFFIX) if self.member_role_name else ()
+        return frozenset({*member, self.responder_role_name, *self.protected_role_names} - {""})
 
     def for_release(self) -> Settings:
         """The settings of a person releasing an instance: in member accounts, the narrow release role."""
@@ -111,6 +131,11 @@ class Settings:
             ),
             unfinished_alarm_minutes=int(read.number("UNFINISHED_ALARM_MINUTES", 30, 1, 10080)),
             jira_approval_status=read.optional("JIRA_APPROVAL_STATUS", _JIRA_STATUS, "a Jira status name"),
+            contain_identity=read.boolean("CONTAIN_IDENTITY", default=True),
+            credential_revocation=read.choice("CREDENTIAL_REVOCATION", REVOCATION_CHOICES, "instance"),
+            disable_instance_metadata=read.boolean("DISABLE_INSTANCE_METADATA", default=False),
+            responder_role_name=read.optional("RESPONDER_ROLE_NAME", _ROLE_NAME, "an IAM role name"),
+            protected_role_names=read.role_patterns("PROTECTED_ROLE_NAMES"),
         )
         if settings.member_role_name and not settings.member_role_external_id:
             read.problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")
@@ -168,6 +193,13 @@ class _EnvironmentReader:
                 f"{key}: {', '.join(repr(value[:40]) for value in wrong)} is not a finding type prefix"
             )
         return values
+
+    def role_patterns(self, key: str) -> tuple[str, ...]:
+        values = tuple(part.strip() for part in self._raw(key).split(",") if part.strip())
+        wrong = [value for value in values if not _ROLE_PATTERN.fullmatch(value)]
+        if wrong:
+            self.problems.append(f"{key}: {', '.join(repr(value[:70]) for value in wrong)} is not a role name")
+        return tuple(value for value in values if value not in wrong)
 
     def rules(self, key: str, default: tuple[ResponseRule, ...]) -> tuple[ResponseRule, ...]:
         raw = self._raw(key)

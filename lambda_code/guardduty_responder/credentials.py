@@ -1,18 +1,18 @@
-"""Credential findings: take the role away from the instance and void the sessions already issued.
+"""Credential findings, when `credential_revocation = "role"`: void every older session of the stolen role.
 
-`UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.*` means the instance role's temporary
-credentials are in someone else's hands. Removing the instance profile stops the instance getting
-more (the isolation group does not: the instance metadata service is not behind security groups),
-and a deny-all inline policy conditioned on `aws:TokenIssueTime` voids every session of the role
-issued before the moment of revocation, which is what the IAM console's "Revoke active sessions"
-does (the policy name is the console's too, so either way a later revocation replaces the earlier
-one). Each function is one recorded step; they run in this order, the revocation after the profile
-is gone, so that no session issued in between survives.
+By default a credential finding revokes the credentials of the instance alone (`identity`). This
+is the stronger option for a role nothing else uses: a deny-all inline policy conditioned on
+`aws:TokenIssueTime` voids every session of the role issued before the moment of revocation,
+which is what the IAM console's "Revoke active sessions" does (the policy name is the console's
+too, so either way a later revocation replaces the earlier one). It runs after the instance
+profile is removed, so that no session issued in between survives.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import math
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,27 +21,16 @@ from botocore.exceptions import ClientError
 from . import utc_timestamp
 from .aws_errors import error_code
 from .finding import ExfiltratedCredentials
+from .identity import associations as _associations
 from .isolation import InstanceFacts
 from .steps import StepSkipped as Skip
 
-PROFILE_PERMISSIONS = ("ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile")
-REVOKE_PERMISSIONS = ("iam:GetRole", "iam:ListInstanceProfilesForRole", "iam:PutRolePolicy")
-PERMISSIONS = PROFILE_PERMISSIONS + REVOKE_PERMISSIONS
+# Besides the identity steps' own (identity.IDENTITY_PERMISSIONS).
+PERMISSIONS = ("iam:GetRole", "iam:ListInstanceProfilesForRole", "iam:PutRolePolicy")
 
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 _LIVE = ("associating", "associated")
 _EC2_SERVICE = "ec2.amazonaws.com"
-
-
-def remove_instance_profile(ec2: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
-    """Disassociate the instance profile first (the urgent part), recording which one it was."""
-    live = [a for a in _associations(ec2, instance.instance_id) if a.get("State") in _LIVE]
-    if not live:
-        return "no instance profile associated", {"removed_instance_profiles": []}
-    for association in live:
-        ec2.disassociate_iam_instance_profile(AssociationId=association["AssociationId"])
-    profiles = sorted({a["IamInstanceProfile"]["Arn"] for a in live})
-    return f"instance profile removed: {', '.join(profiles)}", {"removed_instance_profiles": profiles}
 
 
 def revoke_older_sessions(
@@ -61,11 +50,12 @@ def revoke_older_sessions(
     instance profiles: everything else using the role would lose its access with the stolen sessions.
     """
     role_name = credentials.role_name
-    if role_name in protected:
-        raise Skip(f"role {role_name} is the responder's own: its sessions are not revoked")
+    if any(fnmatch.fnmatchcase(role_name, pattern) for pattern in protected):
+        raise Skip(f"role {role_name} is protected (the responder's own, or listed): its sessions are not revoked")
     _check_it_is_the_stolen_ec2_role(iam, credentials)
     _check_no_other_instance_uses(ec2, iam, role_name, instance)
-    cutoff = utc_timestamp(now)
+    # The next whole second: a session issued earlier in the current one is revoked too.
+    cutoff = utc_timestamp(math.floor(now) + 1)
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -162,9 +152,3 @@ def _trusted_principals(document: Any) -> set[tuple[str, str]]:
             for value in values if isinstance(values, list) else [values]:
                 found.add((kind, str(value)))
     return found
-
-
-def _associations(ec2: Any, instance_id: str | None = None) -> list[dict[str, Any]]:
-    filters = [{"Name": "instance-id", "Values": [instance_id]}] if instance_id else []
-    pages = ec2.get_paginator("describe_iam_instance_profile_associations").paginate(Filters=filters)
-    return [association for page in pages for association in page["IamInstanceProfileAssociations"]]

@@ -106,19 +106,20 @@ def leave_autoscaling_group(autoscaling: Any, instance: InstanceFacts) -> tuple[
         return "not in an Auto Scaling group", {}
     group, state = found[0]["AutoScalingGroupName"], found[0]["LifecycleState"]
     if state.startswith("Standby") or state.startswith("Detach"):
-        return f"already {state} in {group}", {"autoscaling_group": group}
+        left = "standby" if state.startswith("Standby") else "detached"
+        return f"already {state} in {group}", {"autoscaling_group": group, "autoscaling_left": left}
     try:
         autoscaling.enter_standby(
             AutoScalingGroupName=group, InstanceIds=[instance.instance_id], ShouldDecrementDesiredCapacity=True
         )
-        return f"moved to standby in {group}", {"autoscaling_group": group}
+        return f"moved to standby in {group}", {"autoscaling_group": group, "autoscaling_left": "standby"}
     except ClientError as error:
         if error_code(error) not in _STANDBY_REFUSED:
             raise
     autoscaling.detach_instances(
         AutoScalingGroupName=group, InstanceIds=[instance.instance_id], ShouldDecrementDesiredCapacity=False
     )
-    return f"detached from {group} (standby refused)", {"autoscaling_group": group}
+    return f"detached from {group} (standby refused)", {"autoscaling_group": group, "autoscaling_left": "detached"}
 
 
 def leave_target_groups(elbv2: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
@@ -130,19 +131,22 @@ def leave_target_groups(elbv2: Any, instance: InstanceFacts) -> tuple[str, dict[
         if group.get("TargetType", "instance") == "instance" and group.get("VpcId") == instance.vpc_id
     ]
 
-    def leave(arn: str) -> str | None:
+    def leave(arn: str) -> list[dict[str, Any]]:
         targets = [
             description["Target"]
             for description in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
             if description["Target"]["Id"] == instance.instance_id
         ]
-        if not targets:
-            return None
-        elbv2.deregister_targets(TargetGroupArn=arn, Targets=targets)
-        return arn
+        if targets:
+            elbv2.deregister_targets(TargetGroupArn=arn, Targets=targets)
+        return [{"arn": arn, "port": int(target.get("Port", 0))} for target in targets]
 
-    left = sorted(arn for arn in run_parallel(leave, candidates) if arn)
-    return f"deregistered from {len(left)} target group(s)", {"target_groups": left}
+    # Each target with its port, for a release that returns the instance to service.
+    targets = sorted(
+        (t for found in run_parallel(leave, candidates) for t in found), key=lambda t: (t["arn"], t["port"])
+    )
+    left = sorted({target["arn"] for target in targets})
+    return f"deregistered from {len(left)} target group(s)", {"target_groups": left, "deregistered_targets": targets}
 
 
 def tag_instance(ec2: Any, instance: InstanceFacts, finding: Finding, isolated_at: str) -> tuple[str, dict[str, Any]]:

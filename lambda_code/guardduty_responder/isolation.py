@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -77,6 +77,8 @@ class Interface:
     eni_id: str
     vpc_id: str
     group_ids: tuple[str, ...]
+    # The connection-tracking timeouts EC2 reports for it, (name, seconds) pairs: none when never configured.
+    tracking: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class InstanceFacts:
     interfaces: tuple[Interface, ...]
     # (device name, volume id, delete on termination)
     volumes: tuple[tuple[str, str, bool], ...]
+    # The instance profile associated when it was described ("" = none), and its metadata options.
+    profile_arn: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def autoscaling_group(self) -> str | None:
@@ -106,9 +111,12 @@ class InstanceFacts:
             "vpc_id": self.vpc_id or "",
             "tags": {key: value for key, value in self.tags.items() if key == _AUTOSCALING_TAG},
             "interfaces": [
-                {"eni_id": i.eni_id, "vpc_id": i.vpc_id, "group_ids": list(i.group_ids)} for i in self.interfaces
+                {"eni_id": i.eni_id, "vpc_id": i.vpc_id, "group_ids": list(i.group_ids), "tracking": dict(i.tracking)}
+                for i in self.interfaces
             ],
             "volumes": [[device, volume, delete] for device, volume, delete in self.volumes],
+            "profile_arn": self.profile_arn,
+            "metadata": dict(self.metadata),
         }
 
     @classmethod
@@ -119,12 +127,19 @@ class InstanceFacts:
             vpc_id=str(data.get("vpc_id")) or None,
             tags={str(key): str(value) for key, value in data.get("tags", {}).items()},
             interfaces=tuple(
-                Interface(eni_id=str(i["eni_id"]), vpc_id=str(i["vpc_id"]), group_ids=tuple(i.get("group_ids", ())))
+                Interface(
+                    eni_id=str(i["eni_id"]),
+                    vpc_id=str(i["vpc_id"]),
+                    group_ids=tuple(i.get("group_ids", ())),
+                    tracking=_tracking(i.get("tracking")),
+                )
                 for i in data.get("interfaces", ())
             ),
             volumes=tuple(
                 (str(device), str(volume), bool(delete)) for device, volume, delete in data.get("volumes", ())
             ),
+            profile_arn=str(data.get("profile_arn", "")),
+            metadata=_metadata(data.get("metadata")),
         )
 
 
@@ -186,6 +201,7 @@ def describe_instance(ec2: Any, instance_id: str) -> InstanceFacts:
             eni_id=eni["NetworkInterfaceId"],
             vpc_id=eni.get("VpcId") or instance.get("VpcId", ""),
             group_ids=tuple(group["GroupId"] for group in eni.get("Groups", [])),
+            tracking=_tracking(eni.get("ConnectionTrackingConfiguration")),
         )
         for eni in sorted(
             instance.get("NetworkInterfaces", []), key=lambda eni: eni.get("Attachment", {}).get("DeviceIndex", 0)
@@ -203,7 +219,26 @@ def describe_instance(ec2: Any, instance_id: str) -> InstanceFacts:
         tags={tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])},
         interfaces=interfaces,
         volumes=volumes,
+        profile_arn=str(instance.get("IamInstanceProfile", {}).get("Arn", "")),
+        metadata=_metadata(instance.get("MetadataOptions")),
     )
+
+
+def _tracking(data: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(data, Mapping):
+        return ()
+    return tuple(sorted((str(key), int(value)) for key, value in data.items() if str(value).isdigit()))
+
+
+def _metadata(data: Any) -> dict[str, Any]:
+    """The metadata options that can be set again (State is EC2's own)."""
+    if not isinstance(data, Mapping):
+        return {}
+    return {
+        str(key): int(value) if key == "HttpPutResponseHopLimit" else str(value)
+        for key, value in data.items()
+        if key != "State"
+    }
 
 
 class GroupDirectory:

@@ -87,6 +87,21 @@ class _ConditionFailed(Exception):
         self.item = item
 
 
+# The values a finding's record keeps that release reads to put back what containment changed.
+SAVED_FOR_RELEASE = (
+    "removed_instance_profiles",
+    "revocations",
+    "tracking_before",
+    "tracking_unsupported",
+    "metadata_before",
+    "autoscaling_group",
+    "autoscaling_left",
+    "target_groups",
+    "deregistered_targets",
+    "still_open",
+)
+
+
 @dataclass(frozen=True)
 class FindingRecord:
     finding_id: str
@@ -118,6 +133,8 @@ class FindingRecord:
     approval: Approval | None = None
     # A person's request to isolate (guardduty-responder isolate), for a manual incident.
     manual: Mapping[str, Any] | None = None
+    # What containment changed besides the groups, as release puts it back (SAVED_FOR_RELEASE).
+    saved: Mapping[str, Any] = field(default_factory=dict)
 
     def step_done(self, name: str) -> bool:
         state = self.steps.get(name)
@@ -149,6 +166,7 @@ class FindingRecord:
             awaiting_approval=bool(data.get("awaiting_approval", False)),
             approval=_approval_of(data.get("approval")),
             manual=data.get("manual") if isinstance(data.get("manual"), Mapping) else None,
+            saved={key: data[key] for key in SAVED_FOR_RELEASE if key in data},
         )
 
 
@@ -701,14 +719,19 @@ class Ledger:
         item = self._get(incident_key(instance_id))
         return Incident.from_item(item) if item else None
 
-    def release_incident(self, instance_id: str, *, now: float, released_by: str) -> Incident:
-        """Mark the incident released; only an isolated incident can be released, and only once."""
+    def release_incident(
+        self, instance_id: str, *, now: float, released_by: str, restored: list[dict[str, str]] | None = None
+    ) -> Incident:
+        """Mark the incident released, with what was put back; only an isolated incident, and only once."""
         try:
             response = self._request(
                 f"releasing {instance_id}",
                 "update_item",
                 Key=_dynamo({"pk": incident_key(instance_id)}),
-                UpdateExpression="SET #state = :released, released_at = :now, released_by = :by, expires_at = :expires",
+                UpdateExpression=(
+                    "SET #state = :released, released_at = :now, released_by = :by, expires_at = :expires, "
+                    "restored = :restored"
+                ),
                 ConditionExpression="#state = :isolated",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=_dynamo(
@@ -718,6 +741,7 @@ class Ledger:
                         ":now": utc_timestamp(now),
                         ":by": released_by[:256],
                         ":expires": self._expiry(now),
+                        ":restored": restored or [],
                     }
                 ),
                 ReturnValues="ALL_NEW",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import credentials, evidence, logs, utc_timestamp
+from . import credentials, evidence, identity, logs, restore, utc_timestamp
 from .accounts import AccountAccessError, Estate, Estates
 from .aws_errors import describe_error, error_code
 from .clients import AwsClients
@@ -74,13 +74,15 @@ from .policy import (
     safety_hold,
     unconfirmed,
 )
+from .restore import Restored
 from .steps import (
-    CREDENTIAL_STEPS,
+    CHECK_STEPS,
     EVIDENCE_STEPS,
     STEP_ERRORS,
     Phase,
     Step,
     StepResult,
+    StepSkipped,
     StepState,
     StepStatus,
     run_step,
@@ -148,6 +150,14 @@ _RECORDED_VALUES = (
     "removed_instance_profiles",
     "sessions_revoked_before",
     "revoked_role",
+    "revocations",
+    "tracking_before",
+    "tracking_unsupported",
+    "metadata_before",
+    "containment_verified_at",
+    "still_open",
+    "autoscaling_left",
+    "deregistered_targets",
 )
 
 
@@ -1098,11 +1108,13 @@ class Responder:
     # -- preserve evidence ------------------------------------------------------------------------------
 
     def _preserve_evidence(self, response: FindingResponse) -> None:
-        """Evidence for the incident's first finding; for credential findings, the instance's role dealt with."""
+        """Right after containment its check and the instance's identity; then evidence, for the incident's first
+        finding. A credential finding takes the identity away even when another finding isolated the instance."""
         instance, decision = response.instance, response.decision
         results: list[StepResult] = []
         # A terminated instance has nothing to isolate, but credentials it handed out still work.
         if instance is not None and decision.isolates and (response.isolated or instance.gone):
+            results += self._after_containment(response, instance)
             if response.incident is not None and response.incident.is_primary:
                 results += self._evidence_steps(response, instance)
             elif response.incident is not None:
@@ -1110,8 +1122,6 @@ class Responder:
                 results.append(
                     StepResult.skipped(Step.EVIDENCE, f"evidence preserved by the incident's first finding {first}")
                 )
-            if response.finding.credentials is not None:
-                results += self._credential_steps(response, instance)
         response.add(*results, phase=Phase.PRESERVED)
 
     def _estate_for(self, response: FindingResponse) -> Estate:
@@ -1139,28 +1149,86 @@ class Responder:
         pending = [(step, actions[step]) for step in EVIDENCE_STEPS if not response.done(step)]
         return run_parallel(lambda item: run_step(*item), pending)
 
-    def _credential_steps(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
-        """For every credential finding, first or not: the instance profile removed, then older sessions revoked.
+    def _after_containment(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
+        """The check, the tracking timeouts and the metadata service (the incident's first finding), beside the
+        identity steps: the profile removed, then this instance's credentials revoked."""
+        first = response.incident is not None and response.incident.is_primary and not instance.gone
+        checks = [step for step in CHECK_STEPS if first and self._wanted(step) and not response.done(step)]
+        identity_wanted = response.finding.credentials is not None or (first and self.settings.contain_identity)
+        actions = self._check_actions(response, instance)
+        checked, taken = run_both(
+            lambda: run_parallel(lambda step: run_step(step, actions[step]), checks),
+            lambda: self._identity_steps(response, instance) if identity_wanted else [],
+        )
+        for result in checked:
+            if result.step is Step.VERIFY and not result.ok:
+                logger.critical("containment not verified", extra={"error": result.error})
+        if first:
+            response.values["still_open"] = identity.still_open(
+                tracking_minimised=_tracking_minimised(response, checked),
+                metadata_off=response.done(Step.METADATA) or any(r.step is Step.METADATA and r.ok for r in checked),
+                profile_removed=response.done(Step.INSTANCE_PROFILE)
+                or any(r.step is Step.INSTANCE_PROFILE and r.ok for r in taken),
+            )
+        return [*checked, *taken]
 
-        In that order, so that the cutoff falls after the instance stopped getting new credentials;
-        the revocation runs even if the removal failed (the stolen sessions are the threat), and
-        each is retried on its own.
-        """
-        stolen = response.finding.credentials
-        if stolen is None:
-            return []
-        protected = frozenset({self.settings.member_role_name} - {""})
+    def _wanted(self, step: Step) -> bool:
+        return step is not Step.METADATA or self.settings.disable_instance_metadata
 
-        def clients() -> AwsClients:
-            return self._estate_for(response).clients
+    def _check_actions(
+        self, response: FindingResponse, instance: InstanceFacts
+    ) -> dict[Step, Callable[[], tuple[str, dict[str, Any]]]]:
+        def ec2() -> Any:
+            return self._estate_for(response).clients.ec2
 
-        actions: dict[Step, Callable[[], tuple[str, dict[str, Any]]]] = {
-            Step.INSTANCE_PROFILE: lambda: credentials.remove_instance_profile(clients().ec2, instance),
-            Step.REVOKE_SESSIONS: lambda: credentials.revoke_older_sessions(
-                clients().ec2, clients().iam, instance, stolen, protected=protected, now=self.clock()
-            ),
+        def isolation_ids() -> dict[str, str]:
+            vpcs = sorted({interface.vpc_id for interface in instance.interfaces})
+            return {vpc: self._estate_for(response).groups.groups_for(vpc).isolation_id for vpc in vpcs}
+
+        return {
+            Step.VERIFY: lambda: identity.verify_containment(ec2(), instance.instance_id, isolation_ids()),
+            Step.CONNECTION_TRACKING: lambda: identity.minimise_tracking(ec2(), instance),
+            Step.METADATA: lambda: identity.turn_metadata_off(ec2(), instance),
         }
-        return [run_step(step, actions[step]) for step in CREDENTIAL_STEPS if not response.done(step)]
+
+    def _identity_steps(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
+        """The profile removed, then the credentials revoked: the cutoff falls after the instance stopped getting
+        new ones. The revocation runs even if the removal failed (the credentials out there are the threat), and
+        again, with a later cutoff, when a retry removes the profile."""
+        results = []
+        if not response.done(Step.INSTANCE_PROFILE):
+            ec2 = self._estate_for(response).clients.ec2
+            results.append(run_step(Step.INSTANCE_PROFILE, lambda: identity.remove_instance_profile(ec2, instance)))
+        if results or not response.done(Step.REVOKE_SESSIONS):
+            results.append(run_step(Step.REVOKE_SESSIONS, lambda: self._revoke(response, instance)))
+        return results
+
+    def _revoke(self, response: FindingResponse, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
+        """This instance's credentials revoked on its roles and, for a credential finding, on the stolen role. With
+        credential_revocation = "role", every older session of the stolen role instead, where nothing else uses it;
+        where something does, this instance's credentials after all."""
+        clients, finding, stolen = self._estate_for(response).clients, response.finding, response.finding.credentials
+        whole_role = ""
+        if stolen is not None and self.settings.credential_revocation == "role":
+            try:
+                return credentials.revoke_older_sessions(
+                    clients.ec2,
+                    clients.iam,
+                    instance,
+                    stolen,
+                    protected=self.settings.protected_roles,
+                    now=self.clock(),
+                )
+            except StepSkipped as why:
+                whole_role = f"; every older session of the role not revoked: {why}"
+        roles = identity.roles_of(clients.iam, [instance.profile_arn] if instance.profile_arn else [])
+        if stolen is not None and stolen.role_name not in {role.name for role in roles}:
+            roles.append(identity.InstanceRole(stolen.role_name))
+        arn = identity.instance_arn(finding.region, finding.account_id, instance.instance_id)
+        detail, values = identity.revoke_instance_sessions(
+            clients.iam, arn, roles, protected=self.settings.protected_roles, now=self.clock()
+        )
+        return detail + whole_role, values
 
     # -- record, Jira, SNS ------------------------------------------------------------------------------
 
@@ -1206,6 +1274,7 @@ class Responder:
             original_groups=response.original_groups,
             approval=ask,
             group_lines=response.values.get("group_lines", ()),
+            still_open=response.values.get("still_open") or response.record.saved.get("still_open", ()),
         )
         key = self._within_jira_budget(lambda: self._find_or_file(response, issue), finding)
         if incident is not None:
@@ -1464,10 +1533,19 @@ class Responder:
 
     # -- release ----------------------------------------------------------------------------------------
 
-    def release(self, instance_id: str, *, released_by: str) -> dict[str, Any]:
-        """Put every ENI back on its saved groups, mark the incident and its findings released, tell Jira.
+    def release(
+        self,
+        instance_id: str,
+        *,
+        released_by: str,
+        restore_credentials: bool = False,
+        return_to_service: bool = False,
+    ) -> dict[str, Any]:
+        """Put every ENI back on its saved groups, then the rest containment changed; mark the incident and its
+        findings released, tell Jira. Later updates of those findings leave the instance alone.
 
-        Later updates of those findings leave the instance alone.
+        The older credentials stay revoked unless `restore_credentials`; the instance goes back into its Auto
+        Scaling group and target groups only with `return_to_service`.
         """
         incident = self.ledger.get_incident(instance_id)
         if incident is None or incident.state != ISOLATED:
@@ -1478,21 +1556,97 @@ class Responder:
         estate = self.estates.for_account(incident.account_id) if incident.account_id else self.estates.home
         self._check_release_targets(incident, estate)
         restore_groups(estate.clients.ec2, incident.original_groups)
+        items = [Restored("security groups", "restored", f"{len(incident.original_groups)} network interface(s)")]
+        saved = self._saved_for_release(incident)
+        items += self._restore_the_rest(estate, instance_id, saved, restore_credentials, return_to_service)
         now = self.clock()
         # Findings first: if this stops half-way the incident is still isolated and release can run
         # again, while no update of an already released finding can isolate the instance again.
         self.ledger.mark_released(incident.findings, now=now)
-        released = self.ledger.release_incident(instance_id, now=now, released_by=released_by)
-        comment = run_step(Step.RELEASE_COMMENT, lambda: self._comment_release(released.jira_key, released_by, now))
+        released = self.ledger.release_incident(
+            instance_id, now=now, released_by=released_by, restored=[item.to_record() for item in items]
+        )
+        comment = run_step(
+            Step.RELEASE_COMMENT, lambda: self._comment_release(released.jira_key, released_by, now, items)
+        )
         logger.info("released", extra={"interfaces": sorted(incident.original_groups)})
         return {
             "instance_id": instance_id,
             "released": True,
             "restored_groups": {eni: list(groups) for eni, groups in incident.original_groups.items()},
+            "restored": [item.line() for item in items],
+            "failed": [item.line() for item in items if item.status == "failed"],
             "findings": list(released.findings),
             "jira_key": released.jira_key,
             "jira_comment": "done" if comment.ok else f"failed: {comment.error}",
         }
+
+    def _saved_for_release(self, incident: Incident) -> dict[str, Any]:
+        """What the incident's findings saved (the first finding's first; every finding's revocations), for release,
+        and the instance profile the first finding saw on the instance."""
+        saved: dict[str, Any] = {"revocations": []}
+        for finding_id in [incident.finding_id, *(f for f in incident.findings if f != incident.finding_id)]:
+            record = self.ledger.get_finding(finding_id)
+            if record is None:
+                continue
+            if finding_id == incident.finding_id and record.instance:
+                saved["profile_seen"] = str(record.instance.get("profile_arn", ""))
+            for key, value in record.saved.items():
+                if key == "revocations":
+                    saved[key] += [r for r in value if isinstance(r, Mapping) and r not in saved[key]]
+                elif value and key not in saved:
+                    saved[key] = value
+        return saved
+
+    def _restore_the_rest(
+        self, estate: Estate, instance_id: str, saved: Mapping[str, Any], credentials_too: bool, service_too: bool
+    ) -> list[Restored]:
+        ec2, iam, items = estate.clients.ec2, estate.clients.iam, []
+        protected = self.settings.protected_roles
+        if saved.get("removed_instance_profiles"):
+            profiles, seen = list(saved["removed_instance_profiles"]), saved.get("profile_seen")
+            items.append(
+                restore.attempt(
+                    "instance profile",
+                    lambda: restore.instance_profile(ec2, iam, instance_id, profiles, seen=seen, protected=protected),
+                )
+            )
+        if saved.get("metadata_before"):
+            before = saved["metadata_before"]
+            items.append(
+                restore.attempt("metadata service", lambda: restore.metadata_options(ec2, instance_id, before))
+            )
+        if saved.get("tracking_before"):
+            tracking = saved["tracking_before"]
+            items.append(restore.attempt("connection tracking", lambda: restore.connection_tracking(ec2, tracking)))
+        items += self._restore_credentials(estate, instance_id, saved, credentials_too)
+        if service_too:
+            items += _return_to_service(estate, instance_id, saved)
+        elif saved.get("autoscaling_group") or saved.get("target_groups"):
+            items.append(Restored("service", "left", "out of service as evidence left it (--return-to-service)"))
+        return items
+
+    def _restore_credentials(
+        self, estate: Estate, instance_id: str, saved: Mapping[str, Any], asked: bool
+    ) -> list[Restored]:
+        revocations = [r for r in saved.get("revocations", []) if isinstance(r, Mapping)]
+        if not revocations:
+            return []
+        if not asked:
+            before = revocations[0].get("before", "")
+            return [
+                Restored(
+                    "credentials",
+                    "left",
+                    f"credentials issued before {before} stay revoked (--restore-credentials removes the revocation)",
+                )
+            ]
+        iam, protected = estate.clients.iam, self.settings.protected_roles
+        return [
+            restore.attempt(
+                "credentials", lambda: restore.remove_revocations(iam, instance_id, revocations, protected=protected)
+            )
+        ]
 
     def _check_release_targets(self, incident: Incident, estate: Estate) -> None:
         """Refuse the release, before anything moves, if any interface's saved groups are not fit to go back to.
@@ -1518,15 +1672,46 @@ class Responder:
                 + ". Check the interfaces and put them on the right groups by hand"
             )
 
-    def _comment_release(self, jira_key: str | None, released_by: str, now: float) -> tuple[str, dict[str, Any]]:
+    def _comment_release(
+        self, jira_key: str | None, released_by: str, now: float, items: list[Restored]
+    ) -> tuple[str, dict[str, Any]]:
         if not jira_key:
             return "no Jira issue to comment on", {}
-        text = (
-            f"Released by {plain(released_by, 100)} at {utc_timestamp(now)}: every network interface is back on "
-            "its original security groups; further updates of these findings are left alone."
+        text = "\n".join(
+            [
+                f"Released by {plain(released_by, 100)} at {utc_timestamp(now)}: every network interface is back on "
+                "its original security groups; further updates of these findings are left alone.",
+                *(f"* {plain(item.line(), 600)}" for item in items),
+            ]
         )
         self.ticketing.bounded(self.settings.jira_timeout_seconds, lambda: self.ticketing.add_comment(jira_key, text))
         return f"commented on {jira_key}", {}
+
+
+def _tracking_minimised(response: FindingResponse, checked: list[StepResult]) -> bool:
+    """Every interface's timeouts at their minimum: this invocation's step, or an earlier one's record."""
+    for result in checked:
+        if result.step is Step.CONNECTION_TRACKING:
+            return result.ok and not result.values.get("tracking_unsupported")
+    return response.done(Step.CONNECTION_TRACKING) and not response.record.saved.get("tracking_unsupported")
+
+
+def _return_to_service(estate: Estate, instance_id: str, saved: Mapping[str, Any]) -> list[Restored]:
+    """Back into its Auto Scaling group and the target groups it left, as evidence recorded them."""
+    items = []
+    if saved.get("autoscaling_group"):
+        group = str(saved["autoscaling_group"])
+        autoscaling = estate.clients.autoscaling
+        items.append(
+            restore.attempt("Auto Scaling", lambda: restore.autoscaling_group(autoscaling, instance_id, group))
+        )
+    targets = [t for t in saved.get("deregistered_targets", []) if isinstance(t, Mapping)] or [
+        {"arn": arn} for arn in saved.get("target_groups", [])
+    ]
+    if targets:
+        elbv2 = estate.clients.elbv2
+        items.append(restore.attempt("target groups", lambda: restore.target_groups(elbv2, instance_id, targets)))
+    return items
 
 
 def _fail_if_unfinished(response: FindingResponse) -> None:

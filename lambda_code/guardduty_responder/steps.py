@@ -29,7 +29,7 @@ class Phase(enum.IntEnum):
     CLAIMED = 1
     # The instance's fate is settled: isolated, or decided not to be (and why).
     CONTAINED = 2
-    # Evidence kept and, for credential findings, the instance's role dealt with.
+    # Containment checked, the instance's identity taken away, and evidence kept.
     PRESERVED = 3
     TICKETED = 4
     NOTIFIED = 5
@@ -48,6 +48,12 @@ class Step(enum.StrEnum):
     """The steps of the flow, in the order they run and are shown."""
 
     CONTAIN = "contain"
+    # Right after containment: one read confirms it; the identity taken away; tracked paths shortened.
+    VERIFY = "verify"
+    INSTANCE_PROFILE = "instance_profile"
+    REVOKE_SESSIONS = "revoke_sessions"
+    CONNECTION_TRACKING = "connection_tracking"
+    METADATA = "metadata"
     # The incident's first finding preserved the evidence: a later one records this, skipped.
     EVIDENCE = "evidence"
     SNAPSHOTS = "snapshots"
@@ -55,8 +61,6 @@ class Step(enum.StrEnum):
     AUTOSCALING = "autoscaling"
     LOAD_BALANCERS = "load_balancers"
     TAG_INSTANCE = "tag_instance"
-    INSTANCE_PROFILE = "instance_profile"
-    REVOKE_SESSIONS = "revoke_sessions"
     TICKET = "ticket"
     NOTIFY = "notify"
     RELEASE_COMMENT = "release_comment"
@@ -69,7 +73,8 @@ def step_rank(name: str) -> int:
 
 
 EVIDENCE_STEPS = (Step.SNAPSHOTS, Step.PROTECT, Step.AUTOSCALING, Step.LOAD_BALANCERS, Step.TAG_INSTANCE)
-CREDENTIAL_STEPS = (Step.INSTANCE_PROFILE, Step.REVOKE_SESSIONS)
+IDENTITY_STEPS = (Step.INSTANCE_PROFILE, Step.REVOKE_SESSIONS)
+CHECK_STEPS = (Step.VERIFY, Step.CONNECTION_TRACKING, Step.METADATA)
 
 
 class StepStatus(enum.StrEnum):

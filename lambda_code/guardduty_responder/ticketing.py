@@ -119,6 +119,7 @@ def ticket_text(
     failures: Sequence[str] = (),
     approval: ApprovalAsk | None = None,
     group_lines: Sequence[str] = (),
+    still_open: Sequence[str] = (),
 ) -> TicketText:
     isolated = outcome is Outcome.ISOLATED
     breaker = outcome is Outcome.BREAKER_OPEN
@@ -140,6 +141,8 @@ def ticket_text(
         lines += ["", *group_lines]
     if snapshot_ids:
         lines += ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)]
+    if still_open and isolated:
+        lines += ["", "h2. What stays open", *(f"* {untrusted(path, 400)}" for path in still_open)]
     if original_groups and isolated:
         lines += ["", "h2. Security groups before isolation"]
         lines += [f"* {eni}: {', '.join(groups) or 'none'}" for eni, groups in sorted(original_groups.items())]
@@ -262,7 +265,10 @@ def _how_to_release(finding: Finding, isolated: bool) -> str:
         return "Nothing was changed on the instance; nothing to release."
     return (
         f"After the investigation: {{{{guardduty-responder release {finding.instance_id}}}}} "
-        "restores every network interface to the groups above and stops further action on this finding."
+        "restores every network interface to the groups above, the instance profile, the metadata options and the "
+        "connection-tracking timeouts, and stops further action on this finding. The instance's older credentials "
+        "stay revoked unless --restore-credentials is given; --return-to-service also takes it out of Auto Scaling "
+        "standby and registers it in its target groups again."
     )
 
 

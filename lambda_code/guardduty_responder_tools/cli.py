@@ -104,12 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
         "release",
         "put an isolated instance back on its original security groups",
         "Put every network interface of the instance back on the security groups saved before it\n"
-        "was isolated, mark its incident and findings released (later updates of those findings leave\n"
-        "it alone), and comment on its Jira issue. Refused (exit 1) when the responder holds no saved\n"
-        "groups for the instance; refused, with nothing moved, when a saved group is one of the\n"
-        "responder's own, of another VPC than its interface's, or no longer exists.\n\n"
-        "It does not undo the evidence steps: the instance stays in Standby in its Auto Scaling group,\n"
-        "out of its target groups, with termination protection on; the snapshots are kept.\n\n"
+        "was isolated, then the instance profile, the metadata options and the connection-tracking\n"
+        "timeouts; mark its incident and findings released (later updates of those findings leave\n"
+        "it alone), and comment on its Jira issue, listing each item restored. Refused (exit 1) when\n"
+        "the responder holds no saved groups for the instance; refused, with nothing moved, when a\n"
+        "saved group is one of the responder's own, of another VPC than its interface's, or no longer\n"
+        "exists. An item that fails after the groups are back is listed, and the exit code is 1.\n\n"
+        "The credentials issued to the instance before its isolation stay revoked unless\n"
+        "--restore-credentials is given. The instance stays in Standby in its Auto Scaling group and\n"
+        "out of its target groups unless --return-to-service is given. Termination protection stays\n"
+        "on and the snapshots are kept.\n\n"
         "--local does not apply: the embedded AWS lives only as long as one command, so it would hold\n"
         f"nothing to release. `{PROG} demo` shows a release on the embedded AWS.",
         _release,
@@ -119,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--released-by",
         metavar="NAME",
         help="who releases it, for the record and the Jira comment (default: your user name)",
+    )
+    release.add_argument(
+        "--restore-credentials",
+        action="store_true",
+        help="also remove the revocation of the credentials issued to the instance before its isolation",
+    )
+    release.add_argument(
+        "--return-to-service",
+        action="store_true",
+        help="also take the instance out of Auto Scaling standby and register it in its target groups again",
     )
 
     command(
@@ -471,7 +485,12 @@ def _release(args: argparse.Namespace) -> int:
     # In a member account a person acts through the narrow release role, not the responder's role.
     responder = Responder(_settings().for_release(), AwsClients(_session(args)))
     try:
-        result = responder.release(args.instance_id, released_by=args.released_by or _user_name())
+        result = responder.release(
+            args.instance_id,
+            released_by=args.released_by or _user_name(),
+            restore_credentials=args.restore_credentials,
+            return_to_service=args.return_to_service,
+        )
     except ReleaseError as error:
         raise OperationFailed(f"release refused: {error}") from error
     except AccountAccessError as error:
@@ -490,17 +509,16 @@ def _release(args: argparse.Namespace) -> int:
                 [
                     ("instance", result["instance_id"]),
                     ("restored groups", _groups_lines(result["restored_groups"])),
+                    ("restored", result["restored"]),
                     ("findings released", result["findings"]),
                     ("Jira", result["jira_key"]),
                     ("Jira comment", result["jira_comment"]),
-                    (
-                        "still to do by hand",
-                        "leave Standby in the Auto Scaling group, re-register in target groups, "
-                        "turn termination protection off, if the instance goes back into service",
-                    ),
+                    ("still to do by hand", "turn termination protection off, if the instance goes back into service"),
                 ]
             )
         )
+    if result["failed"]:
+        raise OperationFailed("released, but not everything was restored: " + "; ".join(result["failed"]))
     return EXIT_OK
 
 
@@ -801,7 +819,18 @@ def _status(args: argparse.Namespace) -> int:
         print(_exemptions_table(listing["exemptions"]))
         print(_approvals_table(listing["approvals"], now=time.time()))
         print(_status_tables(listing["instances"], listing["findings"]))
+        print(_still_open_lines(listing["instances"]))
     return EXIT_OK
+
+
+def _still_open_lines(instances: Sequence[Mapping[str, Any]]) -> str:
+    """For each isolated instance, the paths that stay open by design: what else to watch."""
+    isolated = [item for item in instances if item.get("still_open")]
+    lines = [f"Still open on isolated instances ({len(isolated)})"]
+    for item in isolated:
+        lines.append(f"  {item.get('instance_id')}:")
+        lines += [f"    - {path}" for path in item["still_open"]]
+    return "\n".join(lines if isolated else [*lines, "  none"]) + "\n"
 
 
 def _ledger_listing(
@@ -815,8 +844,16 @@ def _ledger_listing(
         (item for item in items if item.get("kind") == "exemption" and float(item.get("until_epoch", 0)) > now),
         key=lambda item: str(item.get("until", "")),
     )
+    by_id = {str(item["pk"]): item for item in items}
+    # What stays open by design on an isolated instance, as its incident's first finding recorded it.
     instances = sorted(
-        (item for item in items if str(item["pk"]).startswith("instance#")),
+        (
+            {**item, "still_open": list(by_id.get(str(item.get("finding_id")), {}).get("still_open", []))}
+            if item.get("state") == "isolated"
+            else item
+            for item in items
+            if str(item["pk"]).startswith("instance#")
+        ),
         key=lambda item: str(item.get("isolated_at", "")),
         reverse=True,
     )

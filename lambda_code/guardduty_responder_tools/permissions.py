@@ -10,17 +10,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from guardduty_responder import accounts, credentials, evidence, guardduty, isolation, jira, ledger, notification
+from guardduty_responder import (
+    accounts,
+    credentials,
+    evidence,
+    guardduty,
+    identity,
+    isolation,
+    jira,
+    ledger,
+    notification,
+    restore,
+)
 
-ESTATE_MODULES = (isolation, evidence)
+ESTATE_MODULES = (isolation, evidence, identity)
 HOME_MODULES = (ledger, notification, jira, guardduty)
 DECLARING_MODULES = ESTATE_MODULES + (credentials,) + HOME_MODULES + (accounts,)
 
 
-def estate_actions(credentials_contained: bool = False) -> frozenset[str]:
-    """Actions on the instance's account; with `credentials_contained`, those of credential findings too."""
-    modules = ESTATE_MODULES + ((credentials,) if credentials_contained else ())
-    return frozenset(action for module in modules for action in module.PERMISSIONS)
+def estate_actions(
+    identity_contained: bool = True, *, metadata: bool = False, whole_role: bool = False
+) -> frozenset[str]:
+    """Actions on the instance's account.
+
+    `identity_contained`: the instance profile removed and the instance's credentials revoked (on every isolation,
+    or for credential findings); `metadata`: the metadata service turned off; `whole_role`: a credential finding
+    revokes every older session of its role.
+    """
+    actions = [action for module in ESTATE_MODULES for action in module.PERMISSIONS]
+    actions += identity.IDENTITY_PERMISSIONS if identity_contained else ()
+    actions += identity.METADATA_PERMISSIONS if metadata else ()
+    actions += credentials.PERMISSIONS if whole_role else ()
+    return frozenset(actions)
 
 
 def home_actions(member_accounts: bool = False) -> frozenset[str]:
@@ -29,10 +50,17 @@ def home_actions(member_accounts: bool = False) -> frozenset[str]:
     return frozenset(action for module in modules for action in module.PERMISSIONS)
 
 
+def release_actions() -> frozenset[str]:
+    """What a person's release calls besides the groups' move: never the function's."""
+    return frozenset(restore.PERMISSIONS)
+
+
 def required_actions() -> frozenset[str]:
-    return frozenset(action for module in DECLARING_MODULES for action in module.PERMISSIONS)
+    return estate_actions(True, metadata=True, whole_role=True) | home_actions(True) | release_actions()
 
 
 def iam_actions_of(calls: Iterable[str]) -> frozenset[str]:
-    """The IAM actions that authorise these API calls (a DynamoDB transaction: the actions of its parts)."""
-    return frozenset(action for call in calls for action in ledger.IAM_ACTIONS_OF_CALLS.get(call, (call,)))
+    """The IAM actions that authorise these API calls (a DynamoDB transaction: the actions of its parts; associating
+    an instance profile: passing its role too)."""
+    known = {**ledger.IAM_ACTIONS_OF_CALLS, **restore.IAM_ACTIONS_OF_CALLS}
+    return frozenset(action for call in calls for action in known.get(call, (call,)))

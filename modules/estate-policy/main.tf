@@ -21,9 +21,10 @@ locals {
 
   tag_keys = ["guardduty-responder:*", "Name"]
 
+  # DescribeNetworkInterfaces: the read that verifies containment.
   read_actions = concat(
-    ["ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
-    var.credential_actions ? ["ec2:DescribeIamInstanceProfileAssociations"] : [],
+    ["ec2:DescribeInstances", "ec2:DescribeSecurityGroups", "ec2:DescribeSnapshots", "ec2:DescribeNetworkInterfaces", "autoscaling:DescribeAutoScalingInstances", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
+    var.identity_actions ? ["ec2:DescribeIamInstanceProfileAssociations"] : [],
   )
 
   containment_statements = [
@@ -117,10 +118,11 @@ locals {
     },
   ]
 
-  # Stolen instance credentials stay valid until they expire: the instance loses its profile, and
-  # the role gets a deny-only inline policy for sessions issued before now (as the IAM console's
-  # "Revoke active sessions" does).
-  credential_statements = [
+  # Identity containment (guardduty_responder.identity): the instance loses its profile, and its role gets an inline
+  # policy `guardduty-responder-revoke-<instance id>` denying everything to the credentials delivered to this
+  # instance (ec2:SourceInstanceARN) before now (aws:TokenIssueTime). The instance's role is known only when it is
+  # isolated, and IAM cannot bound what a written policy says: the guard statements keep protected roles out of reach.
+  identity_statements = [
     {
       Sid      = "DetachTheInstanceProfile"
       Effect   = "Allow"
@@ -128,9 +130,35 @@ locals {
       Resource = local.instances
     },
     {
-      # To confirm that the role a finding names is the one whose session was stolen, and that
-      # nothing but this instance uses it, before its sessions are revoked.
-      Sid      = "ReadTheInstanceRole"
+      Sid      = "FindTheInstanceRole"
+      Effect   = "Allow"
+      Action   = ["iam:GetInstanceProfile"]
+      Resource = "arn:${var.partition}:iam::${var.account_id}:instance-profile/*"
+    },
+    {
+      # Write this instance's revocation; when the role's inline policies are full, read and delete the responder's
+      # own revocations older than any credential lives (36 hours) to make room.
+      Sid      = "RevokeTheInstanceCredentials"
+      Effect   = "Allow"
+      Action   = ["iam:PutRolePolicy", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:DeleteRolePolicy"]
+      Resource = "arn:${var.partition}:iam::${var.account_id}:role/*"
+    },
+  ]
+
+  metadata_statements = [
+    {
+      Sid      = "TurnTheMetadataServiceOff"
+      Effect   = "Allow"
+      Action   = ["ec2:ModifyInstanceMetadataOptions"]
+      Resource = local.instances
+    },
+  ]
+
+  # credential_revocation = "role": a credential finding revokes every older session of the stolen role (as the IAM
+  # console's "Revoke active sessions" does), after confirming that it is the stolen role and that nothing else uses it.
+  credential_statements = [
+    {
+      Sid      = "ReadTheStolenRole"
       Effect   = "Allow"
       Action   = ["iam:GetRole", "iam:ListInstanceProfilesForRole"]
       Resource = "arn:${var.partition}:iam::${var.account_id}:role/*"
@@ -139,28 +167,36 @@ locals {
       Sid      = "RevokeOlderRoleSessions"
       Effect   = "Allow"
       Action   = ["iam:PutRolePolicy"]
-      Resource = "arn:${var.partition}:iam::${var.account_id}:role/*" # The instance's role is known only from the finding, and IAM cannot bound what the written policy says.
+      Resource = "arn:${var.partition}:iam::${var.account_id}:role/*"
     },
   ]
 
-  statements = concat(local.containment_statements, [for statement in local.credential_statements : statement if var.credential_actions])
+  # Filtered, not chosen with a conditional: each statement keeps its own type (a conditional would unify them).
+  statements = concat(
+    local.containment_statements,
+    [for statement in local.identity_statements : statement if var.identity_actions],
+    [for statement in local.metadata_statements : statement if var.metadata_actions],
+    [for statement in local.credential_statements : statement if var.credential_actions],
+  )
 
   # The roles whose policies must never be written: the responder's and the member roles, roles
   # AWS manages (SSO, service-linked), and the Organization's administrator role. Deny wins over
-  # the RevokeOlderRoleSessions allow.
+  # the allows above.
   protected_roles = concat(
-    flatten([for name in var.protected_role_names : ["arn:${var.partition}:iam::${var.account_id}:role/${name}", "arn:${var.partition}:iam::${var.account_id}:role/*/${name}"]]),
+    # One pattern a name, at any path: "*" also matches no path at all, and a deny that matches a few more names
+    # protects more (two patterns a name would not fit a member role for every region).
+    [for name in var.protected_role_names : "arn:${var.partition}:iam::${var.account_id}:role/*${name}"],
     [
       "arn:${var.partition}:iam::${var.account_id}:role/aws-reserved/*",
       "arn:${var.partition}:iam::${var.account_id}:role/aws-service-role/*",
       "arn:${var.partition}:iam::${var.account_id}:role/OrganizationAccountAccessRole",
     ],
   )
-  credential_guard_statements = var.credential_actions ? [
+  credential_guard_statements = var.identity_actions || var.credential_actions ? [
     {
       Sid      = "NeverWriteProtectedRoles"
       Effect   = "Deny"
-      Action   = ["iam:PutRolePolicy"]
+      Action   = ["iam:PutRolePolicy", "iam:DeleteRolePolicy"]
       Resource = local.protected_roles
     },
   ] : []

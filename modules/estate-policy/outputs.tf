@@ -7,3 +7,8 @@ output "guard_statements" {
   description = "Deny statements to add next to `statements`: with credential_actions, the roles whose policies are never written."
   value       = local.guard_statements
 }
+
+output "protected_role_arns" {
+  description = "ARNs (patterns) of the roles whose policies are never written."
+  value       = local.protected_roles
+}

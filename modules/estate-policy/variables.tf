@@ -28,14 +28,26 @@ variable "regions" {
   }
 }
 
+variable "identity_actions" {
+  description = "Also allow identity containment: detach the instance profile and revoke the credentials delivered to the instance (an inline deny policy on its role)."
+  type        = bool
+  default     = true
+}
+
+variable "metadata_actions" {
+  description = "Also allow turning the instance metadata service off on isolation."
+  type        = bool
+  default     = false
+}
+
 variable "credential_actions" {
-  description = "Also allow what answering an instance credential exfiltration finding takes: detach the instance profile and revoke the role's older sessions."
+  description = "Also allow revoking every older session of a stolen role (credential_revocation = \"role\"): read the role and its instance profiles."
   type        = bool
   default     = false
 }
 
 variable "protected_role_names" {
-  description = "Role names (IAM wildcards allowed) whose policies the credential statements must never write: the responder's own roles and the member role."
+  description = "Role names (IAM wildcards allowed) whose policies the identity and credential statements must never write: the responder's own roles, the member role, and any the operator lists."
   type        = list(string)
   default     = []
 }

@@ -72,15 +72,26 @@ locals {
   }
 }
 
+locals {
+  # The roles a person's release never touches: this module's, those listed, and AWS's (the member role's own list
+  # also names the responder roles, in case they live here too: one for every region would not fit this policy).
+  release_protected_roles = concat(
+    [for name in concat([var.role_name, local.release_role_name], var.protected_role_names) : "arn:${local.partition}:iam::${local.account_id}:role/*${name}"],
+    ["arn:${local.partition}:iam::${local.account_id}:role/aws-reserved/*", "arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/*", "arn:${local.partition}:iam::${local.account_id}:role/OrganizationAccountAccessRole"],
+  )
+}
+
 module "estate_policy" {
   source = "../estate-policy"
 
   partition          = local.partition
   account_id         = local.account_id
   regions            = var.regions
+  identity_actions   = var.identity_actions
+  metadata_actions   = var.metadata_actions
   credential_actions = var.credential_actions
-  # This role, and the responder's roles should they live in this account too.
-  protected_role_names = concat([var.role_name, local.release_role_name], [for arn in var.responder_role_arns : element(split("/", arn), length(split("/", arn)) - 1)])
+  # This role, the responder's roles should they live in this account too, and those the operator lists.
+  protected_role_names = concat([var.role_name, local.release_role_name], [for arn in var.responder_role_arns : element(split("/", arn), length(split("/", arn)) - 1)], var.protected_role_names)
 }
 
 resource "aws_iam_role" "this" {
@@ -103,7 +114,7 @@ resource "aws_iam_role_policy" "this" {
     Version = "2012-10-17"
     Statement = concat(module.estate_policy.statements, module.estate_policy.guard_statements, [
       {
-        # With credential_actions the role may write inline policies on roles: never on its own.
+        # With identity_actions the role may write inline policies on roles: never on its own.
         Sid      = "NeverLoosenItsOwnPermissions"
         Effect   = "Deny"
         Action   = ["iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:UpdateAssumeRolePolicy"]
@@ -162,6 +173,62 @@ resource "aws_iam_role_policy" "release" {
         Effect    = "Allow"
         Action    = ["ec2:ModifyNetworkInterfaceAttribute"]
         Resource  = [for kind in ["security-group", "instance", "vpc"] : "arn:${local.partition}:ec2:*:${local.account_id}:${kind}/*"]
+        Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
+      },
+      # The rest containment changed (guardduty_responder.restore), on instances the responder tagged only: the
+      # instance profile (passing its role to EC2 alone), the metadata options, and, when asked, service.
+      {
+        Sid       = "SeeTheProfileAndTheGroups"
+        Effect    = "Allow"
+        Action    = ["ec2:DescribeIamInstanceProfileAssociations", "autoscaling:DescribeAutoScalingInstances"]
+        Resource  = "*" # Describe* actions support no resource-level permissions.
+        Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
+      },
+      {
+        Sid      = "PutTheIsolatedInstanceBack"
+        Effect   = "Allow"
+        Action   = ["ec2:AssociateIamInstanceProfile", "ec2:ModifyInstanceMetadataOptions"]
+        Resource = "arn:${local.partition}:ec2:*:${local.account_id}:instance/*"
+        Condition = {
+          Null         = { "aws:ResourceTag/guardduty-responder:finding-id" = "false" }
+          StringEquals = { "aws:RequestedRegion" = var.regions }
+        }
+      },
+      {
+        Sid       = "GiveTheRoleBackToEc2Only"
+        Effect    = "Allow"
+        Action    = ["iam:PassRole"]
+        Resource  = "arn:${local.partition}:iam::${local.account_id}:role/*"
+        Condition = { StringEquals = { "iam:PassedToService" = "ec2.amazonaws.com" } }
+      },
+      {
+        # Before giving a profile back, its role is read (a protected role is never given back); before removing a
+        # revocation (--restore-credentials) it is read, and removed only if it is this instance's, shaped as the
+        # responder writes it. IAM cannot bound the policy name, so the deletion reaches any inline policy of the
+        # account's roles but the protected ones: the command's checks are what keep it to revocations.
+        Sid      = "ReadTheProfileAndTheRevocation"
+        Effect   = "Allow"
+        Action   = ["iam:GetInstanceProfile", "iam:GetRolePolicy"]
+        Resource = ["arn:${local.partition}:iam::${local.account_id}:instance-profile/*", "arn:${local.partition}:iam::${local.account_id}:role/*"]
+      },
+      {
+        Sid      = "RemoveTheRevocation"
+        Effect   = "Allow"
+        Action   = ["iam:DeleteRolePolicy"]
+        Resource = "arn:${local.partition}:iam::${local.account_id}:role/*"
+      },
+      {
+        # The responder's own roles live in the administrator account, not here: this list is the member account's.
+        Sid      = "NeverTheProtectedRoles"
+        Effect   = "Deny"
+        Action   = ["iam:DeleteRolePolicy", "iam:PassRole"]
+        Resource = local.release_protected_roles
+      },
+      {
+        Sid       = "ReturnToService"
+        Effect    = "Allow"
+        Action    = ["autoscaling:ExitStandby", "autoscaling:AttachInstances", "elasticloadbalancing:RegisterTargets"]
+        Resource  = ["arn:${local.partition}:autoscaling:*:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*", "arn:${local.partition}:elasticloadbalancing:*:${local.account_id}:targetgroup/*/*"]
         Condition = { StringEquals = { "aws:RequestedRegion" = var.regions } }
       },
     ]

@@ -40,10 +40,28 @@ variable "regions" {
   }
 }
 
-variable "credential_actions" {
-  description = "Let the responder detach instance profiles and revoke the role sessions of instances whose credentials were exfiltrated (set when the deployments use credential_findings = \"contain\")."
+variable "identity_actions" {
+  description = "Let the responder detach the instance profile of an isolated instance and revoke the credentials delivered to it (an inline deny policy on its role): on when the deployments use contain_identity (the default) or credential_findings = \"contain\"."
+  type        = bool
+  default     = true
+}
+
+variable "metadata_actions" {
+  description = "Let the responder turn an isolated instance's metadata service off (set when the deployments use disable_instance_metadata)."
   type        = bool
   default     = false
+}
+
+variable "credential_actions" {
+  description = "Let the responder revoke every older session of a stolen role (set when the deployments use credential_findings = \"contain\" with credential_revocation = \"role\")."
+  type        = bool
+  default     = false
+}
+
+variable "protected_role_names" {
+  description = "Role names of this account (IAM wildcards allowed) whose policies the responder must never write, besides this module's roles, the responder's, AWS's reserved roles and OrganizationAccountAccessRole."
+  type        = list(string)
+  default     = []
 }
 
 variable "tags" {

@@ -323,7 +323,13 @@ resource "aws_lambda_function" "this" {
       MEMBER_ROLE_NAME        = var.member_role_name == null ? "" : var.member_role_name
       MEMBER_ROLE_EXTERNAL_ID = var.member_role_external_id == null ? "" : var.member_role_external_id
       CREDENTIAL_FINDINGS     = var.credential_findings
-      RESPONSE_RULES          = local.response_rules_json
+      # Identity containment, and the roles never written (the function's own besides those listed).
+      CONTAIN_IDENTITY          = tostring(var.contain_identity)
+      CREDENTIAL_REVOCATION     = var.credential_revocation
+      DISABLE_INSTANCE_METADATA = tostring(var.disable_instance_metadata)
+      RESPONDER_ROLE_NAME       = local.role_name
+      PROTECTED_ROLE_NAMES      = join(",", var.protected_role_names)
+      RESPONSE_RULES            = local.response_rules_json
       # The rule's own scope, applied again to GuardDuty's copy of a finding (a replayed one included).
       MIN_SEVERITY          = tostring(var.min_severity)
       FINDING_TYPE_PREFIXES = join(",", var.finding_type_prefixes)
@@ -828,9 +834,11 @@ module "estate_policy" {
   partition          = local.partition
   account_id         = local.account_id
   regions            = [local.region]
-  credential_actions = var.credential_findings == "contain"
+  identity_actions   = var.contain_identity || var.credential_findings == "contain"
+  metadata_actions   = var.disable_instance_metadata
+  credential_actions = var.credential_findings == "contain" && var.credential_revocation == "role"
   # Every regional deployment's role carries the prefix.
-  protected_role_names = compact(["${local.name}-*", var.member_role_name])
+  protected_role_names = concat(compact(["${local.name}-*", var.member_role_name, var.member_role_name == null ? null : "${var.member_role_name}-release"]), var.protected_role_names)
 }
 
 locals {
@@ -924,8 +932,7 @@ locals {
   # IAM is global: the region in the name lets the same prefix be deployed in every region.
   role_name = "${local.name}-${local.region}"
 
-  # With credential_findings = "contain" the role may write inline policies on the account's roles:
-  # never on its own.
+  # With identity containment the role may write inline policies on the account's roles: never on its own.
   guard_statements = [
     {
       Sid      = "NeverLoosenItsOwnPermissions"

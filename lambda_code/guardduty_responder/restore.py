@@ -1,0 +1,157 @@
+"""Release: put back what containment changed besides the security groups, item by item.
+
+The groups go back first (`isolation.restore_groups`); then the instance profile, the metadata
+options and the connection-tracking timeouts. The revocation of the instance's older credentials
+stays unless a person asks for it to go (those sessions are better left dead), and the instance
+returns to its Auto Scaling group and target groups only when asked. Each item is one `Restored`:
+done, left as it is (and why), or failed (the others still run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .aws_errors import describe_error, error_code
+from .identity import InstanceRole, associations, protected_role, revocation_cutoff, revocation_name, roles_of
+from .steps import STEP_ERRORS
+
+# Besides the identity steps' own reads (identity.IDENTITY_PERMISSIONS), with a person's credentials.
+PERMISSIONS = (
+    "ec2:AssociateIamInstanceProfile",
+    "iam:PassRole",
+    "ec2:ModifyInstanceMetadataOptions",
+    "iam:DeleteRolePolicy",
+    "autoscaling:ExitStandby",
+    "autoscaling:AttachInstances",
+    "elasticloadbalancing:RegisterTargets",
+)
+# Associating a profile passes its role to EC2: IAM authorises the call with both.
+IAM_ACTIONS_OF_CALLS = {"ec2:AssociateIamInstanceProfile": ("ec2:AssociateIamInstanceProfile", "iam:PassRole")}
+_RESTORABLE_METADATA = (
+    "HttpEndpoint",
+    "HttpTokens",
+    "HttpPutResponseHopLimit",
+    "HttpProtocolIpv6",
+    "InstanceMetadataTags",
+)
+
+
+@dataclass(frozen=True)
+class Restored:
+    item: str
+    status: str  # "restored", "left", "failed"
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.item}: {self.detail}" if self.status != "failed" else f"{self.item}: FAILED, {self.detail}"
+
+    def to_record(self) -> dict[str, str]:
+        return {"item": self.item, "status": self.status, "detail": self.detail[:500]}
+
+
+def attempt(item: str, action: Callable[[], tuple[str, str]]) -> Restored:
+    """One item; an AWS refusal is a failed item, not a failed release (the groups are back already)."""
+    try:
+        status, detail = action()
+    except STEP_ERRORS as error:
+        return Restored(item, "failed", describe_error(error))
+    return Restored(item, status, detail)
+
+
+def instance_profile(
+    ec2: Any, iam: Any, instance_id: str, profiles: list[str], *, seen: str | None, protected: Iterable[str]
+) -> tuple[str, str]:
+    """Associate the profile containment removed again: only the one the instance had when it was isolated, and
+    never one whose role is protected (a record that says otherwise is not followed)."""
+    live = [a for a in associations(ec2, instance_id) if a.get("State") in ("associating", "associated")]
+    if live:
+        return "left", f"the instance has {live[0]['IamInstanceProfile']['Arn']} already: left as it is"
+    profile = profiles[0]
+    if len(set(profiles)) != 1 or (seen and profile != seen):
+        raise RuntimeError(
+            f"the record names {', '.join(profiles)}, not the profile the instance had ({seen}): left off"
+        )
+    refused = [f"{role.name} {why}" for role in roles_of(iam, [profile]) if (why := protected_role(role, protected))]
+    if refused:
+        raise RuntimeError(f"{profile} holds role {'; '.join(refused)}: left off")
+    ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=instance_id)
+    return "restored", f"{profile} associated again"
+
+
+def metadata_options(ec2: Any, instance_id: str, before: Mapping[str, Any]) -> tuple[str, str]:
+    options = {key: before[key] for key in _RESTORABLE_METADATA if key in before}
+    options.setdefault("HttpEndpoint", "enabled")
+    if "HttpPutResponseHopLimit" in options:
+        options["HttpPutResponseHopLimit"] = int(options["HttpPutResponseHopLimit"])
+    ec2.modify_instance_metadata_options(InstanceId=instance_id, **options)
+    shown = ", ".join(f"{key} {value}" for key, value in sorted(options.items()))
+    return "restored", f"metadata options back to {shown}"
+
+
+def connection_tracking(ec2: Any, before: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
+    for eni_id, timeouts in sorted(before.items()):
+        ec2.modify_network_interface_attribute(
+            NetworkInterfaceId=eni_id,
+            ConnectionTrackingSpecification={key: int(value) for key, value in timeouts.items()},
+        )
+    shown = "; ".join(
+        f"{eni}: " + ", ".join(f"{key} {int(value)} s" for key, value in sorted(timeouts.items()))
+        for eni, timeouts in sorted(before.items())
+    )
+    return "restored", f"timeouts back to {shown}"
+
+
+def remove_revocations(
+    iam: Any, instance_id: str, revocations: list[Mapping[str, Any]], *, protected: Iterable[str]
+) -> tuple[str, str]:
+    """Delete this instance's revocation on each role the record names: only a policy named and shaped as the
+    responder writes it for this instance, on a role that is not protected. Anything else is refused, untouched."""
+    name = revocation_name(instance_id)
+    foreign = sorted(
+        {
+            f"{r.get('policy')} on role {r.get('role')}"
+            for r in revocations
+            if r.get("policy") != name or protected_role(InstanceRole(str(r.get("role", ""))), protected)
+        }
+    )
+    if foreign:
+        raise RuntimeError(f"not this instance's revocation, left alone: {', '.join(foreign)}")
+    removed = []
+    for role in sorted({str(r["role"]) for r in revocations}):
+        try:
+            document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        except ClientError as error:
+            if error_code(error) != "NoSuchEntity":
+                raise
+            removed.append(f"{name} on role {role} (gone already)")
+            continue
+        if revocation_cutoff(document, instance_id) is None:
+            raise RuntimeError(f"{name} on role {role} is not a revocation as the responder writes it: left alone")
+        iam.delete_role_policy(RoleName=role, PolicyName=name)
+        removed.append(f"{name} on role {role}")
+    return "restored", "revocation removed: " + ", ".join(removed)
+
+
+def autoscaling_group(autoscaling: Any, instance_id: str, group: str) -> tuple[str, str]:
+    found = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    state = found[0]["LifecycleState"] if found else ""
+    if state.startswith("Standby"):
+        autoscaling.exit_standby(AutoScalingGroupName=group, InstanceIds=[instance_id])
+        return "restored", f"out of standby in {group}"
+    if found:
+        return "left", f"{state} in {found[0]['AutoScalingGroupName']}: left as it is"
+    autoscaling.attach_instances(AutoScalingGroupName=group, InstanceIds=[instance_id])
+    return "restored", f"attached to {group} again"
+
+
+def target_groups(elbv2: Any, instance_id: str, targets: list[Mapping[str, Any]]) -> tuple[str, str]:
+    for target in targets:
+        description: dict[str, Any] = {"Id": instance_id}
+        if target.get("port"):
+            description["Port"] = int(target["port"])
+        elbv2.register_targets(TargetGroupArn=target["arn"], Targets=[description])
+    return "restored", f"registered in {len(targets)} target group(s) again"
