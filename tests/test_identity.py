@@ -242,7 +242,12 @@ def test_containment_is_verified_by_one_read(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("fault", ["interface moved back", "rule added to the isolation group"])
-def test_a_mismatch_is_an_alarmed_failure(stack: Stack, fault: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_mismatch_is_an_alarmed_failure(
+    stack: Stack, fault: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The JSON line CloudWatch Logs receives (the critical-log-lines alarm matches its level): a fresh handler
+    # writes to this test's stdout.
+    monkeypatch.setattr(logging.getLogger("guardduty_responder"), "handlers", [])
     instance_id = stack.launch(enis=2)
     app = stack.app_group
 
@@ -261,13 +266,16 @@ def test_a_mismatch_is_an_alarmed_failure(stack: Stack, fault: str, caplog: pyte
 
     handler.get_responder().clients.ec2.meta.events.register("before-call.ec2.DescribeNetworkInterfaces", tamper)
 
-    with caplog.at_level(logging.CRITICAL), pytest.raises(IncompleteResponseError, match="containment not verified"):
+    handler.get_responder()
+    capsys.readouterr()
+    with pytest.raises(IncompleteResponseError, match="containment not verified"):
         stack.invoke(stack.event("backdoor_cc_dns", instance_id))
 
     step = stack.record(stack.event("backdoor_cc_dns")["detail"]["id"])["steps"]["verify"]
     assert step["status"] == "failed"
     assert (f"is on {app}" if fault == "interface moved back" else "has rules") in step["error"]
-    assert any(r.levelno == logging.CRITICAL and r.getMessage() == "containment not verified" for r in caplog.records)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(line["level"] == "CRITICAL" and line["message"] == "containment not verified" for line in lines)
 
 
 def test_the_revocations_of_many_instances_of_one_role_fit_iam_s_limit() -> None:

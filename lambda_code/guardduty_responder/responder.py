@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import credentials, evidence, identity, logs, restore, utc_timestamp
+from . import evidence, identity, logs, utc_timestamp
 from .accounts import AccountAccessError, Estate, Estates
 from .aws_errors import describe_error, error_code
 from .clients import AwsClients
@@ -74,7 +74,6 @@ from .policy import (
     safety_hold,
     unconfirmed,
 )
-from .restore import Restored
 from .steps import (
     CHECK_STEPS,
     EVIDENCE_STEPS,
@@ -104,6 +103,7 @@ if TYPE_CHECKING:
     from .approvals import ApprovalDesk, ApprovalSweep
     from .groups import GroupMember, MemberOutcome
     from .manual import ManualRequest
+    from .restore import Restored
 
 logger = logging.getLogger(__name__)
 
@@ -1210,6 +1210,8 @@ class Responder:
         clients, finding, stolen = self._estate_for(response).clients, response.finding, response.finding.credentials
         whole_role = ""
         if stolen is not None and self.settings.credential_revocation == "role":
+            from . import credentials  # the option's own checks, imported when chosen
+
             try:
                 return credentials.revoke_older_sessions(
                     clients.ec2,
@@ -1556,9 +1558,9 @@ class Responder:
         estate = self.estates.for_account(incident.account_id) if incident.account_id else self.estates.home
         self._check_release_targets(incident, estate)
         restore_groups(estate.clients.ec2, incident.original_groups)
-        items = [Restored("security groups", "restored", f"{len(incident.original_groups)} network interface(s)")]
-        saved = self._saved_for_release(incident)
-        items += self._restore_the_rest(estate, instance_id, saved, restore_credentials, return_to_service)
+        items = self._restore_the_rest(
+            incident, estate, credentials_too=restore_credentials, service_too=return_to_service
+        )
         now = self.clock()
         # Findings first: if this stops half-way the incident is still isolated and release can run
         # again, while no update of an already released finding can isolate the instance again.
@@ -1581,71 +1583,23 @@ class Responder:
             "jira_comment": "done" if comment.ok else f"failed: {comment.error}",
         }
 
-    def _saved_for_release(self, incident: Incident) -> dict[str, Any]:
-        """What the incident's findings saved (the first finding's first; every finding's revocations), for release,
-        and the instance profile the first finding saw on the instance."""
-        saved: dict[str, Any] = {"revocations": []}
-        for finding_id in [incident.finding_id, *(f for f in incident.findings if f != incident.finding_id)]:
-            record = self.ledger.get_finding(finding_id)
-            if record is None:
-                continue
-            if finding_id == incident.finding_id and record.instance:
-                saved["profile_seen"] = str(record.instance.get("profile_arn", ""))
-            for key, value in record.saved.items():
-                if key == "revocations":
-                    saved[key] += [r for r in value if isinstance(r, Mapping) and r not in saved[key]]
-                elif value and key not in saved:
-                    saved[key] = value
-        return saved
-
     def _restore_the_rest(
-        self, estate: Estate, instance_id: str, saved: Mapping[str, Any], credentials_too: bool, service_too: bool
+        self, incident: Incident, estate: Estate, *, credentials_too: bool, service_too: bool
     ) -> list[Restored]:
-        ec2, iam, items = estate.clients.ec2, estate.clients.iam, []
-        protected = self.settings.protected_roles
-        if saved.get("removed_instance_profiles"):
-            profiles, seen = list(saved["removed_instance_profiles"]), saved.get("profile_seen")
-            items.append(
-                restore.attempt(
-                    "instance profile",
-                    lambda: restore.instance_profile(ec2, iam, instance_id, profiles, seen=seen, protected=protected),
-                )
-            )
-        if saved.get("metadata_before"):
-            before = saved["metadata_before"]
-            items.append(
-                restore.attempt("metadata service", lambda: restore.metadata_options(ec2, instance_id, before))
-            )
-        if saved.get("tracking_before"):
-            tracking = saved["tracking_before"]
-            items.append(restore.attempt("connection tracking", lambda: restore.connection_tracking(ec2, tracking)))
-        items += self._restore_credentials(estate, instance_id, saved, credentials_too)
-        if service_too:
-            items += _return_to_service(estate, instance_id, saved)
-        elif saved.get("autoscaling_group") or saved.get("target_groups"):
-            items.append(Restored("service", "left", "out of service as evidence left it (--return-to-service)"))
-        return items
+        """The groups are back: every other item containment changed, each done, left (and why) or failed."""
+        from . import restore  # a person's command only: the function never pays for it
 
-    def _restore_credentials(
-        self, estate: Estate, instance_id: str, saved: Mapping[str, Any], asked: bool
-    ) -> list[Restored]:
-        revocations = [r for r in saved.get("revocations", []) if isinstance(r, Mapping)]
-        if not revocations:
-            return []
-        if not asked:
-            before = revocations[0].get("before", "")
-            return [
-                Restored(
-                    "credentials",
-                    "left",
-                    f"credentials issued before {before} stay revoked (--restore-credentials removes the revocation)",
-                )
-            ]
-        iam, protected = estate.clients.iam, self.settings.protected_roles
+        saved = restore.saved_for_release(self.ledger, incident)
         return [
-            restore.attempt(
-                "credentials", lambda: restore.remove_revocations(iam, instance_id, revocations, protected=protected)
-            )
+            restore.Restored("security groups", "restored", f"{len(incident.original_groups)} network interface(s)"),
+            *restore.restore_the_rest(
+                estate.clients,
+                incident.instance_id,
+                saved,
+                protected=self.settings.protected_roles,
+                credentials_too=credentials_too,
+                service_too=service_too,
+            ),
         ]
 
     def _check_release_targets(self, incident: Incident, estate: Estate) -> None:
@@ -1694,24 +1648,6 @@ def _tracking_minimised(response: FindingResponse, checked: list[StepResult]) ->
         if result.step is Step.CONNECTION_TRACKING:
             return result.ok and not result.values.get("tracking_unsupported")
     return response.done(Step.CONNECTION_TRACKING) and not response.record.saved.get("tracking_unsupported")
-
-
-def _return_to_service(estate: Estate, instance_id: str, saved: Mapping[str, Any]) -> list[Restored]:
-    """Back into its Auto Scaling group and the target groups it left, as evidence recorded them."""
-    items = []
-    if saved.get("autoscaling_group"):
-        group = str(saved["autoscaling_group"])
-        autoscaling = estate.clients.autoscaling
-        items.append(
-            restore.attempt("Auto Scaling", lambda: restore.autoscaling_group(autoscaling, instance_id, group))
-        )
-    targets = [t for t in saved.get("deregistered_targets", []) if isinstance(t, Mapping)] or [
-        {"arn": arn} for arn in saved.get("target_groups", [])
-    ]
-    if targets:
-        elbv2 = estate.clients.elbv2
-        items.append(restore.attempt("target groups", lambda: restore.target_groups(elbv2, instance_id, targets)))
-    return items
 
 
 def _fail_if_unfinished(response: FindingResponse) -> None:

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from .aws_errors import describe_error, error_code
 from .identity import InstanceRole, associations, protected_role, revocation_cutoff, revocation_name, roles_of
 from .steps import STEP_ERRORS
+
+if TYPE_CHECKING:
+    from .clients import AwsClients
+    from .ledger import Incident, Ledger
 
 # Besides the identity steps' own reads (identity.IDENTITY_PERMISSIONS), with a person's credentials.
 PERMISSIONS = (
@@ -155,3 +159,86 @@ def target_groups(elbv2: Any, instance_id: str, targets: list[Mapping[str, Any]]
             description["Port"] = int(target["port"])
         elbv2.register_targets(TargetGroupArn=target["arn"], Targets=[description])
     return "restored", f"registered in {len(targets)} target group(s) again"
+
+
+def saved_for_release(ledger: Ledger, incident: Incident) -> dict[str, Any]:
+    """What the incident's findings saved (the first finding's first; every finding's revocations), and the
+    instance profile the first finding saw on the instance."""
+    saved: dict[str, Any] = {"revocations": []}
+    for finding_id in [incident.finding_id, *(f for f in incident.findings if f != incident.finding_id)]:
+        record = ledger.get_finding(finding_id)
+        if record is None:
+            continue
+        if finding_id == incident.finding_id and record.instance:
+            saved["profile_seen"] = str(record.instance.get("profile_arn", ""))
+        for key, value in record.saved.items():
+            if key == "revocations":
+                saved[key] += [r for r in value if isinstance(r, Mapping) and r not in saved[key]]
+            elif value and key not in saved:
+                saved[key] = value
+    return saved
+
+
+def restore_the_rest(
+    clients: AwsClients,
+    instance_id: str,
+    saved: Mapping[str, Any],
+    *,
+    protected: Iterable[str],
+    credentials_too: bool,
+    service_too: bool,
+) -> list[Restored]:
+    """Every item besides the groups, in order: profile, metadata, timeouts, credentials, service."""
+    ec2, iam, items = clients.ec2, clients.iam, []
+    if saved.get("removed_instance_profiles"):
+        profiles, seen = list(saved["removed_instance_profiles"]), saved.get("profile_seen")
+        items.append(
+            attempt(
+                "instance profile",
+                lambda: instance_profile(ec2, iam, instance_id, profiles, seen=seen, protected=protected),
+            )
+        )
+    if saved.get("metadata_before"):
+        before = saved["metadata_before"]
+        items.append(attempt("metadata service", lambda: metadata_options(ec2, instance_id, before)))
+    if saved.get("tracking_before"):
+        tracking = saved["tracking_before"]
+        items.append(attempt("connection tracking", lambda: connection_tracking(ec2, tracking)))
+    items += _credentials(iam, instance_id, saved, asked=credentials_too, protected=protected)
+    if service_too:
+        items += _service(clients, instance_id, saved)
+    elif saved.get("autoscaling_group") or saved.get("target_groups"):
+        items.append(Restored("service", "left", "out of service as evidence left it (--return-to-service)"))
+    return items
+
+
+def _credentials(
+    iam: Any, instance_id: str, saved: Mapping[str, Any], *, asked: bool, protected: Iterable[str]
+) -> list[Restored]:
+    revocations = [r for r in saved.get("revocations", []) if isinstance(r, Mapping)]
+    if not revocations:
+        return []
+    if not asked:
+        before = revocations[0].get("before", "")
+        return [
+            Restored(
+                "credentials",
+                "left",
+                f"credentials issued before {before} stay revoked (--restore-credentials removes the revocation)",
+            )
+        ]
+    return [attempt("credentials", lambda: remove_revocations(iam, instance_id, revocations, protected=protected))]
+
+
+def _service(clients: AwsClients, instance_id: str, saved: Mapping[str, Any]) -> list[Restored]:
+    """Back into its Auto Scaling group and the target groups it left, as evidence recorded them."""
+    items = []
+    if saved.get("autoscaling_group"):
+        group = str(saved["autoscaling_group"])
+        items.append(attempt("Auto Scaling", lambda: autoscaling_group(clients.autoscaling, instance_id, group)))
+    targets = [t for t in saved.get("deregistered_targets", []) if isinstance(t, Mapping)] or [
+        {"arn": arn} for arn in saved.get("target_groups", [])
+    ]
+    if targets:
+        items.append(attempt("target groups", lambda: target_groups(clients.elbv2, instance_id, targets)))
+    return items
