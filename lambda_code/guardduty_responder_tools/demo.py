@@ -360,6 +360,20 @@ class DemoRun:
 
     # -- the estate -------------------------------------------------------------------------------------
 
+    def _give_role(self, instance_id: str, role_name: str) -> None:
+        """An instance profile holding a role only EC2 may assume, as an instance's role usually is."""
+        iam = self.aws.client("iam")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+        profile = iam.create_instance_profile(InstanceProfileName=role_name)["InstanceProfile"]["Arn"]
+        iam.add_role_to_instance_profile(InstanceProfileName=role_name, RoleName=role_name)
+        self.aws.ec2.associate_iam_instance_profile(IamInstanceProfile={"Arn": profile}, InstanceId=instance_id)
+
     def build_estate(self) -> None:
         aws = self.aws
         vpc_id, subnet_id = aws.create_network("production")
@@ -371,6 +385,7 @@ class DemoRun:
         api = self._group(vpc_id, "api", "HTTPS from the load balancer", 443, "10.0.0.0/16")
 
         self.instances["web-1"] = aws.launch(subnet_id, name="web-1", groups_per_eni=[[web, ssh], [app]])
+        self._give_role(self.instances["web-1"], "web-app")
         self.instances["build-runner"] = aws.launch(
             subnet_id, name="build-runner", groups_per_eni=[[build]], tags={EXEMPT_TAG: "true"}
         )
@@ -558,7 +573,7 @@ class DemoRun:
     def _show(self, delivery: Delivery, summary: Mapping[str, Any], count: int | None) -> None:
         line, style = self.display.line, self.display.style
         if summary.get("repeat"):
-            line(f"      {'outcome':<15}{summary['outcome']}: GuardDuty's count is now {count}; nothing else done")
+            line(f"      {'outcome':<20}{summary['outcome']}: GuardDuty's count is now {count}; nothing else done")
         elif delivery.reason:
             colour = {"isolate": "green", "record": "dim", "ignore": "dim"}.get(summary.get("action", ""), "yellow")
             verdict = (
@@ -566,15 +581,15 @@ class DemoRun:
                 if summary["action"] == delivery.decision
                 else f"{summary['action']} ({delivery.decision})"
             )
-            line(f"      {'decision':<15}" + style(verdict, colour) + f": {delivery.reason}")
+            line(f"      {'decision':<20}" + style(verdict, colour) + f": {delivery.reason}")
         for step in delivery.steps:
             status = "" if step.status == "done" else f"[{step.status}] "
-            text = f"      {step.name:<15}{status}{step.detail}"
+            text = f"      {step.name:<20}{status}{step.detail}"
             line(style(text, "red") if step.status == "failed" else text)
         if delivery.message_subject:
-            line(f'      {"message":<15}"{delivery.message_subject}"')
+            line(f'      {"message":<20}"{delivery.message_subject}"')
         if delivery.error:
-            line(style(f"      {'FAILED':<15}{delivery.error}", "red"))
+            line(style(f"      {'FAILED':<20}{delivery.error}", "red"))
         timing = f"took {delivery.seconds:.2f} s"
         if delivery.contained_after_seconds is not None and delivery.groups_before != delivery.groups_after:
             timing += f"; isolated {delivery.contained_after_seconds:.2f} s after delivery"
@@ -632,7 +647,7 @@ class DemoRun:
             now = self._groups_text(eni, groups, names, False)
             self.display.line(f"      {eni}  {was} -> {now}")
         if report.message_subject:
-            self.display.line(f'      {"message":<15}"{report.message_subject}"')
+            self.display.line(f'      {"message":<20}"{report.message_subject}"')
         if report.error:
             self.display.line(style(f"      FAILED  {report.error}", "red"))
         return report
@@ -659,7 +674,7 @@ class DemoRun:
             messages = self.aws.messages()
             subject = messages[0].get("Subject") if messages else None
             unchanged = all(self.groups_of(self.instances[name]) == before[name] for name in names)
-            self.display.line(f'      {"waiting":<15}"{subject}"; nothing changed on the {len(names)} instances')
+            self.display.line(f'      {"waiting":<20}"{subject}"; nothing changed on the {len(names)} instances')
             self.ledger.decide_approval(
                 finding_id, state="approved", by="Ana (on call)", how="command", now=time.time()
             )
@@ -725,6 +740,8 @@ class DemoRun:
             verdict = "groups restored as they were before isolation" if report.restored else "groups NOT as they were"
             comment = "comment added" if report.jira_comment == "done" else f"comment {report.jira_comment}"
             self.display.line(f"      {verdict}; Jira {report.jira_key}: {comment}")
+            for item in result.get("restored", [])[1:]:  # after the groups: profile, timeouts, what stays
+                self.display.line(f"      {item}")
         self.display.line(self.display.style(f"      took {report.seconds:.2f} s", "dim"))
         return report
 
