@@ -66,6 +66,7 @@ module "responder" {
   credential_revocation       = var.credential_revocation
   disable_instance_metadata   = var.disable_instance_metadata
   protected_role_names        = var.protected_role_names
+  snapshot_lock_days          = var.snapshot_lock_days
   response_rules              = var.response_rules
   guardduty_detector_id       = var.guardduty_detector_id
   sweep_interval_minutes      = var.sweep_interval_minutes

@@ -148,6 +148,10 @@ run "identity_containment_is_on_by_default_with_its_own_statements" {
     error_message = "without credential_revocation = role or disable_instance_metadata, no role reads and no metadata changes"
   }
   assert {
+    condition     = !contains(keys(aws_lambda_function.this.environment[0].variables), "SNAPSHOT_LOCK_DAYS") && length([for statement in local.responder_statements : statement if contains(statement.Action, "ec2:LockSnapshot")]) == 0
+    error_message = "by default snapshots are not locked, and the role may not lock them"
+  }
+  assert {
     condition     = one([for statement in module.estate_policy.guard_statements : statement.Action if statement.Sid == "NeverWriteProtectedRoles"]) == ["iam:PutRolePolicy", "iam:DeleteRolePolicy"]
     error_message = "protected roles are never written nor have a policy deleted"
   }
@@ -181,6 +185,37 @@ run "protected_roles_and_metadata_reach_the_policy_and_the_function" {
     condition     = aws_lambda_function.this.environment[0].variables.PROTECTED_ROLE_NAMES == "payments-*,billing"
     error_message = "the listed roles must reach the function"
   }
+}
+
+run "snapshot_lock_days_reaches_the_function_and_the_policy" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    snapshot_lock_days = 30
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.SNAPSHOT_LOCK_DAYS == "30" && one([for statement in local.responder_statements : statement.Resource if statement.Sid == "LockTheSnapshots"]) == "arn:aws:ec2:*::snapshot/*"
+    error_message = "with snapshot_lock_days the function locks its snapshots, and may lock snapshots only"
+  }
+}
+
+run "snapshot_lock_days_beyond_a_hundred_years_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    snapshot_lock_days = 36501
+  }
+
+  expect_failures = [var.snapshot_lock_days]
 }
 
 run "credential_findings_are_contained_with_more_actions_and_a_guard" {

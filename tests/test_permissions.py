@@ -23,6 +23,7 @@ from guardduty_responder_tools.embedded import create_network
 from guardduty_responder_tools.permissions import iam_actions_of, required_actions
 from test_accounts import EXTERNAL_ID, MEMBER, ROLE_NAME, admin_session, member_event
 from test_credentials import EC2_TRUST, launch_with_role, stolen
+from test_snapshot_lock import answer_lock_snapshot
 
 from conftest import REGION, TABLE, Network, Stack
 
@@ -40,6 +41,8 @@ def record_actions(monkeypatch: pytest.MonkeyPatch) -> set[str]:
             client.meta.events.register(
                 "before-parameter-build", lambda model, **_: called.add(f"{prefix}:{model.name}")
             )
+            if service == "ec2":
+                answer_lock_snapshot(client)  # moto has no LockSnapshot
         return client
 
     monkeypatch.setattr(AwsClients, "_client", recording)
@@ -54,6 +57,7 @@ def test_every_call_is_declared_and_every_declared_action_is_called(
     stack.configure(
         CREDENTIAL_FINDINGS="contain",
         DISABLE_INSTANCE_METADATA="true",
+        SNAPSHOT_LOCK_DAYS="30",
         MEMBER_ROLE_NAME=ROLE_NAME,
         MEMBER_ROLE_EXTERNAL_ID=EXTERNAL_ID,
         RESPONDER_ACCOUNT_ID="123456789012",

@@ -30,6 +30,8 @@ ORGANISATION = [
     "-var",
     "disable_instance_metadata=true",
     "-var",
+    "snapshot_lock_days=30",
+    "-var",
     "member_role_name=gd-member",
     "-var",
     "member_role_external_id=x-responder",
@@ -94,7 +96,7 @@ def test_by_default_the_role_grants_exactly_the_own_account_actions(module_dir: 
 def test_an_organisation_containing_credentials_grants_exactly_every_declared_action(module_dir: TerraformDir) -> None:
     granted = set(evaluate(module_dir, GRANTED, *ORGANISATION))
 
-    declared = estate_actions(True, metadata=True, whole_role=True) | home_actions(True)
+    declared = estate_actions(True, metadata=True, whole_role=True, snapshot_lock=True) | home_actions(True)
 
     assert declared - granted == set(), "the code calls actions main.tf does not grant"
     assert granted - declared == set(), "main.tf grants actions no code declares"
@@ -110,7 +112,7 @@ def test_an_organisation_containing_credentials_grants_exactly_every_declared_ac
     [
         ([], estate_actions()),
         (["-var", "contain_identity=false"], estate_actions(False)),
-        (ORGANISATION, estate_actions(True, metadata=True, whole_role=True)),
+        (ORGANISATION, estate_actions(True, metadata=True, whole_role=True, snapshot_lock=True)),
     ],
     ids=["default", "identity-off", "everything"],
 )

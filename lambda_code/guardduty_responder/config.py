@@ -82,6 +82,8 @@ class Settings:
     # Roles never written: the function's own role, and those the operator lists (IAM wildcards allowed).
     responder_role_name: str = ""
     protected_role_names: tuple[str, ...] = ()
+    # Days each evidence snapshot is locked in governance mode (LockSnapshot); 0 = not locked.
+    snapshot_lock_days: int = 0
 
     @property
     def protected_roles(self) -> frozenset[str]:
@@ -136,6 +138,7 @@ class Settings:
             disable_instance_metadata=read.boolean("DISABLE_INSTANCE_METADATA", default=False),
             responder_role_name=read.optional("RESPONDER_ROLE_NAME", _ROLE_NAME, "an IAM role name"),
             protected_role_names=read.role_patterns("PROTECTED_ROLE_NAMES"),
+            snapshot_lock_days=int(read.number("SNAPSHOT_LOCK_DAYS", 0, 0, 36500)),
         )
         if settings.member_role_name and not settings.member_role_external_id:
             read.problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")

@@ -28,6 +28,8 @@ LOAD_BALANCER_PERMISSIONS = (
     "elasticloadbalancing:DeregisterTargets",
 )
 TAG_PERMISSIONS = ("ec2:CreateTags",)
+# With SNAPSHOT_LOCK_DAYS only (estate_actions' snapshot_lock).
+LOCK_PERMISSIONS = ("ec2:LockSnapshot",)
 PERMISSIONS = (
     SNAPSHOT_PERMISSIONS + PROTECT_PERMISSIONS + AUTOSCALING_PERMISSIONS + LOAD_BALANCER_PERMISSIONS + TAG_PERMISSIONS
 )
@@ -82,6 +84,20 @@ def snapshot_volumes(
     )
     ids = sorted(snapshot["SnapshotId"] for snapshot in snapshots)
     return f"{len(ids)} snapshot(s): {', '.join(ids)}", {"snapshot_ids": ids}
+
+
+def lock_snapshots(ec2: Any, snapshot_ids: list[str], days: int) -> tuple[str, dict[str, Any]]:
+    """Lock each snapshot in governance mode for `days`: it cannot be deleted until the lock expires or someone
+    allowed to unlock it does. EC2 locks a snapshot that is still pending, so this follows CreateSnapshots at once.
+    Locking a snapshot locked already sets the same lock again: a retry is harmless."""
+    if not snapshot_ids:
+        return "no snapshot to lock", {}
+    for snapshot_id in snapshot_ids:
+        ec2.lock_snapshot(SnapshotId=snapshot_id, LockMode="governance", LockDuration=days)
+    return (
+        f"{len(snapshot_ids)} snapshot(s) locked in governance mode for {days} day(s)",
+        {"snapshot_lock": {"mode": "governance", "days": days}},
+    )
 
 
 def protect_instance(ec2: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:

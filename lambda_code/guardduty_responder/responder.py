@@ -158,6 +158,7 @@ _RECORDED_VALUES = (
     "still_open",
     "autoscaling_left",
     "deregistered_targets",
+    "snapshot_lock",
 )
 
 
@@ -1147,7 +1148,18 @@ class Responder:
             Step.TAG_INSTANCE: lambda: evidence.tag_instance(clients().ec2, instance, finding, isolated_at),
         }
         pending = [(step, actions[step]) for step in EVIDENCE_STEPS if not response.done(step)]
-        return run_parallel(lambda item: run_step(*item), pending)
+        results = run_parallel(lambda item: run_step(*item), pending)
+        return results + self._lock_snapshots(response, results)
+
+    def _lock_snapshots(self, response: FindingResponse, results: list[StepResult]) -> list[StepResult]:
+        """With SNAPSHOT_LOCK_DAYS, the snapshots locked once taken (by this invocation or an earlier one)."""
+        days = self.settings.snapshot_lock_days
+        taken = next((r for r in results if r.step is Step.SNAPSHOTS), None)
+        if not days or response.done(Step.LOCK_SNAPSHOTS) or (taken is not None and not taken.ok):
+            return []  # a failed snapshot step is retried first; the lock follows it
+        ids = list(taken.values.get("snapshot_ids", [])) if taken is not None else response.snapshot_ids
+        ec2 = self._estate_for(response).clients.ec2
+        return [run_step(Step.LOCK_SNAPSHOTS, lambda: evidence.lock_snapshots(ec2, ids, days))]
 
     def _after_containment(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
         """The check, the tracking timeouts and the metadata service (the incident's first finding), beside the

@@ -57,6 +57,8 @@ class Step(enum.StrEnum):
     # The incident's first finding preserved the evidence: a later one records this, skipped.
     EVIDENCE = "evidence"
     SNAPSHOTS = "snapshots"
+    # The snapshots locked (governance mode) as soon as they exist: with SNAPSHOT_LOCK_DAYS only.
+    LOCK_SNAPSHOTS = "lock_snapshots"
     PROTECT = "protect"
     AUTOSCALING = "autoscaling"
     LOAD_BALANCERS = "load_balancers"

@@ -29,18 +29,19 @@ DECLARING_MODULES = ESTATE_MODULES + (credentials,) + HOME_MODULES + (accounts,)
 
 
 def estate_actions(
-    identity_contained: bool = True, *, metadata: bool = False, whole_role: bool = False
+    identity_contained: bool = True, *, metadata: bool = False, whole_role: bool = False, snapshot_lock: bool = False
 ) -> frozenset[str]:
     """Actions on the instance's account.
 
     `identity_contained`: the instance profile removed and the instance's credentials revoked (on every isolation,
     or for credential findings); `metadata`: the metadata service turned off; `whole_role`: a credential finding
-    revokes every older session of its role.
+    revokes every older session of its role; `snapshot_lock`: the evidence snapshots are locked.
     """
     actions = [action for module in ESTATE_MODULES for action in module.PERMISSIONS]
     actions += identity.IDENTITY_PERMISSIONS if identity_contained else ()
     actions += identity.METADATA_PERMISSIONS if metadata else ()
     actions += credentials.PERMISSIONS if whole_role else ()
+    actions += evidence.LOCK_PERMISSIONS if snapshot_lock else ()
     return frozenset(actions)
 
 
@@ -56,7 +57,8 @@ def release_actions() -> frozenset[str]:
 
 
 def required_actions() -> frozenset[str]:
-    return estate_actions(True, metadata=True, whole_role=True) | home_actions(True) | release_actions()
+    everything = estate_actions(True, metadata=True, whole_role=True, snapshot_lock=True)
+    return everything | home_actions(True) | release_actions()
 
 
 def iam_actions_of(calls: Iterable[str]) -> frozenset[str]:

@@ -154,6 +154,16 @@ locals {
     },
   ]
 
+  # snapshot_lock_days > 0: each evidence snapshot locked in governance mode as soon as it is taken.
+  snapshot_lock_statements = [
+    {
+      Sid      = "LockTheSnapshots"
+      Effect   = "Allow"
+      Action   = ["ec2:LockSnapshot"]
+      Resource = local.snapshots
+    },
+  ]
+
   # credential_revocation = "role": a credential finding revokes every older session of the stolen role (as the IAM
   # console's "Revoke active sessions" does), after confirming that it is the stolen role and that nothing else uses it.
   credential_statements = [
@@ -177,6 +187,7 @@ locals {
     [for statement in local.identity_statements : statement if var.identity_actions],
     [for statement in local.metadata_statements : statement if var.metadata_actions],
     [for statement in local.credential_statements : statement if var.credential_actions],
+    [for statement in local.snapshot_lock_statements : statement if var.snapshot_lock_actions],
   )
 
   # The roles whose policies must never be written: the responder's and the member roles, roles

@@ -40,6 +40,12 @@ variable "metadata_actions" {
   default     = false
 }
 
+variable "snapshot_lock_actions" {
+  description = "Also allow locking the evidence snapshots (LockSnapshot)."
+  type        = bool
+  default     = false
+}
+
 variable "credential_actions" {
   description = "Also allow revoking every older session of a stolen role (credential_revocation = \"role\"): read the role and its instance profiles."
   type        = bool

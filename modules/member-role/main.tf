@@ -84,12 +84,13 @@ locals {
 module "estate_policy" {
   source = "../estate-policy"
 
-  partition          = local.partition
-  account_id         = local.account_id
-  regions            = var.regions
-  identity_actions   = var.identity_actions
-  metadata_actions   = var.metadata_actions
-  credential_actions = var.credential_actions
+  partition             = local.partition
+  account_id            = local.account_id
+  regions               = var.regions
+  identity_actions      = var.identity_actions
+  metadata_actions      = var.metadata_actions
+  credential_actions    = var.credential_actions
+  snapshot_lock_actions = var.snapshot_lock_actions
   # This role, the responder's roles should they live in this account too, and those the operator lists.
   protected_role_names = concat([var.role_name, local.release_role_name], [for arn in var.responder_role_arns : element(split("/", arn), length(split("/", arn)) - 1)], var.protected_role_names)
 }

@@ -52,6 +52,12 @@ variable "metadata_actions" {
   default     = false
 }
 
+variable "snapshot_lock_actions" {
+  description = "Let the responder lock its evidence snapshots (set when the deployments use snapshot_lock_days > 0)."
+  type        = bool
+  default     = false
+}
+
 variable "credential_actions" {
   description = "Let the responder revoke every older session of a stolen role (set when the deployments use credential_findings = \"contain\" with credential_revocation = \"role\")."
   type        = bool

@@ -338,7 +338,8 @@ resource "aws_lambda_function" "this" {
       UNFINISHED_ALARM_MINUTES = tostring(var.unfinished_alarm_minutes)
       # Unset: the code's own level, INFO; the member role at the top of IAM's paths.
       }, var.log_level == null ? {} : { LOG_LEVEL = var.log_level }, var.member_role_path == "/" ? {} : { MEMBER_ROLE_PATH = var.member_role_path },
-    var.jira_approval_status == null ? {} : { JIRA_APPROVAL_STATUS = var.jira_approval_status })
+      var.jira_approval_status == null ? {} : { JIRA_APPROVAL_STATUS = var.jira_approval_status },
+    var.snapshot_lock_days == 0 ? {} : { SNAPSHOT_LOCK_DAYS = tostring(var.snapshot_lock_days) })
   }
 
   tracing_config {
@@ -831,12 +832,13 @@ locals {
 module "estate_policy" {
   source = "../estate-policy"
 
-  partition          = local.partition
-  account_id         = local.account_id
-  regions            = [local.region]
-  identity_actions   = var.contain_identity || var.credential_findings == "contain"
-  metadata_actions   = var.disable_instance_metadata
-  credential_actions = var.credential_findings == "contain" && var.credential_revocation == "role"
+  partition             = local.partition
+  account_id            = local.account_id
+  regions               = [local.region]
+  identity_actions      = var.contain_identity || var.credential_findings == "contain"
+  metadata_actions      = var.disable_instance_metadata
+  credential_actions    = var.credential_findings == "contain" && var.credential_revocation == "role"
+  snapshot_lock_actions = var.snapshot_lock_days > 0
   # Every regional deployment's role carries the prefix.
   protected_role_names = concat(compact(["${local.name}-*", var.member_role_name, var.member_role_name == null ? null : "${var.member_role_name}-release"]), var.protected_role_names)
 }

@@ -250,6 +250,17 @@ variable "credential_findings" {
   }
 }
 
+variable "snapshot_lock_days" {
+  description = "Days each evidence snapshot is locked in governance mode (LockSnapshot), as soon as it is taken: it cannot be deleted until the lock expires or someone allowed to unlock it does. 0: not locked."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.snapshot_lock_days == floor(var.snapshot_lock_days) && var.snapshot_lock_days >= 0 && var.snapshot_lock_days <= 36500
+    error_message = "snapshot_lock_days must be a whole number of days from 0 (off) to 36500."
+  }
+}
+
 variable "contain_identity" {
   description = "On every isolation, also detach the instance profile and revoke the credentials delivered to this instance before the isolation: an inline deny policy guardduty-responder-revoke-<instance id> on its role, conditioned on ec2:SourceInstanceARN and aws:TokenIssueTime. Grants iam:PutRolePolicy (and ListRolePolicies, GetRolePolicy, DeleteRolePolicy) on the account's roles other than the protected ones. false: only contained credential findings do this."
   type        = bool
