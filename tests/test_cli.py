@@ -33,6 +33,7 @@ def write_event(directory: pathlib.Path, event: dict[str, Any]) -> str:
         ["approve", "--help"],
         ["reject", "--help"],
         ["isolate", "--help"],
+        ["prepare", "--help"],
     ],
     ids=lambda argv: " ".join(argv),
 )

@@ -148,6 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--local does not apply: the embedded AWS lives only as long as one command.",
         _sweep,
     )
+    prepare = command(
+        "prepare",
+        "create the containment groups in every VPC now, so a first incident there pays nothing for them",
+        "Find or create the two containment groups (untracking, isolation) in every VPC of the account and\n"
+        "region your credentials and --region name, and record them in the responder's ledger\n"
+        "(RESPONDER_TABLE, in that region), exactly as the first containment in a VPC would: that\n"
+        "containment then makes no group-creating call before it moves the interfaces. Groups already\n"
+        "recorded are checked (a rule added by hand is removed). Run it once per account and region\n"
+        "(--profile, --region), and again when VPCs are added. Exit 1 when a VPC could not be prepared.\n\n"
+        "--local does not apply: the embedded AWS lives only as long as one command.",
+        _prepare,
+    )
+    prepare.add_argument(
+        "--vpc", action="append", metavar="VPC_ID", help="only this VPC (repeatable; default: every VPC)"
+    )
     command(
         "check-jira",
         "check, before the first incident, that Jira takes the issues the responder files",
@@ -538,6 +553,53 @@ def _sweep(args: argparse.Namespace) -> int:
     if result.get("error"):
         raise OperationFailed(f"the sweep could not list the unfinished findings: {result['error']}")
     return EXIT_FAILED if result["failed"] or result.get("approvals_failed") else 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.isolation import GroupDirectory
+    from guardduty_responder.ledger import Ledger
+    from guardduty_responder.steps import STEP_ERRORS
+
+    from .terminal import table
+
+    if args.local:
+        raise UsageError("--local does not apply to prepare: the embedded AWS lives only as long as one command.")
+    session = _session(args)
+    clients = AwsClients(session)
+    ledger = Ledger(clients.dynamodb, _table_name(), retention_days=1)
+    try:
+        account = session.client("sts").get_caller_identity()["Account"]
+        pages = clients.ec2.get_paginator("describe_vpcs").paginate()
+        vpcs = sorted(vpc["VpcId"] for page in pages for vpc in page["Vpcs"])
+    except STEP_ERRORS as error:
+        raise OperationFailed(f"listing the VPCs failed: {error}") from error
+    wanted = [vpc for vpc in vpcs if not args.vpc or vpc in args.vpc]
+    directory = GroupDirectory(clients.ec2, ledger, account)
+    results = []
+    for vpc in wanted:
+        try:
+            known = ledger.recorded_groups(account, vpc)
+            groups = directory.groups_for(vpc)
+        except STEP_ERRORS as error:
+            results.append({"vpc_id": vpc, "state": "failed", "error": str(error)})
+            continue
+        state = "recorded already" if known else "created"
+        results.append(
+            {"vpc_id": vpc, "state": state, "untracking": groups.untracking_id, "isolation": groups.isolation_id}
+        )
+    if args.output == "json":
+        _print_json({"account": account, "region": session.region_name, "vpcs": results})
+    else:
+        rows = [
+            [r["vpc_id"], r["state"], r.get("untracking", ""), r.get("isolation", r.get("error", ""))] for r in results
+        ]
+        print(f"Account {account}, region {session.region_name}: {len(results)} VPC(s)")
+        print(table(["VPC", "groups", "untracking", "isolation"], rows, max_widths=[24, 18, 24, 60]))
+    missing = sorted(set(args.vpc or []) - set(vpcs))
+    if missing:
+        raise OperationFailed(f"no such VPC in {account} / {session.region_name}: {', '.join(missing)}")
+    return EXIT_FAILED if any(r["state"] == "failed" for r in results) else EXIT_OK
 
 
 def _check_jira(args: argparse.Namespace) -> int:
@@ -1139,7 +1201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_usage(sys.stderr)
         print(
-            f"{PROG}: error: a command is required: replay, release, sweep, isolate, exempt, approve, reject, "
+            f"{PROG}: error: a command is required: replay, release, sweep, prepare, isolate, exempt, approve, reject, "
             "status or demo (see --help)",
             file=sys.stderr,
         )

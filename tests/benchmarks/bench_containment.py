@@ -250,9 +250,49 @@ def child_containment(args: argparse.Namespace) -> dict[str, Any]:
                     ],
                 }
             )
+        recorder.latency_seconds = high
+        runs += [_first_in_a_vpc(stack, recorder, args.enis, prepared) for prepared in (False, True)]
         stack.jira.stop()
         stack.guardduty.stop()
     return {"enis": args.enis, "runs": runs}
+
+
+def _first_in_a_vpc(stack: Any, recorder: CallRecorder, enis: int, prepared: bool) -> dict[str, Any]:
+    """A warm container's first containment in a VPC it has never seen: new to the responder too, or prepared with
+    `guardduty-responder prepare` beforehand."""
+    import contextlib
+    import io
+
+    from guardduty_responder import handler
+    from guardduty_responder_tools import cli
+    from guardduty_responder_tools.embedded import create_network
+
+    from conftest import Network, group_directory
+
+    vpc_id, subnet_id = create_network(stack.ec2, REGION)
+    app = stack.ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc_id)["GroupId"]
+    if prepared:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert cli.main(["prepare", "--vpc", vpc_id]) == cli.EXIT_OK
+    instance_id = stack.launch(enis=enis, network=Network(stack.ec2, vpc_id, subnet_id, (app,)))
+    event = stack.event("tor_client", instance_id, finding_id=uuid.uuid4().hex)
+    recorder.take()  # what prepare called is not the containment's
+    started = time.perf_counter()
+    summary = handler.lambda_handler(copy.deepcopy(event), Context())
+    calls = recorder.take()
+    isolation = group_directory(stack.ec2).groups_for(vpc_id).isolation_id
+    contained = containment_moment(calls, isolation)
+    before = [c for c in calls if contained and c.started < contained]
+    return {
+        "kind": "prepared-vpc" if prepared else "new-vpc",
+        "isolated": bool(summary["isolated"]),
+        "containment_ms": (contained - started) * 1000 if contained else None,
+        "calls_before_containment": len(before),
+        "round_trips_before_containment": round_trips(before),
+        "operations_before_containment": [
+            f"{c.service}:{c.operation}" for c in sorted(before, key=lambda c: c.started)
+        ],
+    }
 
 
 class Burst:
@@ -574,10 +614,31 @@ def summarise(runs: list[dict[str, Any]], low: float, high: float) -> dict[str, 
             "calls_total_max": max(run["calls_total"] for run in chosen),
             "operations_before_containment": chosen[0]["operations_before_containment"],
         }
+    for kind in ("new-vpc", "prepared-vpc"):
+        chosen = [run for run in runs if run["kind"] == kind]
+        summary[kind] = {
+            "samples": len(chosen),
+            "all_isolated": all(run["isolated"] for run in chosen),
+            "containment_ms_median": statistics.median(run["containment_ms"] for run in chosen),
+            "calls_before_containment_max": max(run["calls_before_containment"] for run in chosen),
+            "round_trips_before_containment_max": max(run["round_trips_before_containment"] for run in chosen),
+            "group_making_before_containment": sorted(
+                {op for run in chosen for op in run["operations_before_containment"] if op in _GROUP_MAKING}
+            ),
+        }
     # The round trips the path waits for: the slope of the time to containment between the two latencies.
     rise = summary["warm"]["containment_ms_median"] - summary["warm-low"]["containment_ms_median"]
     summary["round_trips_by_slope"] = rise / (high - low)
     return summary
+
+
+_GROUP_MAKING = {
+    "ec2:CreateSecurityGroup",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:CreateTags",
+}
 
 
 @dataclass
@@ -617,6 +678,21 @@ def targets(
                 "<= 3.5",
                 f"{slope:.2f}",
                 slope <= 3.5 and isolated,
+            )
+        )
+    for enis, figures in containment.items():
+        # A VPC the container has not seen: the ledger's record of its groups and DescribeSecurityGroups, then as warm.
+        prepared, new = figures["prepared-vpc"], figures["new-vpc"]
+        limit = 4 + 2 * enis + 2
+        checks.append(
+            Target(
+                f"first containment in a prepared VPC, {enis} ENI(s): AWS calls before it (none making groups)",
+                f"<= {limit}, 0",
+                f"{prepared['calls_before_containment_max']}, {len(prepared['group_making_before_containment'])}",
+                prepared["calls_before_containment_max"] <= limit
+                and not prepared["group_making_before_containment"]
+                and prepared["all_isolated"]
+                and new["all_isolated"],
             )
         )
     checks.append(
@@ -668,6 +744,18 @@ def table(
             f"| {warm['round_trips_before_containment_max']} / {first['round_trips_before_containment_max']} "
             f"| {warm['calls_total_max']} / {first['calls_total_max']} | {warm['invocation_ms_median']:.0f} ms |"
         )
+    lines += [
+        "",
+        "| ENIs | first containment in a VPC the container has not seen | AWS calls before containment | calls in sequence | time to containment (median) |",
+        "| ---: | --- | ---: | ---: | ---: |",
+    ]
+    for enis, figures in containment.items():
+        for kind, label in (("new-vpc", "a new VPC: its groups created first"), ("prepared-vpc", "after `prepare`")):
+            shown = figures[kind]
+            lines.append(
+                f"| {enis} | {label} | {shown['calls_before_containment_max']} "
+                f"| {shown['round_trips_before_containment_max']} | {shown['containment_ms_median']:.0f} ms |"
+            )
     lines += [
         "",
         "| cold start (fresh interpreter, median of {runs}) | time |".format(runs=cold["runs"]),

@@ -1,0 +1,86 @@
+"""`guardduty-responder prepare` (README, "Command line"): the containment groups made before the first incident."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from guardduty_responder import handler
+from guardduty_responder.ledger import groups_key
+from guardduty_responder_tools import cli
+
+from conftest import ACCOUNT, Stack
+
+GROUP_MAKING = ("CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "CreateTags")
+
+
+def calls_of(stack: Stack) -> list[tuple[str, dict[str, Any]]]:
+    """Every EC2 call the responder makes, in order, with its parameters."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    handler.get_responder().clients.ec2.meta.events.register(
+        "provide-client-params.ec2", lambda params, model, **_: calls.append((model.name, dict(params)))
+    )
+    return calls
+
+
+def test_after_prepare_a_first_containment_makes_no_group_creating_call_before_it(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stack.record(groups_key(ACCOUNT, stack.vpc_id)) is None, "a VPC the responder never saw"
+
+    assert cli.main(["--output", "json", "prepare"]) == cli.EXIT_OK
+
+    prepared = {vpc["vpc_id"]: vpc for vpc in json.loads(capsys.readouterr().out)["vpcs"]}
+    assert prepared[stack.vpc_id]["state"] == "created"
+    assert stack.record(groups_key(ACCOUNT, stack.vpc_id))["isolation_id"] == prepared[stack.vpc_id]["isolation"]
+    instance_id = stack.launch()
+    calls = calls_of(stack)
+
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id))
+
+    moves = [
+        i for i, (name, params) in enumerate(calls) if name == "ModifyNetworkInterfaceAttribute" and "Groups" in params
+    ]
+    before = [name for name, _ in calls[: moves[-1]]]
+    assert not set(before) & set(GROUP_MAKING), before
+    assert stack.isolated(instance_id)
+    assert stack.responder_groups()["isolation"]["GroupId"] == prepared[stack.vpc_id]["isolation"]
+
+
+def test_without_prepare_the_first_containment_creates_the_groups_first(stack: Stack) -> None:
+    instance_id = stack.launch()
+    calls = calls_of(stack)
+
+    stack.invoke(stack.event("backdoor_cc_dns", instance_id))
+
+    moves = [
+        i for i, (name, params) in enumerate(calls) if name == "ModifyNetworkInterfaceAttribute" and "Groups" in params
+    ]
+    assert "CreateSecurityGroup" in [name for name, _ in calls[: moves[0]]], "what prepare saves"
+
+
+def test_prepare_again_finds_the_recorded_groups_and_creates_none(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["--output", "json", "prepare", "--vpc", stack.vpc_id]) == cli.EXIT_OK
+    first = json.loads(capsys.readouterr().out)["vpcs"]
+
+    assert cli.main(["--output", "json", "prepare", "--vpc", stack.vpc_id]) == cli.EXIT_OK
+
+    again = json.loads(capsys.readouterr().out)["vpcs"]
+    assert [vpc["state"] for vpc in first] == ["created"] and [vpc["state"] for vpc in again] == ["recorded already"]
+    assert again[0]["isolation"] == first[0]["isolation"]
+    assert (
+        len(
+            stack.ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [stack.vpc_id]}])["SecurityGroups"]
+        )
+        == 5
+    )
+
+
+def test_prepare_names_a_vpc_that_does_not_exist_and_exits_1(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["prepare", "--vpc", "vpc-0123456789abcdef0"]) == cli.EXIT_FAILED
+
+    assert "no such VPC in 123456789012" in capsys.readouterr().err
