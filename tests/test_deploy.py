@@ -29,6 +29,7 @@ from guardduty_responder.ticketing import finding_label
 from guardduty_responder_tools.guardduty_standin import GuardDutyStandIn
 from guardduty_responder_tools.jira_standin import JiraStandIn
 from python_support import find_python
+from test_credentials import EC2_TRUST
 
 from conftest import ISOLATING_FIXTURES, NOT_ISOLATING_FIXTURES, load_event
 from local_aws import REGION, LocalAws
@@ -270,12 +271,6 @@ def test_the_deployed_function_takes_the_identity_and_release_gives_it_back(depl
         assert iam.list_role_policies(RoleName="deploy-app-role")["PolicyNames"] == []
     finally:
         jira.stop()
-
-
-EC2_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-}
 
 
 def profiles_of(ec2: Any, instance_id: str) -> list[str]:

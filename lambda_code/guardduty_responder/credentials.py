@@ -14,14 +14,13 @@ import fnmatch
 import json
 import math
 from typing import Any
-from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
 from . import utc_timestamp
 from .aws_errors import error_code
 from .finding import ExfiltratedCredentials
-from .identity import associations as _associations
+from .identity import live_associations, policy_document
 from .isolation import InstanceFacts
 from .steps import StepSkipped as Skip
 
@@ -29,7 +28,6 @@ from .steps import StepSkipped as Skip
 PERMISSIONS = ("iam:GetRole", "iam:ListInstanceProfilesForRole", "iam:PutRolePolicy")
 
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
-_LIVE = ("associating", "associated")
 _EC2_SERVICE = "ec2.amazonaws.com"
 
 
@@ -116,10 +114,8 @@ def _check_no_other_instance_uses(ec2: Any, iam: Any, role_name: str, instance: 
     sharing = sorted(
         {
             a["InstanceId"]
-            for a in _associations(ec2)
-            if a.get("State") in _LIVE
-            and a["IamInstanceProfile"]["Arn"] in profiles
-            and a["InstanceId"] != instance.instance_id
+            for a in live_associations(ec2)
+            if a["IamInstanceProfile"]["Arn"] in profiles and a["InstanceId"] != instance.instance_id
         }
     )
     if sharing:
@@ -132,12 +128,8 @@ def _check_no_other_instance_uses(ec2: Any, iam: Any, role_name: str, instance: 
 
 def _trusted_principals(document: Any) -> set[tuple[str, str]]:
     """(kind, principal) pairs the trust policy allows to assume the role; empty when unreadable."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(unquote(document))
-        except ValueError:
-            return set()
-    if not isinstance(document, dict):
+    document = policy_document(document)
+    if document is None:
         return set()
     statements = document.get("Statement", [])
     found: set[tuple[str, str]] = set()

@@ -69,7 +69,8 @@ DEFAULT_TRACKING = {"TcpEstablishedTimeout": 432000, "UdpStreamTimeout": 180, "U
 # What EC2 answers for an instance type without configurable timeouts (only Nitro instances have them):
 # "InvalidParameterValue: The instance type t2.medium does not support configurable connection tracking".
 _TRACKING_UNSUPPORTED = ("UnsupportedOperation", "InvalidParameterValue", "InvalidParameterCombination")
-_METADATA_RESTORED = (
+# The metadata options an instance reports that can be set again (release puts them back).
+METADATA_OPTIONS = (
     "HttpEndpoint",
     "HttpTokens",
     "HttpPutResponseHopLimit",
@@ -99,7 +100,7 @@ class InstanceRole:
 def remove_instance_profile(ec2: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
     """Disassociate the instance profile, recording which one it was (release associates it again), and wait
     (bounded) until EC2 says it is gone: the revocation's cutoff is taken after that."""
-    live = [a for a in associations(ec2, instance.instance_id) if a.get("State") in _LIVE]
+    live = live_associations(ec2, instance.instance_id)
     if not live:
         # A retry after the disassociation: the profile the instance had when it was described.
         kept = [instance.profile_arn] if instance.profile_arn else []
@@ -230,7 +231,7 @@ def _put_revocation(iam: Any, role_name: str, policy_name: str, document: str, *
 
 def _prune_expired(iam: Any, role_name: str, *, keep: str, now: float) -> None:
     """Delete the responder's revocations on the role that can deny nothing any more: a policy named like one and
-    shaped exactly like one (see `is_revocation`), whose cutoff is older than any credential lives."""
+    shaped exactly like one (see `revocation_cutoff`), whose cutoff is older than any credential lives."""
     names = [
         name
         for page in iam.get_paginator("list_role_policies").paginate(RoleName=role_name)
@@ -248,12 +249,8 @@ def _prune_expired(iam: Any, role_name: str, *, keep: str, now: float) -> None:
 def revocation_cutoff(document: Any, instance_id: str) -> str | None:
     """The cutoff of a revocation of `instance_id` exactly as `revocation_policy` writes it (any region, partition
     and account); None for any other document."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(unquote(document))
-        except ValueError:
-            return None
-    statements = document.get("Statement") if isinstance(document, Mapping) else None
+    document = policy_document(document)
+    statements = document.get("Statement") if document is not None else None
     if not isinstance(statements, list) or len(statements) != 1 or not isinstance(statements[0], Mapping):
         return None
     statement = statements[0]
@@ -299,7 +296,7 @@ def minimise_tracking(ec2: Any, instance: InstanceFacts) -> tuple[str, dict[str,
 
 def turn_metadata_off(ec2: Any, instance: InstanceFacts) -> tuple[str, dict[str, Any]]:
     """The instance metadata service turned off; its previous options recorded for release."""
-    before = {key: value for key, value in instance.metadata.items() if key in _METADATA_RESTORED}
+    before = {key: value for key, value in instance.metadata.items() if key in METADATA_OPTIONS}
     if before.get("HttpEndpoint") == "disabled":
         return "metadata service already off", {"metadata_before": before}
     ec2.modify_instance_metadata_options(InstanceId=instance.instance_id, HttpEndpoint="disabled")
@@ -372,6 +369,21 @@ _PARTITIONS = (
 
 def partition_of(region: str) -> str:
     return next((partition for start, partition in _PARTITIONS if region.startswith(start)), "aws")
+
+
+def policy_document(document: Any) -> Mapping[str, Any] | None:
+    """An IAM policy document as IAM's API returns it (parsed, or URL-encoded JSON); None when unreadable."""
+    if isinstance(document, str):
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            return None
+    return document if isinstance(document, Mapping) else None
+
+
+def live_associations(ec2: Any, instance_id: str | None = None) -> list[dict[str, Any]]:
+    """The instance profile associations in force (of one instance, or of the region's every instance)."""
+    return [a for a in associations(ec2, instance_id) if a.get("State") in _LIVE]
 
 
 def associations(ec2: Any, instance_id: str | None = None) -> list[dict[str, Any]]:

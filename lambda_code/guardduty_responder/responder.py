@@ -1124,6 +1124,8 @@ class Responder:
                     StepResult.skipped(Step.EVIDENCE, f"evidence preserved by the incident's first finding {first}")
                 )
         response.add(*results, phase=Phase.PRESERVED)
+        if results and _first_finding_of_a_live_instance(response):
+            self._note_still_open(response)
 
     def _estate_for(self, response: FindingResponse) -> Estate:
         """Where the instance is acted on; on a resume, found again (a refusal fails the step that asked)."""
@@ -1164,7 +1166,7 @@ class Responder:
     def _after_containment(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
         """The check, the tracking timeouts and the metadata service (the incident's first finding), beside the
         identity steps: the profile removed, then this instance's credentials revoked."""
-        first = response.incident is not None and response.incident.is_primary and not instance.gone
+        first = _first_finding_of_a_live_instance(response)
         checks = [step for step in CHECK_STEPS if first and self._wanted(step) and not response.done(step)]
         identity_wanted = response.finding.credentials is not None or (first and self.settings.contain_identity)
         actions = self._check_actions(response, instance)
@@ -1175,14 +1177,16 @@ class Responder:
         for result in checked:
             if result.step is Step.VERIFY and not result.ok:
                 logger.critical("containment not verified", extra={"error": result.error})
-        if first:
-            response.values["still_open"] = identity.still_open(
-                tracking_minimised=_tracking_minimised(response, checked),
-                metadata_off=response.done(Step.METADATA) or any(r.step is Step.METADATA and r.ok for r in checked),
-                profile_removed=response.done(Step.INSTANCE_PROFILE)
-                or any(r.step is Step.INSTANCE_PROFILE and r.ok for r in taken),
-            )
         return [*checked, *taken]
+
+    def _note_still_open(self, response: FindingResponse) -> None:
+        """What stays open by design, from the steps as this invocation and those before it left them."""
+        unsupported = response.values.get("tracking_unsupported", response.record.saved.get("tracking_unsupported"))
+        response.values["still_open"] = identity.still_open(
+            tracking_minimised=response.done(Step.CONNECTION_TRACKING) and not unsupported,
+            metadata_off=response.done(Step.METADATA),
+            profile_removed=response.done(Step.INSTANCE_PROFILE),
+        )
 
     def _wanted(self, step: Step) -> bool:
         return step is not Step.METADATA or self.settings.disable_instance_metadata
@@ -1654,12 +1658,10 @@ class Responder:
         return f"commented on {jira_key}", {}
 
 
-def _tracking_minimised(response: FindingResponse, checked: list[StepResult]) -> bool:
-    """Every interface's timeouts at their minimum: this invocation's step, or an earlier one's record."""
-    for result in checked:
-        if result.step is Step.CONNECTION_TRACKING:
-            return result.ok and not result.values.get("tracking_unsupported")
-    return response.done(Step.CONNECTION_TRACKING) and not response.record.saved.get("tracking_unsupported")
+def _first_finding_of_a_live_instance(response: FindingResponse) -> bool:
+    """The finding owns the incident of an instance that is still there: the checks are its, and what stays open."""
+    instance = response.instance
+    return response.incident is not None and response.incident.is_primary and instance is not None and not instance.gone
 
 
 def _fail_if_unfinished(response: FindingResponse) -> None:

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from .aws_errors import describe_error, error_code
-from .identity import InstanceRole, associations, protected_role, revocation_cutoff, revocation_name, roles_of
+from .identity import (
+    METADATA_OPTIONS,
+    InstanceRole,
+    live_associations,
+    protected_role,
+    revocation_cutoff,
+    revocation_name,
+    roles_of,
+)
 from .steps import STEP_ERRORS
 
 if TYPE_CHECKING:
@@ -35,13 +43,6 @@ PERMISSIONS = (
 )
 # Associating a profile passes its role to EC2: IAM authorises the call with both.
 IAM_ACTIONS_OF_CALLS = {"ec2:AssociateIamInstanceProfile": ("ec2:AssociateIamInstanceProfile", "iam:PassRole")}
-_RESTORABLE_METADATA = (
-    "HttpEndpoint",
-    "HttpTokens",
-    "HttpPutResponseHopLimit",
-    "HttpProtocolIpv6",
-    "InstanceMetadataTags",
-)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def instance_profile(
 ) -> tuple[str, str]:
     """Associate the profile containment removed again: only the one the instance had when it was isolated, and
     never one whose role is protected (a record that says otherwise is not followed)."""
-    live = [a for a in associations(ec2, instance_id) if a.get("State") in ("associating", "associated")]
+    live = live_associations(ec2, instance_id)
     if live:
         return "left", f"the instance has {live[0]['IamInstanceProfile']['Arn']} already: left as it is"
     profile = profiles[0]
@@ -87,7 +88,7 @@ def instance_profile(
 
 
 def metadata_options(ec2: Any, instance_id: str, before: Mapping[str, Any]) -> tuple[str, str]:
-    options = {key: before[key] for key in _RESTORABLE_METADATA if key in before}
+    options = {key: before[key] for key in METADATA_OPTIONS if key in before}
     options.setdefault("HttpEndpoint", "enabled")
     if "HttpPutResponseHopLimit" in options:
         options["HttpPutResponseHopLimit"] = int(options["HttpPutResponseHopLimit"])

@@ -599,33 +599,32 @@ def main() -> int:
     return 0 if all(check.passed for check in checks) else 1
 
 
+def _figures(chosen: list[dict[str, Any]]) -> dict[str, Any]:
+    """What every kind of run reports: how many, whether all isolated, time and calls to containment."""
+    return {
+        "samples": len(chosen),
+        "all_isolated": all(run["isolated"] for run in chosen),
+        "containment_ms_median": statistics.median(run["containment_ms"] for run in chosen),
+        "calls_before_containment_max": max(run["calls_before_containment"] for run in chosen),
+        "round_trips_before_containment_max": max(run["round_trips_before_containment"] for run in chosen),
+    }
+
+
 def summarise(runs: list[dict[str, Any]], low: float, high: float) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for kind in ("cold", "warm-low", "warm", "warm-no-latency"):
         chosen = [run for run in runs if run["kind"] == kind]
         summary[kind] = {
-            "samples": len(chosen),
-            "all_isolated": all(run["isolated"] for run in chosen),
-            "containment_ms_median": statistics.median(run["containment_ms"] for run in chosen),
+            **_figures(chosen),
             "containment_ms_max": max(run["containment_ms"] for run in chosen),
             "invocation_ms_median": statistics.median(run["invocation_ms"] for run in chosen),
-            "calls_before_containment_max": max(run["calls_before_containment"] for run in chosen),
-            "round_trips_before_containment_max": max(run["round_trips_before_containment"] for run in chosen),
             "calls_total_max": max(run["calls_total"] for run in chosen),
             "operations_before_containment": chosen[0]["operations_before_containment"],
         }
     for kind in ("new-vpc", "prepared-vpc"):
         chosen = [run for run in runs if run["kind"] == kind]
-        summary[kind] = {
-            "samples": len(chosen),
-            "all_isolated": all(run["isolated"] for run in chosen),
-            "containment_ms_median": statistics.median(run["containment_ms"] for run in chosen),
-            "calls_before_containment_max": max(run["calls_before_containment"] for run in chosen),
-            "round_trips_before_containment_max": max(run["round_trips_before_containment"] for run in chosen),
-            "group_making_before_containment": sorted(
-                {op for run in chosen for op in run["operations_before_containment"] if op in _GROUP_MAKING}
-            ),
-        }
+        made = {op for run in chosen for op in run["operations_before_containment"] if op in _GROUP_MAKING}
+        summary[kind] = {**_figures(chosen), "group_making_before_containment": sorted(made)}
     # The round trips the path waits for: the slope of the time to containment between the two latencies.
     rise = summary["warm"]["containment_ms_median"] - summary["warm-low"]["containment_ms_median"]
     summary["round_trips_by_slope"] = rise / (high - low)
