@@ -67,6 +67,13 @@ module "responder" {
   disable_instance_metadata   = var.disable_instance_metadata
   protected_role_names        = var.protected_role_names
   snapshot_lock_days          = var.snapshot_lock_days
+  evidence_bucket_name        = var.evidence_bucket_name
+  existing_evidence_bucket    = var.existing_evidence_bucket
+  evidence_retention_days     = var.evidence_retention_days
+  evidence_lock_mode          = var.evidence_lock_mode
+  evidence_access_log_bucket  = var.evidence_access_log_bucket
+  evidence_access_log_prefix  = var.evidence_access_log_prefix
+  malware_scan                = var.malware_scan
   response_rules              = var.response_rules
   guardduty_detector_id       = var.guardduty_detector_id
   sweep_interval_minutes      = var.sweep_interval_minutes

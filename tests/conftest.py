@@ -172,6 +172,7 @@ class Stack:
             jira_secret=jira.secret_for(self.jira_token),
         )
         self.topic_arn, self.queue_url, secret_arn = resources.topic_arn, resources.queue_url, resources.secret_arn
+        self.evidence_bucket = resources.evidence_bucket
         self.vpc_id, self.subnet_id = create_network(self.ec2, REGION)
         self.app_group = self.ec2.create_security_group(GroupName="app", Description="app", VpcId=self.vpc_id)[
             "GroupId"
@@ -191,6 +192,7 @@ class Stack:
             # As Terraform sets it.
             "RESPONDER_ACCOUNT_ID": ACCOUNT,
             "JIRA_TIMEOUT_SECONDS": "2",
+            "EVIDENCE_BUCKET": self.evidence_bucket,
         }
         self._monkeypatch = monkeypatch
         self.configure()

@@ -204,6 +204,141 @@ run "snapshot_lock_days_reaches_the_function_and_the_policy" {
   }
 }
 
+run "the_evidence_bucket_is_locked_versioned_encrypted_and_refuses_deletes" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  assert {
+    condition     = aws_s3_bucket.evidence[0].object_lock_enabled && aws_s3_bucket_versioning.evidence[0].versioning_configuration[0].status == "Enabled"
+    error_message = "the evidence bucket must have Object Lock and versioning"
+  }
+  assert {
+    condition     = one(one(aws_s3_bucket_object_lock_configuration.evidence[0].rule).default_retention).mode == "GOVERNANCE" && one(one(aws_s3_bucket_object_lock_configuration.evidence[0].rule).default_retention).days == 365
+    error_message = "by default each evidence object is kept 365 days in governance mode"
+  }
+  assert {
+    condition     = one(one(aws_s3_bucket_server_side_encryption_configuration.evidence[0].rule).apply_server_side_encryption_by_default).sse_algorithm == "aws:kms"
+    error_message = "the evidence is encrypted with the deployment's key"
+  }
+  assert {
+    condition     = [for statement in jsondecode(aws_s3_bucket_policy.evidence[0].policy).Statement : [statement.Sid, statement.Effect]] == [["OnlyOverTls", "Deny"], ["NeverDeleteEvidence", "Deny"]] && contains(one([for statement in jsondecode(aws_s3_bucket_policy.evidence[0].policy).Statement : statement.Action if statement.Sid == "NeverDeleteEvidence"]), "s3:DeleteObjectVersion")
+    error_message = "the bucket policy refuses plain HTTP and every delete"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.EVIDENCE_BUCKET == "guardduty-responder-evidence-${data.aws_caller_identity.current.account_id}-eu-west-1" && length(aws_s3_bucket_logging.evidence) == 0
+    error_message = "the function writes to the bucket the module creates; no access logging unless asked"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement.Resource if statement.Sid == "StoreEvidence"]) == "${local.evidence_bucket_arn}/incidents/*"
+    error_message = "the function may write and read only under incidents/"
+  }
+}
+
+run "evidence_retention_mode_and_access_logging_are_the_operator_s" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    name_prefix                = "guardduty-responder-secops-emea1"
+    evidence_lock_mode         = "COMPLIANCE"
+    evidence_retention_days    = 2555
+    evidence_access_log_bucket = "org-access-logs"
+  }
+
+  assert {
+    condition     = one(one(aws_s3_bucket_object_lock_configuration.evidence[0].rule).default_retention).mode == "COMPLIANCE" && one(one(aws_s3_bucket_object_lock_configuration.evidence[0].rule).default_retention).days == 2555
+    error_message = "the lock mode and retention are the variables'"
+  }
+  assert {
+    condition     = aws_s3_bucket_logging.evidence[0].target_bucket == "org-access-logs" && aws_s3_bucket_logging.evidence[0].target_prefix == "guardduty-responder-evidence/"
+    error_message = "access logs go to evidence_access_log_bucket"
+  }
+  assert {
+    condition     = length(aws_s3_bucket.evidence[0].bucket) <= 63 && startswith(aws_s3_bucket.evidence[0].bucket, "guardduty-responder-secops-emea1-ev-")
+    error_message = "a long name_prefix still gets a bucket name S3 accepts"
+  }
+}
+
+run "an_existing_evidence_bucket_is_used_and_none_is_created" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    existing_evidence_bucket = "org-forensics-evidence"
+  }
+
+  assert {
+    condition     = length(aws_s3_bucket.evidence) == 0 && length(aws_s3_bucket_policy.evidence) == 0 && aws_lambda_function.this.environment[0].variables.EVIDENCE_BUCKET == "org-forensics-evidence"
+    error_message = "with existing_evidence_bucket nothing is created and the function writes there"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement.Resource if statement.Sid == "StoreEvidence"]) == "arn:aws:s3:::org-forensics-evidence/incidents/*"
+    error_message = "the function may write only under that bucket's incidents/"
+  }
+}
+
+run "malware_scan_starts_scans_and_reads_their_verdicts_only_when_on" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    malware_scan = true
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.MALWARE_SCAN == "true"
+    error_message = "with malware_scan the function scans isolated instances"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement.Resource if statement.Sid == "FollowMalwareScans"]) == "arn:aws:guardduty:eu-west-1:${data.aws_caller_identity.current.account_id}:detector/*"
+    error_message = "scans are read from the detectors of the deployment's region and account only"
+  }
+  assert {
+    condition     = one([for statement in local.responder_statements : statement.Condition if statement.Sid == "LetGuardDutyCreateItsScanRole"]) == { StringEquals = { "iam:AWSServiceName" = "malware-protection.guardduty.amazonaws.com" } }
+    error_message = "the only service-linked role the function may create is GuardDuty's malware protection one"
+  }
+}
+
+run "without_malware_scan_nothing_is_scanned" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  assert {
+    condition     = !contains(keys(aws_lambda_function.this.environment[0].variables), "MALWARE_SCAN") && !contains(flatten([for statement in local.responder_statements : statement.Action]), "guardduty:StartMalwareScan")
+    error_message = "malware_scan is off by default: no scan, no permission"
+  }
+}
+
+run "an_unknown_evidence_lock_mode_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/responder"
+  }
+
+  variables {
+    evidence_lock_mode      = "governance-ish"
+    evidence_retention_days = 0
+  }
+
+  expect_failures = [var.evidence_lock_mode, var.evidence_retention_days]
+}
+
 run "snapshot_lock_days_beyond_a_hundred_years_is_refused" {
   command = plan
 
@@ -427,12 +562,14 @@ run "role_grants_what_the_code_calls_and_no_more" {
       # Identity containment, on by default: verify, remove the profile, revoke this instance's credentials.
       "ec2:DescribeNetworkInterfaces", "ec2:DescribeIamInstanceProfileAssociations", "ec2:DisassociateIamInstanceProfile",
       "iam:GetInstanceProfile", "iam:PutRolePolicy", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
+      # The incident's evidence: the console read where the instance lives, the objects written to the bucket.
+      "ec2:GetConsoleOutput", "s3:PutObject", "s3:GetObject",
     ])
     error_message = "the role's actions must be exactly the code's (see guardduty_responder_tools.permissions)"
   }
   assert {
     condition = alltrue(flatten([for statement in local.responder_statements : [
-      for resource in flatten([statement.Resource]) : startswith(resource, "arn:aws:") && (strcontains(resource, ":eu-west-1:") || strcontains(resource, ":*:123456789012:") || strcontains(resource, ":*::snapshot/") || strcontains(resource, ":iam::123456789012:"))
+      for resource in flatten([statement.Resource]) : startswith(resource, "arn:aws:") && (strcontains(resource, ":eu-west-1:") || strcontains(resource, ":*:123456789012:") || strcontains(resource, ":*::snapshot/") || strcontains(resource, ":iam::123456789012:") || resource == "${local.evidence_bucket_arn}/incidents/*")
     ] if !contains(["ReadTheEstate", "FindTheDetector"], statement.Sid)]))
     error_message = "every statement but the read-only Describe* and ListDetectors ones must be scoped to ARNs of the deployment's region or, for the estate, of its account (IAM's are global)"
   }

@@ -115,10 +115,15 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\
 # Markup characters that are not escaped by a backslash.
 BARE_MARKUP = re.compile(r"(?<!\\)[\[\]{}|!]")
 TEMPLATE_HEADINGS = re.compile(
-    r"(?m)^h2\. (GuardDuty finding|Decision|Actions taken|Snapshots|What stays open|Security groups before isolation"
+    r"(?m)^h2\. (GuardDuty finding|Decision|Actions taken|Snapshots|Evidence|What stays open|Security groups before isolation"
     r"|How to release)$"
 )
-TEMPLATE_MACRO = re.compile(r"\{\{guardduty-responder release i-[0-9a-f]+\}\}")
+# The template's own markup: the release command, and the manifest's URI and hash (ticketing checks both are the
+# responder's own values before it writes them unescaped).
+TEMPLATE_MACRO = re.compile(
+    r"\{\{guardduty-responder release i-[0-9a-f]+\}\}"
+    r"|\{noformat\}\nmanifest: s3://[a-z0-9.-]+/[A-Za-z0-9._/-]+\nSHA-256:  [0-9a-f]{64}\n\{noformat\}"
+)
 
 
 def assert_inert_in_jira(issue: dict[str, Any]) -> None:

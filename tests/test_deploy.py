@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.events.models import EventPattern, EventPatternParser
 
 from guardduty_responder.ledger import Ledger
@@ -208,8 +209,32 @@ def test_the_deployed_function_contains_an_instance_with_the_deployed_role(deplo
         messages = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
         assert len(messages) == 1 and instance_id in json.loads(messages[0]["Body"])["Subject"]
         assert token not in result["logs"]
+        with unconditioned_bucket_policy(aws, outputs["evidence_bucket_name"]):
+            manifest_uri = assert_the_evidence_matches_its_manifest(aws, outputs["evidence_bucket_name"], instance_id)
+        (issue,) = jira.issues_labelled(finding_label(event["detail"]["id"]))
+        assert f"manifest: {manifest_uri}" in issue["fields"]["description"]
     finally:
         jira.stop()
+
+
+def assert_the_evidence_matches_its_manifest(aws: LocalAws, bucket: str, instance_id: str) -> str:
+    """The bucket Terraform made is locked, and holds the instance's manifest with every object's hash."""
+    s3 = aws.client("s3")
+    lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    retention = lock["Rule"]["DefaultRetention"]
+    assert (retention["Mode"], retention["Days"]) == ("GOVERNANCE", 365)
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="incidents/")["Contents"]
+    (key,) = [
+        item["Key"] for item in listed if f"/{instance_id}/" in item["Key"] and item["Key"].endswith("manifest.json")
+    ]
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert len(manifest["objects"]) >= 6
+    for entry in manifest["objects"]:
+        body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"], entry["key"]
+    return f"s3://{bucket}/{key}"
 
 
 def test_the_deployed_function_takes_the_identity_and_release_gives_it_back(deployment: Any) -> None:
@@ -309,6 +334,21 @@ def actions_enforced(iam: Any, role_name: str) -> Iterator[None]:
         iam.put_role_policy(RoleName=role_name, PolicyName="responder", PolicyDocument=json.dumps(deployed))
 
 
+@contextlib.contextmanager
+def unconditioned_bucket_policy(aws: LocalAws, bucket: str) -> Iterator[None]:
+    """The evidence bucket's policy without its conditioned statements for the duration of the block: moto evaluates
+    a bucket policy on object requests but ignores conditions, so "deny unless over TLS" would deny everything (the
+    plan tests check that statement)."""
+    s3 = aws.client("s3")
+    deployed = s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    statements = [statement for statement in json.loads(deployed)["Statement"] if "Condition" not in statement]
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    try:
+        yield
+    finally:
+        s3.put_bucket_policy(Bucket=bucket, Policy=deployed)
+
+
 def test_the_deployed_schedule_s_sweep_isolates_an_approved_finding_with_the_deployed_role(deployment: Any) -> None:
     aws, workdir, outputs = deployment
     python = lambda_python()
@@ -376,7 +416,7 @@ def as_deployed_role(aws: LocalAws, outputs: dict[str, Any]) -> Iterator[dict[st
     }
     iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(operator_trust))
     try:
-        with actions_enforced(iam, role_name):
+        with actions_enforced(iam, role_name), unconditioned_bucket_policy(aws, outputs["evidence_bucket_name"]):
             aws.enforce_iam(True)
             try:
                 yield aws.client(
@@ -667,6 +707,8 @@ BEFORE_MODULES = (ROOT / "tests" / "fixtures" / "terraform" / "root-before-modul
 NEW_OUTPUTS = {
     "alarm_arns",
     "approver_policy_json",
+    "evidence_bucket_arn",
+    "evidence_bucket_name",
     "failed_findings_queue_arn",
     "layer_arns",
     "log_group_arn",
@@ -682,10 +724,11 @@ def as_before_modules(state: dict[str, Any]) -> dict[str, Any]:
     """The deployment's state as the root before modules/responder would have written it: each resource at the
     address that root gives it (no module, and no count where it had none); data sources are read again."""
     uncounted = set(re.findall(r'^resource "(\w+)" "(\w+)" \{\n(?!  (?:count|for_each) )', BEFORE_MODULES, re.M))
+    declared = set(re.findall(r'^resource "(\w+)" "(\w+)"', BEFORE_MODULES, re.M))
     resources = []
     for resource in state["resources"]:
-        if resource["mode"] == "data":
-            continue
+        if resource["mode"] == "data" or (resource["type"], resource["name"]) not in declared:
+            continue  # read again, or added since (the evidence bucket)
         assert resource.pop("module") == "module.responder", resource
         if (resource["type"], resource["name"]) in uncounted:
             resource.pop("each", None)
@@ -697,9 +740,11 @@ def as_before_modules(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "serial": state["serial"] + 1, "resources": resources, "outputs": kept}
 
 
-def resource_changes(workdir: TerraformDir, aws: LocalAws) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def resource_changes(
+    workdir: TerraformDir, aws: LocalAws, variables: list[str] = VARIABLES
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     workdir.init()
-    workdir.run("plan", "-out=check.plan", "-input=false", "-no-color", *VARIABLES, env=aws.env, timeout=600)
+    workdir.run("plan", "-out=check.plan", "-input=false", "-no-color", *variables, env=aws.env, timeout=600)
     plan = json.loads(workdir.run("show", "-json", "check.plan", env=aws.env).stdout)
     return list(plan["resource_changes"]), dict(plan["output_changes"])
 
@@ -731,16 +776,16 @@ def test_a_deployment_made_before_the_module_is_carried_over_by_the_moved_blocks
             (before.path / name).unlink()
         (before.path / "main.tf").write_text(BEFORE_MODULES)
         state = json.loads((workdir.path / "terraform.tfstate").read_text())
-        (before.path / "terraform.tfstate").write_text(json.dumps(as_before_modules(state)))
+        converted = as_before_modules(state)
+        (before.path / "terraform.tfstate").write_text(json.dumps(converted))
 
         changes, _ = resource_changes(before, aws)
         # What that root would undo of the product since: its default rules (no approvals), identity containment's
-        # settings and IAM actions, its event pattern (no group findings) and its sweep interval.
+        # settings and IAM actions, the evidence bucket, its event pattern (no group findings) and its sweep interval.
         identity = {"CONTAIN_IDENTITY", "CREDENTIAL_REVOCATION", "DISABLE_INSTANCE_METADATA", "PROTECTED_ROLE_NAMES"}
+        since = {"RESPONSE_RULES", "RESPONDER_ROLE_NAME", "EVIDENCE_BUCKET", *identity}
         assert {c["address"]: changed_settings(c) for c in changes if c["change"]["actions"] != ["no-op"]} == {
-            "aws_lambda_function.this": {
-                f"environment.variables.{name}" for name in {"RESPONSE_RULES", "RESPONDER_ROLE_NAME", *identity}
-            },
+            "aws_lambda_function.this": {f"environment.variables.{name}" for name in since},
             "aws_iam_role_policy.this": {"policy"},
             "aws_cloudwatch_event_rule.this": {"event_pattern"},
             "aws_cloudwatch_event_rule.sweep": {"schedule_expression"},
@@ -753,11 +798,15 @@ def test_a_deployment_made_before_the_module_is_carried_over_by_the_moved_blocks
     finally:
         before.remove()
 
+    # Today's root moves every resource and changes none; it creates what the module added since: the evidence bucket.
+    created = {c["address"] for c in changes if c["change"]["actions"] == ["create"]}
+    assert created and all(address.startswith("module.responder.aws_s3_bucket") for address in created), created
+    changes = [c for c in changes if c["address"] not in created]
     assert [(c["address"], c["change"]["actions"]) for c in changes if c["change"]["actions"] != ["no-op"]] == []
     moved = {c["previous_address"]: c["address"] for c in changes if "previous_address" in c}
     assert moved["aws_lambda_function.this"] == "module.responder.aws_lambda_function.this"
     assert moved["aws_kms_key.this"] == "module.responder.aws_kms_key.this[0]"
-    instances = sum(len(resource["instances"]) for resource in state["resources"] if resource["mode"] == "managed")
+    instances = sum(len(r["instances"]) for r in converted["resources"] if r["mode"] == "managed")
     assert len(moved) == len(changes) == instances, "every resource moves"
     # The outputs the module adds appear; every other output is the same.
     assert {name for name, change in outputs.items() if change["actions"] != ["no-op"]} == NEW_OUTPUTS
@@ -767,6 +816,19 @@ def test_a_second_plan_changes_nothing_and_destroy_leaves_nothing(deployment: An
     aws, workdir, outputs = deployment
     plan = workdir.run("plan", "-detailed-exitcode", "-input=false", "-no-color", *VARIABLES, env=aws.env, check=False)
     assert plan.returncode == 0, plan.stdout[-4000:]
+
+    bucket = outputs["evidence_bucket_name"]
+    s3 = aws.client("s3")
+    versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+    assert versions, "the containments above stored their evidence"
+    with pytest.raises(ClientError):  # the bucket policy refuses every delete
+        s3.delete_object(Bucket=bucket, Key=versions[0]["Key"], VersionId=versions[0]["VersionId"])
+    # The evidence outlives the deployment until a person removes it: the policy first, then each locked version.
+    s3.delete_bucket_policy(Bucket=bucket)
+    for version in versions:
+        s3.delete_object(
+            Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"], BypassGovernanceRetention=True
+        )
 
     workdir.run("destroy", "-auto-approve", "-input=false", "-no-color", *VARIABLES, env=aws.env, timeout=600)
 
@@ -778,5 +840,6 @@ def test_a_second_plan_changes_nothing_and_destroy_leaves_nothing(deployment: An
     assert [r for r in aws.client("iam").list_roles()["Roles"] if r["RoleName"].startswith("guardduty-responder")] == []
     assert aws.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
     assert aws.client("logs").describe_log_groups()["logGroups"] == []
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
     state = json.loads(workdir.run("show", "-json", env=aws.env).stdout)
     assert not state.get("values", {}).get("root_module", {}).get("resources")

@@ -58,6 +58,7 @@ def test_every_call_is_declared_and_every_declared_action_is_called(
         CREDENTIAL_FINDINGS="contain",
         DISABLE_INSTANCE_METADATA="true",
         SNAPSHOT_LOCK_DAYS="30",
+        MALWARE_SCAN="true",
         MEMBER_ROLE_NAME=ROLE_NAME,
         MEMBER_ROLE_EXTERNAL_ID=EXTERNAL_ID,
         RESPONDER_ACCOUNT_ID="123456789012",
@@ -125,7 +126,17 @@ def test_every_call_is_declared_and_every_declared_action_is_called(
     responder.clients.ec2.meta.events.register("before-call.ec2.CreateSnapshots", throttle_once)
     with pytest.raises(IncompleteResponseError):
         stack.invoke(stack.event("backdoor_cc_dns", standalone))
-    stack.invoke(stack.event("backdoor_cc_dns", standalone))  # the retry looks for snapshots first
+    manifest_refused = {"on": True}
+
+    def refuse_the_manifest_once(params: dict[str, Any], **_: Any) -> None:
+        if manifest_refused["on"] and params["Key"].endswith("manifest.json"):
+            manifest_refused["on"] = False
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "PutObject")
+
+    responder.clients.s3.meta.events.register("before-parameter-build.s3.PutObject", refuse_the_manifest_once)
+    with pytest.raises(IncompleteResponseError):
+        stack.invoke(stack.event("backdoor_cc_dns", standalone))  # the retry looks for snapshots first
+    stack.invoke(stack.event("backdoor_cc_dns", standalone))  # the evidence written before is read back
     responder.release(standalone, released_by="analyst")
     responder.sweep()  # the schedule's sweep: unfinished findings through their index
     with_role = launch_with_role(stack)

@@ -32,6 +32,8 @@ ORGANISATION = [
     "-var",
     "snapshot_lock_days=30",
     "-var",
+    "malware_scan=true",
+    "-var",
     "member_role_name=gd-member",
     "-var",
     "member_role_external_id=x-responder",
@@ -96,7 +98,9 @@ def test_by_default_the_role_grants_exactly_the_own_account_actions(module_dir: 
 def test_an_organisation_containing_credentials_grants_exactly_every_declared_action(module_dir: TerraformDir) -> None:
     granted = set(evaluate(module_dir, GRANTED, *ORGANISATION))
 
-    declared = estate_actions(True, metadata=True, whole_role=True, snapshot_lock=True) | home_actions(True)
+    declared = estate_actions(True, metadata=True, whole_role=True, snapshot_lock=True) | home_actions(
+        True, malware_scan=True
+    )
 
     assert declared - granted == set(), "the code calls actions main.tf does not grant"
     assert granted - declared == set(), "main.tf grants actions no code declares"

@@ -101,6 +101,10 @@ class AwsClients:
         return self._client("iam")
 
     @property
+    def s3(self) -> Any:
+        return self._client("s3")
+
+    @property
     def guardduty(self) -> Any:
         return self._client("guardduty")
 

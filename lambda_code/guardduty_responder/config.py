@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from .policy import Scope
 from .rules import ResponseRule, RulesError, default_rules, parse_rules
 
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _JIRA_PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,254}$")
@@ -84,6 +85,10 @@ class Settings:
     protected_role_names: tuple[str, ...] = ()
     # Days each evidence snapshot is locked in governance mode (LockSnapshot); 0 = not locked.
     snapshot_lock_days: int = 0
+    # The evidence bucket (S3 Object Lock) each incident's evidence and manifest go to; empty = none.
+    evidence_bucket: str = ""
+    # Each isolated instance scanned on demand by GuardDuty Malware Protection; the verdict told on its issue.
+    malware_scan: bool = False
 
     @property
     def protected_roles(self) -> frozenset[str]:
@@ -139,6 +144,8 @@ class Settings:
             responder_role_name=read.optional("RESPONDER_ROLE_NAME", _ROLE_NAME, "an IAM role name"),
             protected_role_names=read.role_patterns("PROTECTED_ROLE_NAMES"),
             snapshot_lock_days=int(read.number("SNAPSHOT_LOCK_DAYS", 0, 0, 36500)),
+            evidence_bucket=read.optional("EVIDENCE_BUCKET", _BUCKET_NAME, "an S3 bucket name"),
+            malware_scan=read.boolean("MALWARE_SCAN", default=False),
         )
         if settings.member_role_name and not settings.member_role_external_id:
             read.problems.append("MEMBER_ROLE_EXTERNAL_ID is not set: the member role is assumed with an external id")

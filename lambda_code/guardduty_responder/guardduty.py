@@ -36,6 +36,21 @@ class GuardDuty:
                 self._detector_id = self._only_detector()
             return self._detector_id
 
+    def start_malware_scan(self, instance_arn: str) -> str:
+        """An on-demand malware scan of the instance (malware.py); its id."""
+        return str(self._client.start_malware_scan(ResourceArn=instance_arn)["ScanId"])
+
+    def malware_scans(self, *, scan_id: str = "", instance_arn: str = "", limit: int = 1) -> list[dict[str, Any]]:
+        """The malware scans of this detector with that id, or of that instance, newest first."""
+        key, value = ("SCAN_ID", scan_id) if scan_id else ("EC2_INSTANCE_ARN", instance_arn)
+        answer = self._client.describe_malware_scans(
+            DetectorId=self.detector_id(),
+            FilterCriteria={"FilterCriterion": [{"CriterionKey": key, "FilterCondition": {"EqualsValue": value}}]},
+            SortCriteria={"AttributeName": "scanStartTime", "OrderBy": "DESC"},
+            MaxResults=limit,
+        )
+        return list(answer.get("Scans", []))
+
     def copy_of(self, finding_id: str) -> dict[str, Any] | None:
         """GuardDuty's copy of the finding as the EventBridge event's `detail` spells it; None if it has none."""
         return self.copies_of([finding_id]).get(finding_id)

@@ -50,6 +50,9 @@ UNFINISHED_INDEX = "unfinished"
 UNFINISHED = "finding"
 # Open approval items carry `unfinished = approval` in the same index, so the sweep lists them with one Query.
 OPEN_APPROVAL = "approval"
+# Malware scans whose verdict is not known yet carry `unfinished = malware-scan` (malware.py).
+MALWARE_SCAN = "malware-scan"
+MALWARE_PREFIX = "malware#"
 # The states of an approval item. A person moves it from waiting to approved or rejected; the sweep
 # moves an approved one to honoured (once), a rejected or timed-out one to settled.
 WAITING = "waiting"
@@ -87,7 +90,8 @@ class _ConditionFailed(Exception):
         self.item = item
 
 
-# The values a finding's record keeps that release reads to put back what containment changed.
+# The values a finding's record keeps that release reads to put back what containment changed, and the evidence's
+# manifest (the issue names it on a retry).
 SAVED_FOR_RELEASE = (
     "removed_instance_profiles",
     "revocations",
@@ -99,6 +103,7 @@ SAVED_FOR_RELEASE = (
     "target_groups",
     "deregistered_targets",
     "still_open",
+    "evidence_manifest",
 )
 
 
@@ -952,6 +957,51 @@ class Ledger:
         except _ConditionFailed as failed:
             raise ApprovalRefused(_not_waiting(finding_id, failed.item)) from None
         return ApprovalRecord.from_item(answer["Attributes"])
+
+    def follow_malware_scan(self, scan_id: str, *, finding_id: str, instance_id: str, now: float) -> None:
+        """Remember a scan until its verdict is known; a scan followed already is left as it is."""
+        item = {
+            "pk": MALWARE_PREFIX + scan_id,
+            "scan_id": scan_id,
+            "finding_id": finding_id,
+            "instance_id": instance_id,
+            "started_at": utc_timestamp(now),
+            "started_epoch": _epoch(now),
+            "unfinished": MALWARE_SCAN,
+            "lease_until": _epoch(now),
+            "expires_at": self._expiry(now),
+        }
+        with contextlib.suppress(_ConditionFailed):
+            self._request(
+                f"following malware scan {scan_id}",
+                "put_item",
+                Item=_dynamo(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def malware_scans_to_follow(self, *, limit: int) -> list[dict[str, Any]]:
+        """The scans whose verdict is not known yet, at most `limit`."""
+        answer = self._request(
+            "listing the malware scans without a verdict",
+            "query",
+            IndexName=UNFINISHED_INDEX,
+            KeyConditionExpression="unfinished = :scan",
+            ExpressionAttributeValues=_dynamo({":scan": MALWARE_SCAN}),
+            Limit=limit,
+        )
+        keys = [str(_plain(item)["pk"]) for item in answer.get("Items", [])]
+        found = [self._get(key) for key in keys if key.startswith(MALWARE_PREFIX)]
+        return [_plain(item) for item in found if item]
+
+    def settle_malware_scan(self, scan_id: str, verdict: str, *, now: float) -> None:
+        """The scan's verdict, told: it is no longer followed."""
+        self._request(
+            f"settling malware scan {scan_id}",
+            "update_item",
+            Key=_dynamo({"pk": MALWARE_PREFIX + scan_id}),
+            UpdateExpression="SET verdict = :verdict, settled_at = :now REMOVE unfinished",
+            ExpressionAttributeValues=_dynamo({":verdict": verdict, ":now": utc_timestamp(now)}),
+        )
 
     def open_approvals(self, *, limit: int) -> list[ApprovalRecord]:
         """Approval items not settled yet (waiting, or decided and not acted on), oldest first, at most `limit`

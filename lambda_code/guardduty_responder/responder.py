@@ -145,6 +145,8 @@ _PHASE_STEP = {Phase.TICKETED: Step.TICKET, Phase.NOTIFIED: Step.NOTIFY}
 _RECORDED_VALUES = (
     "isolated_at",
     "snapshot_ids",
+    "evidence_manifest",
+    "malware_scan_id",
     "autoscaling_group",
     "target_groups",
     "removed_instance_profiles",
@@ -243,6 +245,9 @@ class FindingResponse:
     incident: IncidentClaim | None = None
     results: dict[Step, StepResult] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
+    # The event as EventBridge delivered it, and GuardDuty's copy of the finding: kept as evidence.
+    delivered: Mapping[str, Any] | None = None
+    guardduty_copy: Mapping[str, Any] | None = None
     completed_phases: set[Phase] = field(default_factory=set)
 
     def add(self, *results: StepResult, phase: Phase | None = None) -> None:
@@ -318,6 +323,20 @@ class FindingResponse:
 
     def failures(self) -> list[str]:
         return [f"{result.step}: {result.error}" for result in self.results.values() if not result.ok]
+
+    def timeline(self) -> list[dict[str, Any]]:
+        """Every step so far, this invocation's or recorded before it, in the flow's order: when it ended, and how."""
+        start = {"step": "resumed" if self.retry else "claimed", "status": "done", "at": utc_timestamp(self.claimed_at)}
+        entries = [start] if self.claimed_at else []
+        for step in Step:
+            result = self.results.get(step)
+            state = result.state() if result is not None else self.record.steps.get(step)
+            if state is not None:
+                entry: dict[str, Any] = {"step": str(step), **state.to_record()}
+                if result is not None:
+                    entry["seconds"] = round(result.seconds, 3)
+                entries.append(entry)
+        return entries
 
     def states(self, steps: Iterable[Step] | None = None) -> dict[str, StepState]:
         chosen = self.results if steps is None else [step for step in steps if step in self.results]
@@ -400,7 +419,7 @@ class Responder:
         if finding.resource_type == ATTACK_SEQUENCE:
             logs.bind(finding_id=finding.finding_id, correlation_id=finding.event_id)
             return self._respond_group(finding, remaining_seconds, guardduty_copy)
-        return self._run(finding, remaining_seconds, guardduty_copy)
+        return self._run(finding, remaining_seconds, guardduty_copy, delivered=None if guardduty_copy else event)
 
     def isolate_by_hand(
         self, request: ManualRequest, *, finding_id: str | None = None, remaining_seconds: float | None = None
@@ -428,9 +447,12 @@ class Responder:
         remaining_seconds: float | None,
         guardduty_copy: dict[str, Any] | None,
         manual: ManualRequest | GroupMember | None = None,
+        *,
+        delivered: Any = None,
     ) -> dict[str, Any]:
         logs.bind(finding_id=finding.finding_id, instance_id=finding.instance_id, correlation_id=finding.event_id)
         response = self._claim(finding, remaining_seconds, guardduty_copy, manual)
+        response.delivered = delivered if isinstance(delivered, Mapping) else None
         if response.delivery is not Delivery.HANDLED:
             return self._not_handled(response)
         try:
@@ -665,6 +687,7 @@ class Responder:
             self._withdraw(response)
             raise
         response.assessment = look
+        response.guardduty_copy = copy if isinstance(copy, Mapping) else None
         if isinstance(confirmed, Finding):
             response.finding = confirmed
             return
@@ -1117,6 +1140,7 @@ class Responder:
         if instance is not None and decision.isolates and (response.isolated or instance.gone):
             results += self._after_containment(response, instance)
             if response.incident is not None and response.incident.is_primary:
+                response.add(*results)  # the evidence's timeline holds them
                 results += self._evidence_steps(response, instance)
             elif response.incident is not None:
                 first = response.incident.incident.finding_id
@@ -1151,7 +1175,9 @@ class Responder:
         }
         pending = [(step, actions[step]) for step in EVIDENCE_STEPS if not response.done(step)]
         results = run_parallel(lambda item: run_step(*item), pending)
-        return results + self._lock_snapshots(response, results)
+        results += self._lock_snapshots(response, results)
+        response.add(*results)  # the evidence's timeline holds them
+        return results + self._store_evidence(response, instance) + self._scan_for_malware(response, instance)
 
     def _lock_snapshots(self, response: FindingResponse, results: list[StepResult]) -> list[StepResult]:
         """With SNAPSHOT_LOCK_DAYS, the snapshots locked once taken (by this invocation or an earlier one)."""
@@ -1162,6 +1188,52 @@ class Responder:
         ids = list(taken.values.get("snapshot_ids", [])) if taken is not None else response.snapshot_ids
         ec2 = self._estate_for(response).clients.ec2
         return [run_step(Step.LOCK_SNAPSHOTS, lambda: evidence.lock_snapshots(ec2, ids, days))]
+
+    def _store_evidence(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
+        """With EVIDENCE_BUCKET, the incident's evidence and its manifest written once the snapshots are taken (and
+        locked, when they are locked): the manifest names them, and is written once."""
+        bucket = self.settings.evidence_bucket
+        if not bucket or response.done(Step.EVIDENCE_BUCKET):
+            return []
+        needed = (Step.SNAPSHOTS, *((Step.LOCK_SNAPSHOTS,) if self.settings.snapshot_lock_days else ()))
+        if not all(response.done(step) for step in needed):
+            return []  # retried with them
+        from . import evidence_store  # loaded on first use: the function's cold start does not pay for it
+
+        finding = response.finding
+        facts = evidence_store.IncidentFacts(
+            account_id=finding.account_id,
+            region=finding.region,
+            instance_id=instance.instance_id,
+            finding_id=finding.finding_id,
+            delivered_event=response.delivered,
+            guardduty_copy=response.guardduty_copy,
+            original_groups=response.original_groups,
+            snapshot_ids=response.snapshot_ids,
+            volume_ids=[volume for _device, volume, _delete in instance.volumes],
+            timeline=response.timeline(),
+        )
+        ec2 = self._estate_for(response).clients.ec2
+        action = lambda: evidence_store.store_evidence(self.clients.s3, ec2, bucket, facts)  # noqa: E731
+        return [run_step(Step.EVIDENCE_BUCKET, action)]
+
+    def _scan_for_malware(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
+        """With MALWARE_SCAN, an on-demand scan of the instance, followed in the ledger until its verdict is told."""
+        if not self.settings.malware_scan or response.done(Step.MALWARE_SCAN):
+            return []
+        from . import malware  # loaded on first use, with the option
+
+        finding, now = response.finding, self.clock()
+        arn = identity.instance_arn(finding.region, finding.account_id, instance.instance_id)
+
+        def scan() -> tuple[str, dict[str, Any]]:
+            detail, values = malware.start_scan(self.guardduty, arn, instance.tags, now)
+            self.ledger.follow_malware_scan(
+                values["malware_scan_id"], finding_id=finding.finding_id, instance_id=instance.instance_id, now=now
+            )
+            return detail, values
+
+        return [run_step(Step.MALWARE_SCAN, scan)]
 
     def _after_containment(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
         """The check, the tracking timeouts and the metadata service (the incident's first finding), beside the
@@ -1293,6 +1365,8 @@ class Responder:
             approval=ask,
             group_lines=response.values.get("group_lines", ()),
             still_open=response.values.get("still_open") or response.record.saved.get("still_open", ()),
+            evidence_manifest=response.values.get("evidence_manifest")
+            or response.record.saved.get("evidence_manifest"),
         )
         key = self._within_jira_budget(lambda: self._find_or_file(response, issue), finding)
         if incident is not None:
@@ -1460,6 +1534,7 @@ class Responder:
         deadline = time.monotonic() + remaining_seconds if remaining_seconds is not None else None
         outcome: dict[str, list[str]] = {"resumed": [], "failed": [], "missing": [], "in_progress": []}
         approvals = self._sweep_approvals()
+        verdicts = self._sweep_malware_scans()
         try:
             found = self.ledger.unfinished_findings(now=self.clock(), limit=_SWEEP_BATCH)
             copies = self.guardduty.copies_of(
@@ -1467,7 +1542,7 @@ class Responder:
             )
         except STEP_ERRORS as error:
             logger.error("sweep failed", extra={"error": describe_error(error)})
-            return {"swept": 0, **outcome, **approvals.to_summary(), "error": describe_error(error)}
+            return {"swept": 0, **outcome, **approvals.to_summary(), **verdicts, "error": describe_error(error)}
         for unfinished in found:
             if unfinished.finding_id not in approvals.approved:
                 self._warn_if_late(unfinished)
@@ -1487,7 +1562,45 @@ class Responder:
             outcome[self._resume(copy, left)].append(unfinished.finding_id)
         logs.clear()
         logger.info("swept", extra={"summary": outcome})
-        return {"swept": len(found), **outcome, **approvals.to_summary()}
+        return {"swept": len(found), **outcome, **approvals.to_summary(), **verdicts}
+
+    def _sweep_malware_scans(self) -> dict[str, list[str]]:
+        """With MALWARE_SCAN, the verdict of each scan that has ended told on its incident's issue; the others wait."""
+        if not self.settings.malware_scan:
+            return {}
+        told: list[str] = []
+        failed: list[str] = []
+        try:
+            pending = self.ledger.malware_scans_to_follow(limit=_SWEEP_BATCH)
+        except STEP_ERRORS as error:
+            logger.error("listing the malware scans failed", extra={"error": describe_error(error)})
+            return {"malware_verdicts": told, "malware_failed": ["(listing)"]}
+        for item in pending:
+            try:
+                if self._tell_verdict(item):
+                    told.append(str(item["scan_id"]))
+            except STEP_ERRORS as error:
+                logger.warning("malware verdict not told", extra={"scan": item["scan_id"], "error": str(error)})
+                failed.append(str(item["scan_id"]))
+        return {"malware_verdicts": told, "malware_failed": failed}
+
+    def _tell_verdict(self, item: Mapping[str, Any]) -> bool:
+        """Comment the scan's verdict on its incident's issue once it has ended (or, after a day, that it has not)."""
+        from . import malware
+
+        scan_id, now = str(item["scan_id"]), self.clock()
+        scans = self.guardduty.malware_scans(scan_id=scan_id)
+        verdict = malware.verdict_of(scans[0]) if scans else "not known to GuardDuty's detector"
+        if verdict is None:
+            if now - float(item["started_epoch"]) < malware.GIVE_UP_SECONDS:
+                return False
+            verdict = "no verdict 24 hours after the scan started"
+        text = malware.comment_text(scan_id, str(item["instance_id"]), verdict)
+        label = finding_label(str(item["finding_id"]))
+        work = lambda: self._comment_on_incident(None, label, text)  # noqa: E731
+        self.ticketing.bounded(self.settings.jira_timeout_seconds, work, key=label)
+        self.ledger.settle_malware_scan(scan_id, verdict, now=now)
+        return True
 
     def _sweep_approvals(self) -> ApprovalSweep:
         """Decisions on findings awaiting approval acted on; a failure to list them waits for the next sweep."""

@@ -59,6 +59,10 @@ class Step(enum.StrEnum):
     SNAPSHOTS = "snapshots"
     # The snapshots locked (governance mode) as soon as they exist: with SNAPSHOT_LOCK_DAYS only.
     LOCK_SNAPSHOTS = "lock_snapshots"
+    # The incident's evidence and its manifest written to the evidence bucket: with EVIDENCE_BUCKET only.
+    EVIDENCE_BUCKET = "evidence_bucket"
+    # A GuardDuty Malware Protection scan of the instance started: with MALWARE_SCAN only.
+    MALWARE_SCAN = "malware_scan"
     PROTECT = "protect"
     AUTOSCALING = "autoscaling"
     LOAD_BALANCERS = "load_balancers"
@@ -125,13 +129,15 @@ class StepResult:
     error: str = ""
     values: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    # When the step ended: the time the ledger and the evidence's timeline give it.
+    at: str = field(default_factory=utc_timestamp)
 
     @property
     def ok(self) -> bool:
         return self.status.settled
 
     def state(self) -> StepState:
-        return StepState(status=self.status, at=utc_timestamp(), detail=self.detail[:1000], error=self.error[:1000])
+        return StepState(status=self.status, at=self.at, detail=self.detail[:1000], error=self.error[:1000])
 
     @classmethod
     def done(

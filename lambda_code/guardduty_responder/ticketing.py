@@ -75,6 +75,11 @@ def finding_label(finding_id: str) -> str:
     return f"guardduty-finding-{finding_id}"
 
 
+# What the responder writes itself (a bucket name, then validated ids): nothing in it can close a {noformat} block.
+_MANIFEST_URI = re.compile(r"s3://[a-z0-9.-]{3,63}/[A-Za-z0-9._/-]{1,1024}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def untrusted(value: object, limit: int = _MAX_VALUE) -> str:
     """Make a value from the finding inert in Jira wiki markup.
 
@@ -120,6 +125,7 @@ def ticket_text(
     approval: ApprovalAsk | None = None,
     group_lines: Sequence[str] = (),
     still_open: Sequence[str] = (),
+    evidence_manifest: Mapping[str, str] | None = None,
 ) -> TicketText:
     isolated = outcome is Outcome.ISOLATED
     breaker = outcome is Outcome.BREAKER_OPEN
@@ -139,8 +145,7 @@ def ticket_text(
         lines += ["", "h2. Not done (retried automatically)", *(f"* {untrusted(f, 1000)}" for f in failures)]
     if group_lines:
         lines += ["", *group_lines]
-    if snapshot_ids:
-        lines += ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)]
+    lines += _evidence_lines(snapshot_ids, evidence_manifest)
     if still_open and isolated:
         lines += ["", "h2. What stays open", *(f"* {untrusted(path, 400)}" for path in still_open)]
     if original_groups and isolated:
@@ -158,6 +163,26 @@ def ticket_text(
         priority=_PRIORITIES["CRITICAL"] if breaker else _PRIORITIES[finding.severity_label],
         labels=(LABEL, "guardduty", finding_label(finding.finding_id)) + ((BREAKER_LABEL,) if breaker else ()),
     )
+
+
+def _evidence_lines(snapshot_ids: Sequence[str], manifest: Mapping[str, str] | None) -> list[str]:
+    """The snapshots; the manifest's URI and hash, preformatted so that both can be copied as they are."""
+    lines = ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)] if snapshot_ids else []
+    return lines + (["", *_manifest_lines(manifest)] if manifest else [])
+
+
+def _manifest_lines(manifest: Mapping[str, str]) -> list[str]:
+    uri, sha256 = str(manifest.get("uri", "")), str(manifest.get("sha256", ""))
+    if not (_MANIFEST_URI.fullmatch(uri) and _SHA256.fullmatch(sha256)):
+        return ["h2. Evidence", f"* Manifest: {untrusted(uri, 1100)} (SHA-256 {untrusted(sha256, 64)})"]
+    return [
+        "h2. Evidence",
+        "The incident's evidence, and its manifest of SHA-256 hashes, in the evidence bucket (S3 Object Lock):",
+        "{noformat}",
+        f"manifest: {uri}",
+        f"SHA-256:  {sha256}",
+        "{noformat}",
+    ]
 
 
 def _approval_lines(approval: ApprovalAsk) -> list[str]:

@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         "With --local it checks the embedded stack's Jira stand-in (Jira Cloud).",
         _check_jira,
     )
+    from . import doctor
+
+    doctor.register(command)
     exempt = command(
         "exempt",
         "exempt an instance from isolation in the responder's ledger, or remove its exemption",
@@ -219,6 +222,26 @@ def build_parser() -> argparse.ArgumentParser:
     isolate.add_argument("--reason", metavar="TEXT", required=True, help="why, for the record, issue and message")
     isolate.add_argument("--by", metavar="NAME", help="who isolates it, for the record (default: your user name)")
     isolate.add_argument("--account", metavar="ACCOUNT_ID", help="the instance's account (default: the responder's)")
+
+    drill = command(
+        "drill",
+        "contain and release an instance tagged for drills, checking each step, with its timings",
+        "Prove the responder works: contain an instance tagged guardduty-responder-drill=true as `isolate`\n"
+        "would (the function's own code, under your credentials: the function takes no request from a\n"
+        "person), check from AWS what each recorded step claims (interfaces on the isolation group only,\n"
+        "snapshots tagged with the incident, instance profile removed, record, Jira issue, message), then\n"
+        "release it with its credentials and service, put back its termination protection, shutdown\n"
+        "behaviour and volumes' delete on termination, and check it is as it began. Prints each step:\n"
+        "PASS or FAIL, seconds, detail. The reason, record, issue and message say DRILL. The release is\n"
+        "tried whatever failed before it; exit 1 when any step fails (a failed release is named).\n"
+        "Refused (exit 1, nothing changed) without the drill tag, with the exemption tag or a ledger\n"
+        "exemption, while the responder holds the instance isolated, or with DRY_RUN=true.\n\n"
+        "The snapshots and the incident's evidence stay (they may be locked), and so do the Jira issue\n"
+        "and the responder's tags on the instance. --local does not apply.",
+        _drill,
+    )
+    drill.add_argument("--instance", metavar="INSTANCE_ID", required=True, help="the instance tagged for drills")
+    drill.add_argument("--by", metavar="NAME", help="who runs the drill, for the record (default: your user name)")
 
     for verb, summary, run in (
         ("approve", "approve the isolation of a finding that awaits approval", _approve),
@@ -768,6 +791,35 @@ def _isolate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _drill(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from guardduty_responder.clients import AwsClients
+    from guardduty_responder.responder import Responder
+
+    from .drill import Drill, DrillRefused, report_text
+
+    if not _INSTANCE_ID.fullmatch(args.instance):
+        raise UsageError(f"{args.instance!r} is not an instance id (i- followed by 8 to 17 hex digits)")
+    if args.local:
+        raise UsageError("--local does not apply to drill: the embedded AWS lives only as long as one command")
+    settings, session = _settings(), _session(args)
+    try:
+        caller = session.client("sts").get_caller_identity()["Arn"]
+        report = Drill(Responder(settings, AwsClients(session))).run(
+            args.instance, by=(args.by or _user_name())[:200], caller_arn=caller
+        )
+    except DrillRefused as error:
+        raise OperationFailed(str(error)) from error
+    except (ClientError, BotoCoreError) as error:
+        raise OperationFailed(f"the drill did not start: {error}") from error
+    if args.output == "json":
+        _print_json(report.to_dict())
+    else:
+        print(report_text(report))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
 def _approve(args: argparse.Namespace) -> int:
     return _decide(args, approve=True)
 
@@ -1201,8 +1253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_usage(sys.stderr)
         print(
-            f"{PROG}: error: a command is required: replay, release, sweep, prepare, isolate, exempt, approve, reject, "
-            "status or demo (see --help)",
+            f"{PROG}: error: a command is required: replay, release, sweep, prepare, check-jira, doctor, drill, "
+            "isolate, exempt, approve, reject, status or demo (see --help)",
             file=sys.stderr,
         )
         return EXIT_USAGE

@@ -55,12 +55,19 @@ class ResponderResources:
     topic_arn: str
     queue_url: str  # a queue subscribed to the topic, standing in for the people's inboxes
     secret_arn: str
+    evidence_bucket: str
+
+
+# The evidence bucket as the Terraform module makes it: Object Lock in governance mode, versioned.
+EVIDENCE_BUCKET = "guardduty-responder-evidence"
+EVIDENCE_RETENTION_DAYS = 365
 
 
 def create_responder_resources(
     client: Callable[[str], Any], *, table_name: str, jira_secret: Mapping[str, str]
 ) -> ResponderResources:
-    """What the Terraform module creates, in the account `client` reaches: ledger, topic, Jira secret."""
+    """What the Terraform module creates, in the account `client` reaches: ledger, topic, Jira secret, evidence
+    bucket."""
     client("dynamodb").create_table(
         TableName=table_name,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -91,7 +98,18 @@ def create_responder_resources(
         Name="guardduty-responder/jira",
         SecretString=json.dumps(dict(jira_secret)),
     )["ARN"]
-    return ResponderResources(topic_arn=topic_arn, queue_url=queue_url, secret_arn=secret_arn)
+    s3 = client("s3")
+    s3.create_bucket(Bucket=EVIDENCE_BUCKET, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(
+        Bucket=EVIDENCE_BUCKET,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": EVIDENCE_RETENTION_DAYS}},
+        },
+    )
+    return ResponderResources(
+        topic_arn=topic_arn, queue_url=queue_url, secret_arn=secret_arn, evidence_bucket=EVIDENCE_BUCKET
+    )
 
 
 def drain_messages(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
@@ -220,7 +238,7 @@ class EmbeddedAws:
         self._saved_environ.clear()
 
     def _create_responder_resources(self) -> None:
-        """What the Terraform module creates: the ledger, the topic, the Jira secret."""
+        """What the Terraform module creates: the ledger, the topic, the Jira secret, the evidence bucket."""
         resources = create_responder_resources(
             self.client, table_name=self.table_name, jira_secret=self.jira.secret_for("local-stand-in-token")
         )
@@ -237,6 +255,7 @@ class EmbeddedAws:
                 "ISOLATION_PAUSE_SECONDS": "0",
                 "JIRA_TIMEOUT_SECONDS": str(self._jira_timeout_seconds),
                 "GUARDDUTY_DETECTOR_ID": self.guardduty.detector_id,
+                "EVIDENCE_BUCKET": resources.evidence_bucket,
             }
         )
 

@@ -14,16 +14,18 @@ from guardduty_responder import (
     accounts,
     credentials,
     evidence,
+    evidence_store,
     guardduty,
     identity,
     isolation,
     jira,
     ledger,
+    malware,
     notification,
     restore,
 )
 
-ESTATE_MODULES = (isolation, evidence, identity)
+ESTATE_MODULES = (isolation, evidence, evidence_store, identity)
 HOME_MODULES = (ledger, notification, jira, guardduty)
 DECLARING_MODULES = ESTATE_MODULES + (credentials,) + HOME_MODULES + (accounts,)
 
@@ -45,10 +47,12 @@ def estate_actions(
     return frozenset(actions)
 
 
-def home_actions(member_accounts: bool = False) -> frozenset[str]:
-    """Actions on the responder's own state, messages and secret; with `member_accounts`, assuming member roles."""
+def home_actions(member_accounts: bool = False, *, malware_scan: bool = False) -> frozenset[str]:
+    """Actions on the responder's own state, messages, secret and evidence bucket; with `member_accounts`, assuming
+    member roles; with `malware_scan`, scanning isolated instances (and what IAM asks for those calls besides)."""
     modules = HOME_MODULES + ((accounts,) if member_accounts else ())
-    return frozenset(action for module in modules for action in module.PERMISSIONS)
+    actions = {action for module in modules for action in module.PERMISSIONS} | set(evidence_store.BUCKET_PERMISSIONS)
+    return frozenset(actions | (iam_actions_of(malware.PERMISSIONS) if malware_scan else set()))
 
 
 def release_actions() -> frozenset[str]:
@@ -58,11 +62,16 @@ def release_actions() -> frozenset[str]:
 
 def required_actions() -> frozenset[str]:
     everything = estate_actions(True, metadata=True, whole_role=True, snapshot_lock=True)
-    return everything | home_actions(True) | release_actions()
+    return everything | home_actions(True, malware_scan=True) | release_actions()
 
 
 def iam_actions_of(calls: Iterable[str]) -> frozenset[str]:
     """The IAM actions that authorise these API calls (a DynamoDB transaction: the actions of its parts; associating
     an instance profile: passing its role too)."""
-    known = {**ledger.IAM_ACTIONS_OF_CALLS, **restore.IAM_ACTIONS_OF_CALLS}
+    known = {
+        **ledger.IAM_ACTIONS_OF_CALLS,
+        **restore.IAM_ACTIONS_OF_CALLS,
+        **evidence_store.IAM_ACTIONS_OF_CALLS,
+        **malware.IAM_ACTIONS_OF_CALLS,
+    }
     return frozenset(action for call in calls for action in known.get(call, (call,)))

@@ -35,6 +35,13 @@ locals {
       Resource = "*" # Describe* actions support no resource-level permissions.
     },
     {
+      # The incident's evidence: the serial console as EC2 last kept it.
+      Sid      = "ReadTheConsole"
+      Effect   = "Allow"
+      Action   = ["ec2:GetConsoleOutput"]
+      Resource = local.instances
+    },
+    {
       Sid      = "CreateContainmentGroups"
       Effect   = "Allow"
       Action   = ["ec2:CreateSecurityGroup"]

@@ -336,10 +336,11 @@ resource "aws_lambda_function" "this" {
       GUARDDUTY_DETECTOR_ID = var.guardduty_detector_id == null ? "" : var.guardduty_detector_id
       # A finding the sweep finds unfinished this long after its claim is logged for its alarm.
       UNFINISHED_ALARM_MINUTES = tostring(var.unfinished_alarm_minutes)
+      EVIDENCE_BUCKET          = local.evidence_bucket_name
       # Unset: the code's own level, INFO; the member role at the top of IAM's paths.
       }, var.log_level == null ? {} : { LOG_LEVEL = var.log_level }, var.member_role_path == "/" ? {} : { MEMBER_ROLE_PATH = var.member_role_path },
       var.jira_approval_status == null ? {} : { JIRA_APPROVAL_STATUS = var.jira_approval_status },
-    var.snapshot_lock_days == 0 ? {} : { SNAPSHOT_LOCK_DAYS = tostring(var.snapshot_lock_days) })
+    var.snapshot_lock_days == 0 ? {} : { SNAPSHOT_LOCK_DAYS = tostring(var.snapshot_lock_days) }, var.malware_scan ? { MALWARE_SCAN = "true" } : {})
   }
 
   tracing_config {
@@ -360,7 +361,7 @@ resource "aws_lambda_function" "this" {
   }
 
   # The log group exists (with its retention and key) before the function can write to it.
-  depends_on = [terraform_data.function_archive, aws_iam_role_policy.this, aws_cloudwatch_log_group.this]
+  depends_on = [terraform_data.function_archive, aws_iam_role_policy.this, aws_cloudwatch_log_group.this, aws_s3_bucket_object_lock_configuration.evidence, aws_s3_bucket_policy.evidence]
 }
 
 resource "aws_lambda_function_event_invoke_config" "this" {
@@ -892,6 +893,13 @@ locals {
       Resource = local.topic
     },
     {
+      # Each object written once (If-None-Match); on a retry, one written already is read back (HeadObject).
+      Sid      = "StoreEvidence"
+      Effect   = "Allow"
+      Action   = ["s3:PutObject", "s3:GetObject"]
+      Resource = "${local.evidence_bucket_arn}/incidents/*"
+    },
+    {
       Sid      = "ReadTheJiraSecret"
       Effect   = "Allow"
       Action   = ["secretsmanager:GetSecretValue"]
@@ -899,7 +907,31 @@ locals {
     },
   ]
 
-  responder_statements = concat(module.estate_policy.statements, local.home_statements, local.member_account_statements)
+  # malware_scan: an on-demand scan of each isolated instance, followed until its verdict. StartMalwareScan names no
+  # resource IAM can scope; GuardDuty creates its malware-protection service-linked role on the first one.
+  malware_statements = [
+    {
+      Sid      = "ScanIsolatedInstances"
+      Effect   = "Allow"
+      Action   = ["guardduty:StartMalwareScan"]
+      Resource = "*"
+    },
+    {
+      Sid      = "FollowMalwareScans"
+      Effect   = "Allow"
+      Action   = ["guardduty:DescribeMalwareScans"]
+      Resource = "arn:${local.partition}:guardduty:${local.region}:${local.account_id}:detector/${coalesce(var.guardduty_detector_id, "*")}"
+    },
+    {
+      Sid       = "LetGuardDutyCreateItsScanRole"
+      Effect    = "Allow"
+      Action    = ["iam:CreateServiceLinkedRole"]
+      Resource  = "arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/malware-protection.guardduty.amazonaws.com/*"
+      Condition = { StringEquals = { "iam:AWSServiceName" = "malware-protection.guardduty.amazonaws.com" } }
+    },
+  ]
+
+  responder_statements = concat(module.estate_policy.statements, local.home_statements, [for statement in local.malware_statements : statement if var.malware_scan], local.member_account_statements)
 
   # What the Lambda service does on the function's behalf (not the code): logs, traces, failures.
   runtime_statements = [

@@ -113,3 +113,13 @@ output "approver_policy_json" {
   description = "An IAM policy to attach to the roles that approve or reject isolations (guardduty-responder approve, reject): it allows writing a finding's approval item (DynamoDB UpdateItem, keys approval#*, the decision's attributes) and nothing else of the ledger."
   value       = jsonencode(local.approver_policy)
 }
+
+output "evidence_bucket_name" {
+  description = "The evidence bucket (S3 Object Lock): one prefix per incident under incidents/, with a manifest of SHA-256 hashes."
+  value       = local.evidence_bucket_name
+}
+
+output "evidence_bucket_arn" {
+  description = "ARN of the evidence bucket."
+  value       = local.evidence_bucket_arn
+}

@@ -616,3 +616,65 @@ variable "layer_arns" {
     error_message = "layer_arns and layer_archive are two ways of giving the layer: set one of them."
   }
 }
+
+variable "evidence_bucket_name" {
+  description = "Name of the evidence bucket the module creates (S3 Object Lock). null: <name_prefix>-evidence-<account id>-<region> (-ev- where that passes 63 characters)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.evidence_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.evidence_bucket_name))
+    error_message = "evidence_bucket_name must be an S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens."
+  }
+}
+
+variable "existing_evidence_bucket" {
+  description = "An evidence bucket you manage (Object Lock on, versioned, encrypted) to write to instead of creating one; the function gets s3:PutObject and s3:GetObject on its incidents/ prefix. `guardduty-responder doctor` checks it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.existing_evidence_bucket == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.existing_evidence_bucket))
+    error_message = "existing_evidence_bucket must be an S3 bucket name."
+  }
+}
+
+variable "evidence_retention_days" {
+  description = "Days each evidence object is kept under Object Lock (the bucket's default retention)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.evidence_retention_days == floor(var.evidence_retention_days) && var.evidence_retention_days >= 1 && var.evidence_retention_days <= 36500
+    error_message = "evidence_retention_days must be a whole number of days from 1 to 36500."
+  }
+}
+
+variable "evidence_lock_mode" {
+  description = "Object Lock mode of the evidence: GOVERNANCE (a principal allowed s3:BypassGovernanceRetention may delete early; the bucket policy allows no one) or COMPLIANCE (no one, the root user included, until the retention ends)."
+  type        = string
+  default     = "GOVERNANCE"
+
+  validation {
+    condition     = contains(["GOVERNANCE", "COMPLIANCE"], var.evidence_lock_mode)
+    error_message = "evidence_lock_mode must be \"GOVERNANCE\" or \"COMPLIANCE\"."
+  }
+}
+
+variable "evidence_access_log_bucket" {
+  description = "Bucket that receives the evidence bucket's S3 server access logs (it must allow the logging service to write). null: no access logging."
+  type        = string
+  default     = null
+}
+
+variable "evidence_access_log_prefix" {
+  description = "Prefix of the evidence bucket's access logs in evidence_access_log_bucket."
+  type        = string
+  default     = "guardduty-responder-evidence/"
+}
+
+variable "malware_scan" {
+  description = "Start a GuardDuty Malware Protection on-demand scan of each isolated instance once its evidence is kept, and comment the verdict on the incident's Jira issue when the sweep sees the scan end. GuardDuty charges per GB scanned; an instance tagged GuardDutyExcluded is not scanned, nor one scanned on demand within the hour."
+  type        = bool
+  default     = false
+}
