@@ -224,8 +224,8 @@ run "the_evidence_bucket_is_locked_versioned_encrypted_and_refuses_deletes" {
     error_message = "the evidence is encrypted with the deployment's key"
   }
   assert {
-    condition     = [for statement in jsondecode(aws_s3_bucket_policy.evidence[0].policy).Statement : [statement.Sid, statement.Effect]] == [["OnlyOverTls", "Deny"], ["NeverDeleteEvidence", "Deny"]] && contains(one([for statement in jsondecode(aws_s3_bucket_policy.evidence[0].policy).Statement : statement.Action if statement.Sid == "NeverDeleteEvidence"]), "s3:DeleteObjectVersion")
-    error_message = "the bucket policy refuses plain HTTP and every delete"
+    condition     = [for statement in jsondecode(aws_s3_bucket_policy.evidence[0].policy).Statement : [statement.Sid, statement.Effect]] == [["OnlyOverTls", "Deny"], ["NeverDeleteEvidence", "Deny"], ["OnlyConditionalWrites", "Deny"]] && contains(one([for statement in jsondecode(aws_s3_bucket_policy.evidence[0].policy).Statement : statement.Action if statement.Sid == "NeverDeleteEvidence"]), "s3:DeleteObjectVersion")
+    error_message = "the bucket policy refuses plain HTTP, every delete and any write that could replace an object"
   }
   assert {
     condition     = aws_lambda_function.this.environment[0].variables.EVIDENCE_BUCKET == "guardduty-responder-evidence-${data.aws_caller_identity.current.account_id}-eu-west-1" && length(aws_s3_bucket_logging.evidence) == 0

@@ -122,7 +122,8 @@ TEMPLATE_HEADINGS = re.compile(
 # responder's own values before it writes them unescaped).
 TEMPLATE_MACRO = re.compile(
     r"\{\{guardduty-responder release i-[0-9a-f]+\}\}"
-    r"|\{noformat\}\nmanifest: s3://[a-z0-9.-]+/[A-Za-z0-9._/-]+\nSHA-256:  [0-9a-f]{64}\n\{noformat\}"
+    r"|\{noformat\}\nmanifest: s3://[a-z0-9.-]+/[A-Za-z0-9._/-]+\n(version:  [A-Za-z0-9._+=-]+\n)?"
+    r"SHA-256:  [0-9a-f]{64}\n\{noformat\}"
 )
 
 

@@ -165,6 +165,11 @@ def delete_member_role(ready: Deployment) -> None:
     ready.member.client("iam").delete_role(RoleName=ROLE_NAME)
 
 
+def trust_another_role(ready: Deployment) -> None:
+    delete_member_role(ready)
+    create_member_role(ready.member.client("iam"), trusted=f"arn:aws:iam::{ACCOUNT}:role/someone-else")
+
+
 def delete_member_role_as_iam_answers(ready: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     """The member role deleted where doctor may not read it (no iam:GetRole): IAM then refuses what the credentials
     issued for it ask (moto, which neither refuses AssumeRole nor evaluates the role, is made to)."""
@@ -238,6 +243,21 @@ def unsubscribe_everyone(ready: Deployment) -> None:
         sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
 
 
+def bucket_encrypted_with_another_key(ready: Deployment) -> None:
+    kms = boto3.client("kms", region_name=REGION)
+    own, other = (kms.create_key(Description=name)["KeyMetadata"]["Arn"] for name in ("deployment", "other"))
+    # The function's key, as Terraform sets it (moto's UpdateFunctionConfiguration does not keep KMSKeyArn).
+    from moto.awslambda.models import lambda_backends
+
+    lambda_backends[ACCOUNT][REGION].get_function(PREFIX).kms_key_arn = own
+    ready.s3.put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": other}}]
+        },
+    )
+
+
 def bucket_without(ready: Deployment, *, lock: bool) -> None:
     ready.s3.create_bucket(Bucket="evidence-elsewhere", ObjectLockEnabledForBucket=lock)
     ready.stack.configure(EVIDENCE_BUCKET="evidence-elsewhere")
@@ -252,6 +272,15 @@ FAULTS: list[tuple[str, Fault, str, str, str, str]] = [
         MEMBER,
         "FAIL",
         f"arn:aws:iam::{MEMBER}:role/{ROLE_NAME} does not exist (deleted?): apply modules/member-role in {MEMBER}",
+    ),
+    (
+        "member role trusting another deployment's role",
+        lambda ready, _: trust_another_role(ready),
+        "member role",
+        MEMBER,
+        "FAIL",
+        f"does not trust the function's role arn:aws:iam::{ACCOUNT}:role/{PREFIX}-{REGION}: the first containment in "
+        f"{MEMBER} fails. Add it to responder_role_arns of modules/member-role in {MEMBER}",
     ),
     (
         "member role deleted, and not readable",
@@ -417,6 +446,14 @@ FAULTS: list[tuple[str, Fault, str, str, str, str]] = [
         ACCOUNT,
         "FAIL",
         "no subscription: nobody is told of an isolation. Set notification_emails",
+    ),
+    (
+        "evidence bucket encrypted with a key the function may not use",
+        lambda ready, _: bucket_encrypted_with_another_key(ready),
+        "evidence bucket",
+        ACCOUNT,
+        "WARN",
+        "its evidence writes are refused. Encrypt the bucket with the deployment's key",
     ),
     (
         "evidence bucket missing",

@@ -116,7 +116,13 @@ def test_the_jira_issue_names_the_manifest_and_its_hash(stack: Stack) -> None:
     description = stack.jira.issues[summary["jira_key"]]["fields"]["description"]
     assert f"manifest: {uri}" in description and f"SHA-256:  {digest}" in description
     assert "evidence\\_bucket: 7 object(s) and the manifest" in description
-    assert stack.record(summary["finding_id"])["evidence_manifest"] == {"uri": uri, "sha256": digest}
+    version = s3().head_object(Bucket=stack.evidence_bucket, Key=key)["VersionId"]
+    assert f"version:  {version}" in description
+    assert stack.record(summary["finding_id"])["evidence_manifest"] == {
+        "uri": uri,
+        "sha256": digest,
+        "version_id": version,
+    }
 
 
 def test_a_retry_writes_each_object_once_and_the_manifest_matches_what_was_kept(stack: Stack) -> None:
@@ -142,8 +148,28 @@ def test_a_retry_writes_each_object_once_and_the_manifest_matches_what_was_kept(
     assert {k: v for k, v in objects.items() if k != key} == first
     for entry in manifest["objects"]:
         assert entry["sha256"] == hashlib.sha256(objects[entry["key"]]).hexdigest()
+        assert entry["found_in_bucket"] is True
+        assert entry["version_id"] == s3().head_object(Bucket=stack.evidence_bucket, Key=entry["key"])["VersionId"]
+    # The issue was filed by the first attempt, without the evidence: the retry comments it.
+    (issue,) = stack.jira.issues.values()
+    assert any(f"manifest: s3://{stack.evidence_bucket}/{key}" in str(body) for body in issue["comments"])
     versions = s3().list_object_versions(Bucket=stack.evidence_bucket)["Versions"]
     assert sorted(version["Key"] for version in versions) == sorted(objects)
+
+
+def test_an_object_planted_under_an_incident_s_key_is_named_never_vouched_for(stack: Stack) -> None:
+    instance_id = stack.launch()
+    event = stack.event("backdoor_cc_dns", instance_id)
+    prefix = f"incidents/{ACCOUNT}/{REGION}/{instance_id}/{event['detail']['id']}/"
+    planted = b"nothing to see here"
+    s3().put_object(Bucket=stack.evidence_bucket, Key=prefix + "console-output.txt", Body=planted)
+
+    summary = stack.invoke(event)
+
+    _, manifest, _ = manifest_of(stack.evidence_bucket, instance_id)
+    assert prefix + "console-output.txt" not in {entry["key"] for entry in manifest["objects"]}
+    assert "without a whole-object SHA-256" in manifest["not_vouched_for"]["console-output.txt"]
+    assert stack.record(summary["finding_id"])["steps"]["evidence_bucket"]["status"] == "done"
 
 
 def test_storing_again_writes_nothing_and_names_the_same_manifest(stack: Stack) -> None:

@@ -44,6 +44,17 @@ class StoredObject:
     key: str
     sha256: str
     size: int
+    version_id: str
+    # Found in the bucket rather than written by this call: an earlier attempt's, or someone else's.
+    found: bool = False
+
+    def entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"key": self.key, "sha256": self.sha256, "bytes": self.size}
+        return entry | {"version_id": self.version_id} | ({"found_in_bucket": True} if self.found else {})
+
+
+class Unvouched(RuntimeError):
+    """An object the bucket holds under an evidence key without a whole-object SHA-256 to vouch for it."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +79,17 @@ def incident_prefix(facts: IncidentFacts) -> str:
     return PREFIX + "/".join(_UNSAFE.sub("_", part) for part in parts) + "/"
 
 
-def store_evidence(s3: Any, ec2: Any, bucket: str, facts: IncidentFacts) -> tuple[str, dict[str, Any]]:
-    """Read the instance's facts, write every object once, then the manifest; name the manifest and its hash."""
-    prefix = incident_prefix(facts)
+def store_evidence(
+    s3: Any, ec2: Any, bucket: str, facts: IncidentFacts, *, owner: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """Read the instance's facts, write every object once, then the manifest; name the manifest, its version and its
+    hash. `owner`: the account the bucket must belong to (S3 refuses the request otherwise)."""
+    prefix, store = incident_prefix(facts), _Store(s3, bucket, owner)
     bodies, missing = _bodies(ec2, facts)
-    stored = run_parallel(lambda item: put_once(s3, bucket, prefix + item[0], item[1]), sorted(bodies.items()))
+    results = run_parallel(lambda name: store.put_or_find(prefix + name, bodies.get(name)), [*bodies, *missing])
+    stored = [result for result in results if isinstance(result, StoredObject)]
+    unvouched = {key: str(result) for key, result in zip([*bodies, *missing], results, strict=True) if _bad(result)}
+    missing = {name: why for name, why in missing.items() if not any(o.key == prefix + name for o in stored)}
     manifest = {
         "incident": {
             "account_id": facts.account_id,
@@ -81,41 +98,72 @@ def store_evidence(s3: Any, ec2: Any, bucket: str, facts: IncidentFacts) -> tupl
             "finding_id": facts.finding_id,
         },
         "written_at": utc_timestamp(),
-        "objects": [{"key": o.key, "sha256": o.sha256, "bytes": o.size} for o in stored],
+        "objects": [o.entry() for o in sorted(stored, key=lambda o: o.key)],
         "not_collected": missing,
+        "not_vouched_for": unvouched,
         "snapshot_ids": sorted(facts.snapshot_ids),
         "volume_ids": sorted(facts.volume_ids),
     }
-    written = put_once(s3, bucket, prefix + MANIFEST, _json(manifest))
+    written = store.put_or_find(prefix + MANIFEST, _json(manifest))
+    if not isinstance(written, StoredObject):
+        # A manifest the responder did not write: the step fails, and the issue says so.
+        raise Unvouched(f"{written}: the manifest is not the responder's")
     uri = f"s3://{bucket}/{written.key}"
     note = f"; not collected: {', '.join(sorted(missing))}" if missing else ""
+    note += f"; found without a SHA-256 to vouch for it: {', '.join(sorted(unvouched))}" if unvouched else ""
     return (
         f"{len(stored)} object(s) and the manifest {uri} (SHA-256 {written.sha256}){note}",
-        {"evidence_manifest": {"uri": uri, "sha256": written.sha256}},
+        {"evidence_manifest": {"uri": uri, "sha256": written.sha256, "version_id": written.version_id}},
     )
 
 
-def put_once(s3: Any, bucket: str, key: str, body: bytes) -> StoredObject:
-    """Write the object unless it exists; either way, the object as the bucket holds it."""
-    try:
-        s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=body,
-            ContentType="text/plain; charset=utf-8" if key.endswith(".txt") else "application/json",
-            # S3 checks the body against this hash, and keeps it: a retry reads it back instead of the body.
-            ChecksumAlgorithm="SHA256",
-            IfNoneMatch="*",
-        )
-        return StoredObject(key, hashlib.sha256(body).hexdigest(), len(body))
-    except ClientError as error:
-        if error_code(error) != "PreconditionFailed":
-            raise
-    head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    checksum = str(head.get("ChecksumSHA256") or "")
-    if not checksum or "-" in checksum:
-        raise RuntimeError(f"s3://{bucket}/{key} exists already, without a whole-object SHA-256 to vouch for it")
-    return StoredObject(key, base64.b64decode(checksum).hex(), int(head.get("ContentLength", 0)))
+def _bad(result: object) -> bool:
+    return isinstance(result, Unvouched)
+
+
+class _Store:
+    """Writes to the evidence bucket, each key once."""
+
+    def __init__(self, s3: Any, bucket: str, owner: str) -> None:
+        self._s3, self._bucket = s3, bucket
+        self._owner = {"ExpectedBucketOwner": owner} if owner else {}
+
+    def put_or_find(self, key: str, body: bytes | None) -> StoredObject | Unvouched | None:
+        """Write the object unless it exists (`body` None: only look for it); the object as the bucket holds it."""
+        if body is None:
+            return self._find(key)
+        try:
+            answer = self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType="text/plain; charset=utf-8" if key.endswith(".txt") else "application/json",
+                # S3 checks the body against this hash, and keeps it: a retry reads it back instead of the body.
+                ChecksumAlgorithm="SHA256",
+                IfNoneMatch="*",
+                **self._owner,
+            )
+            return StoredObject(key, hashlib.sha256(body).hexdigest(), len(body), str(answer.get("VersionId", "")))
+        except ClientError as error:
+            if error_code(error) != "PreconditionFailed":
+                raise
+        return self._held(key)
+
+    def _find(self, key: str) -> StoredObject | Unvouched | None:
+        """An object an earlier attempt wrote though this one could not collect it; None when there is none."""
+        try:
+            return self._held(key)
+        except ClientError:
+            return None  # absent (or not readable: then it is not listed)
+
+    def _held(self, key: str) -> StoredObject | Unvouched:
+        head = self._s3.head_object(Bucket=self._bucket, Key=key, ChecksumMode="ENABLED", **self._owner)
+        checksum = str(head.get("ChecksumSHA256") or "")
+        if not checksum or "-" in checksum:
+            # Not written by the responder (it always sends a SHA-256): named in the manifest, never vouched for.
+            return Unvouched(f"s3://{self._bucket}/{key} exists without a whole-object SHA-256")
+        digest = base64.b64decode(checksum).hex()
+        return StoredObject(key, digest, int(head.get("ContentLength", 0)), str(head.get("VersionId", "")), True)
 
 
 def _bodies(ec2: Any, facts: IncidentFacts) -> tuple[dict[str, bytes], dict[str, str]]:

@@ -958,12 +958,13 @@ class Ledger:
             raise ApprovalRefused(_not_waiting(finding_id, failed.item)) from None
         return ApprovalRecord.from_item(answer["Attributes"])
 
-    def follow_malware_scan(self, scan_id: str, *, finding_id: str, instance_id: str, now: float) -> None:
-        """Remember a scan until its verdict is known; a scan followed already is left as it is."""
+    def follow_malware_scan(self, scan_id: str, *, issue_label: str, instance_id: str, now: float) -> None:
+        """Remember a scan until its verdict is told on the issue labelled `issue_label`; one followed already is
+        left as it is."""
         item = {
             "pk": MALWARE_PREFIX + scan_id,
             "scan_id": scan_id,
-            "finding_id": finding_id,
+            "issue_label": issue_label,
             "instance_id": instance_id,
             "started_at": utc_timestamp(now),
             "started_epoch": _epoch(now),
@@ -979,14 +980,29 @@ class Ledger:
                 ConditionExpression="attribute_not_exists(pk)",
             )
 
-    def malware_scans_to_follow(self, *, limit: int) -> list[dict[str, Any]]:
-        """The scans whose verdict is not known yet, at most `limit`."""
+    def claim_malware_scan(self, scan_id: str, *, now: float, seconds: float) -> bool:
+        """Hold a followed scan for `seconds`; False when another sweep holds it, or it is told already."""
+        try:
+            self._request(
+                f"claiming malware scan {scan_id}",
+                "update_item",
+                Key=_dynamo({"pk": MALWARE_PREFIX + scan_id}),
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression="attribute_exists(unfinished) AND lease_until < :now",
+                ExpressionAttributeValues=_dynamo({":until": _epoch(now + seconds), ":now": _epoch(now)}),
+            )
+        except _ConditionFailed:
+            return False
+        return True
+
+    def malware_scans_to_follow(self, *, now: float, limit: int) -> list[dict[str, Any]]:
+        """The scans whose verdict is not told yet and that no sweep holds, longest waiting first, at most `limit`."""
         answer = self._request(
             "listing the malware scans without a verdict",
             "query",
             IndexName=UNFINISHED_INDEX,
-            KeyConditionExpression="unfinished = :scan",
-            ExpressionAttributeValues=_dynamo({":scan": MALWARE_SCAN}),
+            KeyConditionExpression="unfinished = :scan AND lease_until < :now",
+            ExpressionAttributeValues=_dynamo({":scan": MALWARE_SCAN, ":now": _epoch(now)}),
             Limit=limit,
         )
         keys = [str(_plain(item)["pk"]) for item in answer.get("Items", [])]
@@ -994,14 +1010,16 @@ class Ledger:
         return [_plain(item) for item in found if item]
 
     def settle_malware_scan(self, scan_id: str, verdict: str, *, now: float) -> None:
-        """The scan's verdict, told: it is no longer followed."""
-        self._request(
-            f"settling malware scan {scan_id}",
-            "update_item",
-            Key=_dynamo({"pk": MALWARE_PREFIX + scan_id}),
-            UpdateExpression="SET verdict = :verdict, settled_at = :now REMOVE unfinished",
-            ExpressionAttributeValues=_dynamo({":verdict": verdict, ":now": utc_timestamp(now)}),
-        )
+        """The scan's verdict, told: it is no longer followed (settled already: left as it is)."""
+        with contextlib.suppress(_ConditionFailed):
+            self._request(
+                f"settling malware scan {scan_id}",
+                "update_item",
+                Key=_dynamo({"pk": MALWARE_PREFIX + scan_id}),
+                UpdateExpression="SET verdict = :verdict, settled_at = :now REMOVE unfinished",
+                ConditionExpression="attribute_exists(unfinished)",
+                ExpressionAttributeValues=_dynamo({":verdict": verdict, ":now": utc_timestamp(now)}),
+            )
 
     def open_approvals(self, *, limit: int) -> list[ApprovalRecord]:
         """Approval items not settled yet (waiting, or decided and not acted on), oldest first, at most `limit`

@@ -92,6 +92,7 @@ from .ticketing import (
     TicketText,
     approved_comment_text,
     comment_text,
+    evidence_lines,
     finding_label,
     plain,
     ticket_text,
@@ -1150,6 +1151,19 @@ class Responder:
         response.add(*results, phase=Phase.PRESERVED)
         if results and _first_finding_of_a_live_instance(response):
             self._note_still_open(response)
+        self._tell_late_evidence(response)
+
+    def _tell_late_evidence(self, response: FindingResponse) -> None:
+        """Evidence stored by a retry after the issue was filed without it: the manifest commented on the issue."""
+        stored = response.results.get(Step.EVIDENCE_BUCKET)
+        key, manifest = response.record.jira_key, response.values.get("evidence_manifest")
+        if stored is None or not stored.ok or not key or not manifest:
+            return
+        text = "\n".join(["Evidence stored after this issue was filed.", *evidence_lines(manifest)])
+        try:
+            self.ticketing.bounded(self.settings.jira_timeout_seconds, lambda: self.ticketing.add_comment(key, text))
+        except STEP_ERRORS as error:
+            logger.warning("the evidence was not commented on the issue", extra={"error": describe_error(error)})
 
     def _estate_for(self, response: FindingResponse) -> Estate:
         """Where the instance is acted on; on a resume, found again (a refusal fails the step that asked)."""
@@ -1177,7 +1191,9 @@ class Responder:
         results = run_parallel(lambda item: run_step(*item), pending)
         results += self._lock_snapshots(response, results)
         response.add(*results)  # the evidence's timeline holds them
-        return results + self._store_evidence(response, instance) + self._scan_for_malware(response, instance)
+        stored = self._store_evidence(response, instance)
+        response.add(*stored)  # the scan follows the evidence
+        return results + stored + self._scan_for_malware(response, instance)
 
     def _lock_snapshots(self, response: FindingResponse, results: list[StepResult]) -> list[StepResult]:
         """With SNAPSHOT_LOCK_DAYS, the snapshots locked once taken (by this invocation or an earlier one)."""
@@ -1198,6 +1214,8 @@ class Responder:
         needed = (Step.SNAPSHOTS, *((Step.LOCK_SNAPSHOTS,) if self.settings.snapshot_lock_days else ()))
         if not all(response.done(step) for step in needed):
             return []  # retried with them
+        if not self._time_left_for_jira(response.deadline):
+            return [StepResult.deferred(Step.EVIDENCE_BUCKET, "deferred: the issue and the message go first")]
         from . import evidence_store  # loaded on first use: the function's cold start does not pay for it
 
         finding = response.finding
@@ -1214,23 +1232,29 @@ class Responder:
             timeline=response.timeline(),
         )
         ec2 = self._estate_for(response).clients.ec2
-        action = lambda: evidence_store.store_evidence(self.clients.s3, ec2, bucket, facts)  # noqa: E731
+        owner = self.settings.responder_account_id
+        action = lambda: evidence_store.store_evidence(self.clients.s3, ec2, bucket, facts, owner=owner)  # noqa: E731
         return [run_step(Step.EVIDENCE_BUCKET, action)]
 
     def _scan_for_malware(self, response: FindingResponse, instance: InstanceFacts) -> list[StepResult]:
         """With MALWARE_SCAN, an on-demand scan of the instance, followed in the ledger until its verdict is told."""
         if not self.settings.malware_scan or response.done(Step.MALWARE_SCAN):
             return []
+        if self.settings.evidence_bucket and not response.done(Step.EVIDENCE_BUCKET):
+            return []  # after the evidence is kept, as its retry does
+        if not self._time_left_for_jira(response.deadline):
+            return [StepResult.deferred(Step.MALWARE_SCAN, "deferred: the issue and the message go first")]
         from . import malware  # loaded on first use, with the option
 
         finding, now = response.finding, self.clock()
         arn = identity.instance_arn(finding.region, finding.account_id, instance.instance_id)
+        # The issue the verdict goes to: the group's for one instance of a group finding.
+        label = finding_label(response.member.group_id if response.member is not None else finding.finding_id)
 
         def scan() -> tuple[str, dict[str, Any]]:
             detail, values = malware.start_scan(self.guardduty, arn, instance.tags, now)
-            self.ledger.follow_malware_scan(
-                values["malware_scan_id"], finding_id=finding.finding_id, instance_id=instance.instance_id, now=now
-            )
+            scan_id = values["malware_scan_id"]
+            self.ledger.follow_malware_scan(scan_id, issue_label=label, instance_id=instance.instance_id, now=now)
             return detail, values
 
         return [run_step(Step.MALWARE_SCAN, scan)]
@@ -1571,7 +1595,7 @@ class Responder:
         told: list[str] = []
         failed: list[str] = []
         try:
-            pending = self.ledger.malware_scans_to_follow(limit=_SWEEP_BATCH)
+            pending = self.ledger.malware_scans_to_follow(now=self.clock(), limit=_SWEEP_BATCH)
         except STEP_ERRORS as error:
             logger.error("listing the malware scans failed", extra={"error": describe_error(error)})
             return {"malware_verdicts": told, "malware_failed": ["(listing)"]}
@@ -1585,20 +1609,29 @@ class Responder:
         return {"malware_verdicts": told, "malware_failed": failed}
 
     def _tell_verdict(self, item: Mapping[str, Any]) -> bool:
-        """Comment the scan's verdict on its incident's issue once it has ended (or, after a day, that it has not)."""
+        """Comment the scan's verdict on its incident's issue once it has ended (or, after a day, that it has not).
+        An ended scan is claimed for a few minutes before it is told, so two sweeps never tell it twice; a failed
+        telling is tried again then, and given up (and recorded so) a day after the scan started."""
         from . import malware
 
         scan_id, now = str(item["scan_id"]), self.clock()
         scans = self.guardduty.malware_scans(scan_id=scan_id)
         verdict = malware.verdict_of(scans[0]) if scans else "not known to GuardDuty's detector"
-        if verdict is None:
-            if now - float(item["started_epoch"]) < malware.GIVE_UP_SECONDS:
-                return False
-            verdict = "no verdict 24 hours after the scan started"
+        late = now - float(item["started_epoch"]) >= malware.GIVE_UP_SECONDS
+        if verdict is None and not late:
+            return False
+        if not self.ledger.claim_malware_scan(scan_id, now=now, seconds=malware.RETRY_SECONDS):
+            return False
+        verdict = verdict or "no verdict 24 hours after the scan started"
         text = malware.comment_text(scan_id, str(item["instance_id"]), verdict)
-        label = finding_label(str(item["finding_id"]))
-        work = lambda: self._comment_on_incident(None, label, text)  # noqa: E731
-        self.ticketing.bounded(self.settings.jira_timeout_seconds, work, key=label)
+        label = str(item["issue_label"])
+        try:
+            work = lambda: self._comment_on_incident(None, label, text)  # noqa: E731
+            self.ticketing.bounded(self.settings.jira_timeout_seconds, work, key=label)
+        except STEP_ERRORS as error:
+            if not late:
+                raise
+            verdict = f"{verdict} (not told on the issue: {describe_error(error)})"
         self.ledger.settle_malware_scan(scan_id, verdict, now=now)
         return True
 

@@ -78,6 +78,8 @@ def finding_label(finding_id: str) -> str:
 # What the responder writes itself (a bucket name, then validated ids): nothing in it can close a {noformat} block.
 _MANIFEST_URI = re.compile(r"s3://[a-z0-9.-]{3,63}/[A-Za-z0-9._/-]{1,1024}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# S3 version ids: letters, digits and a few marks (empty on a bucket without versioning).
+_VERSION = re.compile(r"[A-Za-z0-9._+=-]{0,1024}")
 
 
 def untrusted(value: object, limit: int = _MAX_VALUE) -> str:
@@ -168,18 +170,22 @@ def ticket_text(
 def _evidence_lines(snapshot_ids: Sequence[str], manifest: Mapping[str, str] | None) -> list[str]:
     """The snapshots; the manifest's URI and hash, preformatted so that both can be copied as they are."""
     lines = ["", "h2. Snapshots", *(f"* {snapshot}" for snapshot in snapshot_ids)] if snapshot_ids else []
-    return lines + (["", *_manifest_lines(manifest)] if manifest else [])
+    return lines + (["", *evidence_lines(manifest)] if manifest else [])
 
 
-def _manifest_lines(manifest: Mapping[str, str]) -> list[str]:
+def evidence_lines(manifest: Mapping[str, str]) -> list[str]:
+    """The Evidence section: the manifest's URI, version and hash, preformatted so that each can be copied."""
     uri, sha256 = str(manifest.get("uri", "")), str(manifest.get("sha256", ""))
-    if not (_MANIFEST_URI.fullmatch(uri) and _SHA256.fullmatch(sha256)):
-        return ["h2. Evidence", f"* Manifest: {untrusted(uri, 1100)} (SHA-256 {untrusted(sha256, 64)})"]
+    version = str(manifest.get("version_id", ""))
+    if not (_MANIFEST_URI.fullmatch(uri) and _SHA256.fullmatch(sha256) and _VERSION.fullmatch(version)):
+        found = f"{untrusted(uri, 1100)} version {untrusted(version, 1024)} (SHA-256 {untrusted(sha256, 64)})"
+        return ["h2. Evidence", f"* Manifest: {found}"]
     return [
         "h2. Evidence",
         "The incident's evidence, and its manifest of SHA-256 hashes, in the evidence bucket (S3 Object Lock):",
         "{noformat}",
         f"manifest: {uri}",
+        *([f"version:  {version}"] if version else []),
         f"SHA-256:  {sha256}",
         "{noformat}",
     ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import fnmatch
 import functools
 import json
 import os
@@ -572,10 +573,17 @@ def _assume(deployment: Deployment, role_arn: str, assumed: list[Any]) -> Outcom
     if role is None:
         return _acts_as_the_role(deployment, session, role_arn, module, assumed)
     assumed.append(session)
-    if not _asks_for(role["Role"].get("AssumeRolePolicyDocument"), settings.member_role_external_id):
+    trust = role["Role"].get("AssumeRolePolicyDocument")
+    if not _asks_for(trust, settings.member_role_external_id):
         return FAIL, (
             f"{role_arn}'s trust policy does not ask for this deployment's external id: set member_role_external_id "
             "to the external_id the member role was applied with, or apply modules/member-role with this one"
+        )
+    untrusted = [arn for arn in _function_roles(deployment) if not _admits(trust, arn)]
+    if untrusted:
+        return FAIL, (
+            f"{role_arn} does not trust the function's role {', '.join(untrusted)}: the first containment in {account} "
+            f"fails. Add it to responder_role_arns of modules/member-role in {account}, and apply"
         )
     return PASS, f"assumed {role_arn} with the external id, which its trust policy asks for"
 
@@ -590,6 +598,42 @@ def _acts_as_the_role(deployment: Deployment, session: Any, role_arn: str, modul
         return FAIL, f"{refused}: {module}"
     assumed.append(session)
     return PASS, f"assumed {role_arn} with the external id, and it reads the account (its trust policy not read)"
+
+
+def _function_roles(deployment: Deployment) -> list[str]:
+    """The role of the deployment's function in each region checked (where it is deployed and readable)."""
+
+    def role_in(region: str) -> str:
+        lam = deployment.client("lambda", region)
+        found, _ = _answer(
+            lambda: lam.get_function_configuration(FunctionName=deployment.name_prefix),
+            "ResourceNotFoundException",
+            *_REFUSED,
+        )
+        return str((found or {}).get("Role") or "")
+
+    return [role for role in map(role_in, deployment.regions) if role]
+
+
+def _admits(trust: Any, role_arn: str) -> bool:
+    """Whether an Allow statement of the trust policy names the role, or its account with a PrincipalArn pattern the
+    role matches (modules/member-role writes one or the other)."""
+    document = json.loads(trust) if isinstance(trust, str) else trust or {}
+    statements = document.get("Statement", [])
+    account_root = f"{role_arn.split(':role/')[0]}:root"
+    for statement in statements if isinstance(statements, list) else [statements]:
+        principal = (statement.get("Principal") or {}).get("AWS", []) if statement.get("Effect") == "Allow" else []
+        named = [principal] if isinstance(principal, str) else list(principal)
+        if role_arn in named:
+            return True
+        condition = statement.get("Condition") or {}
+        like = condition.get("ArnLike", {}).get("aws:PrincipalArn", [])
+        unlike = condition.get("ArnNotLike", {}).get("aws:PrincipalArn", [])
+        like, unlike = ([p] if isinstance(p, str) else list(p) for p in (like, unlike))
+        matched = any(fnmatch.fnmatchcase(role_arn, p) for p in like)
+        if account_root in named and matched and not any(fnmatch.fnmatchcase(role_arn, p) for p in unlike):
+            return True
+    return False
 
 
 def _asks_for(trust: Any, external_id: str) -> bool:
@@ -673,7 +717,37 @@ def _evidence(deployment: Deployment) -> Check:
         )
         return Check("evidence bucket", deployment.home_account, GLOBAL, WARN, detail)
     s3 = deployment.client("s3", deployment.home_region)
-    return _guarded("evidence bucket", deployment.home_account, GLOBAL, lambda: _bucket(s3, bucket))
+    lam = deployment.client("lambda", deployment.home_region)
+    check = _guarded("evidence bucket", deployment.home_account, GLOBAL, lambda: _bucket(s3, bucket))
+    if check.result != PASS:
+        return check
+    return _guarded("evidence bucket", deployment.home_account, GLOBAL, lambda: _bucket_key(s3, lam, deployment, check))
+
+
+def _bucket_key(s3: Any, lam: Any, deployment: Deployment, locked: Check) -> Outcome:
+    """The function's role may use its deployment's key only: a bucket encrypting with another refuses its writes."""
+    bucket = deployment.evidence_bucket
+    rules, _ = _answer(
+        lambda: s3.get_bucket_encryption(Bucket=bucket), "ServerSideEncryptionConfigurationNotFoundError"
+    )
+    defaults = [
+        rule.get("ApplyServerSideEncryptionByDefault", {})
+        for rule in ((rules or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules", [])
+    ]
+    key = next(
+        (str(d.get("KMSMasterKeyID", "")) for d in defaults if d.get("SSEAlgorithm", "").startswith("aws:kms")), ""
+    )
+    if not key:
+        return PASS, locked.detail
+    function, _ = _answer(lambda: lam.get_function_configuration(FunctionName=deployment.name_prefix), *_REFUSED)
+    own = str((function or {}).get("KMSKeyArn", ""))
+    if own and key not in (own, own.rsplit("/", 1)[-1]):
+        return WARN, (
+            f"{bucket} encrypts with {key}, the function's role may use {own} only: its evidence writes are refused. "
+            "Encrypt the bucket with the deployment's key (Terraform's kms_key_arn output), or grant the role "
+            f"kms:GenerateDataKey on {key}"
+        )
+    return PASS, locked.detail
 
 
 def _bucket(s3: Any, bucket: str) -> Outcome:
@@ -705,8 +779,9 @@ def _bucket(s3: Any, bucket: str) -> Outcome:
     )
     if code:
         return FAIL, (
-            f"writing {key} to {bucket} was refused ({code}): doctor writes as you, the function as its role; give "
-            f"both s3:PutObject on {bucket}/*"
+            f"writing {key} to {bucket} was refused ({code}): doctor writes as you, under {PROBE_PREFIX}; give "
+            f"yourself s3:PutObject on {bucket}/{PROBE_PREFIX}* (the function's role has it on {bucket}/incidents/* "
+            "only: Terraform's StoreEvidence)"
         )
     kept = f"{retention['Days']} day(s)" if retention.get("Days") else f"{retention.get('Years')} year(s)"
     return PASS, f"{bucket}: Object Lock, {retention.get('Mode')} for {kept} by default; wrote {key}"

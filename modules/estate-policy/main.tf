@@ -35,11 +35,12 @@ locals {
       Resource = "*" # Describe* actions support no resource-level permissions.
     },
     {
-      # The incident's evidence: the serial console as EC2 last kept it.
-      Sid      = "ReadTheConsole"
-      Effect   = "Allow"
-      Action   = ["ec2:GetConsoleOutput"]
-      Resource = local.instances
+      # The incident's evidence: the serial console as EC2 last kept it, of instances the responder has tagged only.
+      Sid       = "ReadTheConsole"
+      Effect    = "Allow"
+      Action    = ["ec2:GetConsoleOutput"]
+      Resource  = local.instances
+      Condition = { Null = { "aws:ResourceTag/guardduty-responder:finding-id" = "false" } }
     },
     {
       Sid      = "CreateContainmentGroups"

@@ -100,13 +100,23 @@ resource "aws_s3_bucket_policy" "evidence" {
         Condition = { Bool = { "aws:SecureTransport" = "false" } }
       },
       {
-        # Governance mode lets a principal allowed s3:BypassGovernanceRetention delete a locked version: no one is.
-        # Removing this statement (the account's root user can) is the way to end a retention early.
+        # Governance mode lets a principal allowed s3:BypassGovernanceRetention delete a locked version: no one is,
+        # while this statement stands (whoever may change the bucket policy can remove it). Legal holds and longer
+        # retentions stay possible: neither deletes anything.
         Sid       = "NeverDeleteEvidence"
         Effect    = "Deny"
         Principal = "*"
-        Action    = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutObjectRetention", "s3:PutObjectLegalHold"]
+        Action    = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"]
         Resource  = "${local.evidence_bucket_arn}/*"
+      },
+      {
+        # An incident's objects are written once: a write that would replace one (a new version of it) is refused.
+        Sid       = "OnlyConditionalWrites"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "s3:PutObject"
+        Resource  = "${local.evidence_bucket_arn}/incidents/*"
+        Condition = { Null = { "s3:if-none-match" = "true" } }
       },
     ]
   })

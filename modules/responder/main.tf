@@ -894,10 +894,11 @@ locals {
     },
     {
       # Each object written once (If-None-Match); on a retry, one written already is read back (HeadObject).
-      Sid      = "StoreEvidence"
-      Effect   = "Allow"
-      Action   = ["s3:PutObject", "s3:GetObject"]
-      Resource = "${local.evidence_bucket_arn}/incidents/*"
+      Sid       = "StoreEvidence"
+      Effect    = "Allow"
+      Action    = ["s3:PutObject", "s3:GetObject"]
+      Resource  = "${local.evidence_bucket_arn}/incidents/*"
+      Condition = { StringEquals = { "s3:ResourceAccount" = local.account_id } }
     },
     {
       Sid      = "ReadTheJiraSecret"
