@@ -152,16 +152,29 @@ def build_parser() -> argparse.ArgumentParser:
         "prepare",
         "create the containment groups in every VPC now, so a first incident there pays nothing for them",
         "Find or create the two containment groups (untracking, isolation) in every VPC of the account and\n"
-        "region your credentials and --region name, and record them in the responder's ledger\n"
-        "(RESPONDER_TABLE, in that region), exactly as the first containment in a VPC would: that\n"
-        "containment then makes no group-creating call before it moves the interfaces. Groups already\n"
-        "recorded are checked (a rule added by hand is removed). Run it once per account and region\n"
-        "(--profile, --region), and again when VPCs are added. Exit 1 when a VPC could not be prepared.\n\n"
+        "region your credentials and --region name (or of each --account, through the member role, and\n"
+        "each of --regions), and record them in the responder's ledger (RESPONDER_TABLE, in that region),\n"
+        "exactly as the first containment in a VPC would: that containment then makes no group-creating\n"
+        "call before it moves the interfaces. Groups already recorded are checked (a rule added by hand is\n"
+        "removed). Run it again when VPCs are added. Exit 1 when an account or a VPC could not be prepared.\n\n"
         "--local does not apply: the embedded AWS lives only as long as one command.",
         _prepare,
     )
     prepare.add_argument(
         "--vpc", action="append", metavar="VPC_ID", help="only this VPC (repeatable; default: every VPC)"
+    )
+    prepare.add_argument(
+        "--account",
+        action="append",
+        metavar="ACCOUNT_ID",
+        help="an account to prepare (repeatable; default: your own); a member account through the member role "
+        "(MEMBER_ROLE_NAME, MEMBER_ROLE_EXTERNAL_ID), which your role must be allowed to assume",
+    )
+    prepare.add_argument(
+        "--regions",
+        action="append",
+        metavar="NAME",
+        help="a region to prepare, with the ledger of that region (repeatable; default: the one --region names)",
     )
     command(
         "check-jira",
@@ -579,50 +592,98 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    if args.local:
+        raise UsageError("--local does not apply to prepare: the embedded AWS lives only as long as one command.")
+    for account in args.account or []:
+        if not re.fullmatch(r"\d{12}", account):
+            raise UsageError(f"--account {account!r} is not a 12-digit account id")
+    results = [row for region in _regions(args) for row in _prepare_region(args, region)]
+    if args.output == "json":
+        _print_json({"vpcs": results})
+    else:
+        from .terminal import table
+
+        rows = [
+            [r["account"], r["region"], r["vpc_id"], r["state"], r.get("untracking", ""), r.get("isolation", "")]
+            for r in results
+        ]
+        print(f"{len(results)} VPC(s)")
+        widths = [12, 14, 24, 18, 24, 60]
+        print(table(["account", "region", "VPC", "groups", "untracking", "isolation"], rows, max_widths=widths))
+    missing = sorted(set(args.vpc or []) - {r["vpc_id"] for r in results})
+    if missing:
+        raise OperationFailed(f"no such VPC in the accounts and regions given: {', '.join(missing)}")
+    return EXIT_FAILED if any(r["state"] == "failed" for r in results) else EXIT_OK
+
+
+def _regions(args: argparse.Namespace) -> list[str]:
+    return list(dict.fromkeys(args.regions or [_session(args).region_name]))
+
+
+def _prepare_region(args: argparse.Namespace, region: str) -> list[dict[str, str]]:
+    """Every VPC of each account asked for, in one region: your own account with your credentials, a member
+    account through the member role (MEMBER_ROLE_NAME, MEMBER_ROLE_EXTERNAL_ID), as the function acts there."""
+    from guardduty_responder.accounts import Estates
     from guardduty_responder.clients import AwsClients
-    from guardduty_responder.isolation import GroupDirectory
     from guardduty_responder.ledger import Ledger
     from guardduty_responder.steps import STEP_ERRORS
 
-    from .terminal import table
-
-    if args.local:
-        raise UsageError("--local does not apply to prepare: the embedded AWS lives only as long as one command.")
-    session = _session(args)
-    clients = AwsClients(session)
+    args.region = region
+    clients = AwsClients(_session(args))
     ledger = Ledger(clients.dynamodb, _table_name(), retention_days=1)
+    env = os.environ
+    estates = Estates(
+        clients,
+        home_account_id="",
+        member_role_name=env.get("MEMBER_ROLE_NAME", "").strip(),
+        member_role_path=env.get("MEMBER_ROLE_PATH", "").strip() or "/",
+        external_id=env.get("MEMBER_ROLE_EXTERNAL_ID", "").strip(),
+        registry=ledger,
+    )
+    rows = []
+    for account in args.account or [estates.home_account_id]:
+        try:
+            estate = estates.for_account(account)
+        except STEP_ERRORS as error:  # AccountAccessError among them: the member role refused
+            rows.append({"account": account, "region": region, "vpc_id": "-", "state": "failed", "error": str(error)})
+            continue
+        rows += _prepare_vpcs(args, estate, ledger, account, region)
+    return rows
+
+
+def _prepare_vpcs(
+    args: argparse.Namespace, estate: Any, ledger: Any, account: str, region: str
+) -> list[dict[str, str]]:
+    from guardduty_responder.steps import STEP_ERRORS
+
+    place = {"account": account, "region": region}
     try:
-        account = session.client("sts").get_caller_identity()["Account"]
-        pages = clients.ec2.get_paginator("describe_vpcs").paginate()
-        vpcs = sorted(vpc["VpcId"] for page in pages for vpc in page["Vpcs"])
+        # Each VPC's default group names it: the member role may describe groups, not VPCs.
+        pages = estate.clients.ec2.get_paginator("describe_security_groups").paginate(
+            Filters=[{"Name": "group-name", "Values": ["default"]}]
+        )
+        vpcs = sorted({group["VpcId"] for page in pages for group in page["SecurityGroups"] if group.get("VpcId")})
     except STEP_ERRORS as error:
-        raise OperationFailed(f"listing the VPCs failed: {error}") from error
-    wanted = [vpc for vpc in vpcs if not args.vpc or vpc in args.vpc]
-    directory = GroupDirectory(clients.ec2, ledger, account)
-    results = []
-    for vpc in wanted:
+        return [{**place, "vpc_id": "-", "state": "failed", "error": f"listing the VPCs failed: {error}"}]
+    rows = []
+    for vpc in [vpc for vpc in vpcs if not args.vpc or vpc in args.vpc]:
         try:
             known = ledger.recorded_groups(account, vpc)
-            groups = directory.groups_for(vpc)
+            groups = estate.groups.groups_for(vpc)
         except STEP_ERRORS as error:
-            results.append({"vpc_id": vpc, "state": "failed", "error": str(error)})
+            rows.append({**place, "vpc_id": vpc, "state": "failed", "error": str(error)})
             continue
         state = "recorded already" if known else "created"
-        results.append(
-            {"vpc_id": vpc, "state": state, "untracking": groups.untracking_id, "isolation": groups.isolation_id}
+        rows.append(
+            {
+                **place,
+                "vpc_id": vpc,
+                "state": state,
+                "untracking": groups.untracking_id,
+                "isolation": groups.isolation_id,
+            }
         )
-    if args.output == "json":
-        _print_json({"account": account, "region": session.region_name, "vpcs": results})
-    else:
-        rows = [
-            [r["vpc_id"], r["state"], r.get("untracking", ""), r.get("isolation", r.get("error", ""))] for r in results
-        ]
-        print(f"Account {account}, region {session.region_name}: {len(results)} VPC(s)")
-        print(table(["VPC", "groups", "untracking", "isolation"], rows, max_widths=[24, 18, 24, 60]))
-    missing = sorted(set(args.vpc or []) - set(vpcs))
-    if missing:
-        raise OperationFailed(f"no such VPC in {account} / {session.region_name}: {', '.join(missing)}")
-    return EXIT_FAILED if any(r["state"] == "failed" for r in results) else EXIT_OK
+    return rows
 
 
 def _check_jira(args: argparse.Namespace) -> int:
