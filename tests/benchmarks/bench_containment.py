@@ -176,6 +176,9 @@ def _estate(jira_latency_seconds: float) -> Any:
     guardduty = GuardDutyStandIn().start()
     os.environ["AWS_ENDPOINT_URL_GUARDDUTY"] = guardduty.url
     stack = Stack(jira, guardduty, Environment())
+    # The deployment's Jira budget (jira_timeout_seconds' default): the tests shorten it so that their Jira faults
+    # end quickly, and ten containers sharing this machine's cores with moto must not fail on that.
+    stack.configure(JIRA_TIMEOUT_SECONDS="10")
     # A deployed responder has seen this VPC before: its two groups exist and are recorded in its ledger.
     stack.isolation_group = group_directory(stack.ec2).groups_for(stack.vpc_id).isolation_id
     return stack
