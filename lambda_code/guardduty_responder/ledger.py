@@ -575,14 +575,18 @@ class Ledger:
 
     def take_over(self, finding_id: str, *, now: float, lease_seconds: float) -> bool:
         """Take the right to finish an unfinished finding, once its previous holder's lease has run out."""
+        return self._take_lease(finding_id, f"taking over finding {finding_id}", "pk", now=now, seconds=lease_seconds)
+
+    def _take_lease(self, pk: str, what: str, present: str, *, now: float, seconds: float) -> bool:
+        """Hold the item (carrying `present`) for `seconds`, once the lease on it has run out; False otherwise."""
         try:
             self._request(
-                f"taking over finding {finding_id}",
+                what,
                 "update_item",
-                Key=_dynamo({"pk": finding_id}),
+                Key=_dynamo({"pk": pk}),
                 UpdateExpression="SET lease_until = :until",
-                ConditionExpression="attribute_exists(pk) AND lease_until < :now",
-                ExpressionAttributeValues=_dynamo({":until": _epoch(now + lease_seconds), ":now": _epoch(now)}),
+                ConditionExpression=f"attribute_exists({present}) AND lease_until < :now",
+                ExpressionAttributeValues=_dynamo({":until": _epoch(now + seconds), ":now": _epoch(now)}),
             )
         except _ConditionFailed:
             return False
@@ -982,18 +986,8 @@ class Ledger:
 
     def claim_malware_scan(self, scan_id: str, *, now: float, seconds: float) -> bool:
         """Hold a followed scan for `seconds`; False when another sweep holds it, or it is told already."""
-        try:
-            self._request(
-                f"claiming malware scan {scan_id}",
-                "update_item",
-                Key=_dynamo({"pk": MALWARE_PREFIX + scan_id}),
-                UpdateExpression="SET lease_until = :until",
-                ConditionExpression="attribute_exists(unfinished) AND lease_until < :now",
-                ExpressionAttributeValues=_dynamo({":until": _epoch(now + seconds), ":now": _epoch(now)}),
-            )
-        except _ConditionFailed:
-            return False
-        return True
+        what = f"claiming malware scan {scan_id}"
+        return self._take_lease(MALWARE_PREFIX + scan_id, what, "unfinished", now=now, seconds=seconds)
 
     def malware_scans_to_follow(self, *, now: float, limit: int) -> list[dict[str, Any]]:
         """The scans whose verdict is not told yet and that no sweep holds, longest waiting first, at most `limit`."""

@@ -368,8 +368,7 @@ def _is_function(target_arn: str, function_arn: str) -> bool:
 
 def _may_invoke(lam: Any, function_arn: str, rule_arn: str) -> bool:
     answer, _ = _answer(lambda: lam.get_policy(FunctionName=function_arn), "ResourceNotFoundException")
-    statements = json.loads(answer["Policy"]).get("Statement", []) if answer else []
-    for statement in statements if isinstance(statements, list) else [statements]:
+    for statement in _statements(answer["Policy"] if answer else None):
         principal = statement.get("Principal")
         service = principal.get("Service") if isinstance(principal, dict) else principal
         source = [value.get("AWS:SourceArn") for value in statement.get("Condition", {}).values()]
@@ -600,6 +599,20 @@ def _acts_as_the_role(deployment: Deployment, session: Any, role_arn: str, modul
     return PASS, f"assumed {role_arn} with the external id, and it reads the account (its trust policy not read)"
 
 
+def _statements(policy: Any) -> list[Any]:
+    """A policy's statements, as a list, from the document as IAM or Lambda returns it (parsed, JSON or
+    URL-encoded JSON); none from a document that cannot be read."""
+    from guardduty_responder.identity import policy_document
+
+    statements = (policy_document(policy) or {}).get("Statement", [])
+    return list(statements) if isinstance(statements, list) else [statements]
+
+
+def _listed(value: Any) -> list[Any]:
+    """A policy element that is one value or a list of them, as a list."""
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _function_roles(deployment: Deployment) -> list[str]:
     """The role of the deployment's function in each region checked (where it is deployed and readable)."""
 
@@ -618,18 +631,15 @@ def _function_roles(deployment: Deployment) -> list[str]:
 def _admits(trust: Any, role_arn: str) -> bool:
     """Whether an Allow statement of the trust policy names the role, or its account with a PrincipalArn pattern the
     role matches (modules/member-role writes one or the other)."""
-    document = json.loads(trust) if isinstance(trust, str) else trust or {}
-    statements = document.get("Statement", [])
     account_root = f"{role_arn.split(':role/')[0]}:root"
-    for statement in statements if isinstance(statements, list) else [statements]:
+    for statement in _statements(trust):
         principal = (statement.get("Principal") or {}).get("AWS", []) if statement.get("Effect") == "Allow" else []
-        named = [principal] if isinstance(principal, str) else list(principal)
+        named = _listed(principal)
         if role_arn in named:
             return True
         condition = statement.get("Condition") or {}
-        like = condition.get("ArnLike", {}).get("aws:PrincipalArn", [])
-        unlike = condition.get("ArnNotLike", {}).get("aws:PrincipalArn", [])
-        like, unlike = ([p] if isinstance(p, str) else list(p) for p in (like, unlike))
+        like = _listed(condition.get("ArnLike", {}).get("aws:PrincipalArn", []))
+        unlike = _listed(condition.get("ArnNotLike", {}).get("aws:PrincipalArn", []))
         matched = any(fnmatch.fnmatchcase(role_arn, p) for p in like)
         if account_root in named and matched and not any(fnmatch.fnmatchcase(role_arn, p) for p in unlike):
             return True
@@ -638,9 +648,7 @@ def _admits(trust: Any, role_arn: str) -> bool:
 
 def _asks_for(trust: Any, external_id: str) -> bool:
     """Whether every statement letting a principal assume the role requires this external id."""
-    document = json.loads(trust) if isinstance(trust, str) else trust or {}
-    statements = document.get("Statement", [])
-    allowing = [s for s in (statements if isinstance(statements, list) else [statements]) if s.get("Effect") == "Allow"]
+    allowing = [statement for statement in _statements(trust) if statement.get("Effect") == "Allow"]
     return bool(allowing) and all(
         s.get("Condition", {}).get("StringEquals", {}).get("sts:ExternalId") == external_id for s in allowing
     )

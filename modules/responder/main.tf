@@ -878,7 +878,7 @@ locals {
       Sid      = "ConfirmWithGuardDuty"
       Effect   = "Allow"
       Action   = ["guardduty:GetFindings"]
-      Resource = "arn:${local.partition}:guardduty:${local.region}:${local.account_id}:detector/${coalesce(var.guardduty_detector_id, "*")}"
+      Resource = local.detector_arn
     },
     {
       Sid      = "FindTheDetector"
@@ -921,7 +921,7 @@ locals {
       Sid      = "FollowMalwareScans"
       Effect   = "Allow"
       Action   = ["guardduty:DescribeMalwareScans"]
-      Resource = "arn:${local.partition}:guardduty:${local.region}:${local.account_id}:detector/${coalesce(var.guardduty_detector_id, "*")}"
+      Resource = local.detector_arn
     },
     {
       Sid       = "LetGuardDutyCreateItsScanRole"
@@ -931,6 +931,9 @@ locals {
       Condition = { StringEquals = { "iam:AWSServiceName" = "malware-protection.guardduty.amazonaws.com" } }
     },
   ]
+
+  # This region's detectors (or the one named): GuardDuty's copy of a finding, and the malware scans.
+  detector_arn = "arn:${local.partition}:guardduty:${local.region}:${local.account_id}:detector/${coalesce(var.guardduty_detector_id, "*")}"
 
   responder_statements = concat(module.estate_policy.statements, local.home_statements, [for statement in local.malware_statements : statement if var.malware_scan], local.member_account_statements)
 
